@@ -1,0 +1,46 @@
+// Event: a flag that greenlets can wait for.
+//
+//   gevent::Event ready;
+//   gevent::spawn([&] { ready.wait(); ... });
+//   ready.set();   // every waiter wakes, in the order it started waiting
+//
+// set() wakes every greenlet that was waiting at that moment, even if the
+// flag is cleared again before they get to run (they still see wait()
+// return true). Waiters run in the hub's next callback pass, not inside
+// set(). An Event belongs to the hub of the thread that made it.
+#ifndef GEVENTPP_RUNTIME_EVENT_H_
+#define GEVENTPP_RUNTIME_EVENT_H_
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+#include "runtime/waitable.h"
+
+namespace gevent {
+
+class Event : public Waitable {
+ public:
+  Event();
+
+  // Sets the flag and wakes every waiter.
+  void set();
+  // Resets the flag; later wait() calls block until the next set().
+  void clear();
+  bool is_set() const { return flag_; }
+  bool ready() const override { return flag_; }
+
+  // Blocks until the flag is set or `timeout` passed. Returns true if the
+  // flag was set (or this waiter was woken by a set()), false on timeout.
+  bool wait(absl::Duration timeout = absl::InfiniteDuration());
+
+ private:
+  bool keep_notifying() const override;
+
+  bool flag_ = false;
+  // Links that a set() must wake even if the flag was cleared since.
+  mutable size_t owed_wakeups_ = 0;
+};
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_EVENT_H_

@@ -1,0 +1,71 @@
+// The exceptions that geventpp itself raises.
+//
+// GreenletExit and TimeoutError deliberately do NOT derive from
+// std::exception, as in gevent (where they derive from BaseException): a
+// `catch (const std::exception&)` in user code cannot swallow a kill or a
+// timeout by accident. Code that uses `catch (...)` must rethrow them:
+//
+//   try { ... } catch (...) { cleanup(); throw; }
+#ifndef GEVENTPP_RUNTIME_EXCEPTIONS_H_
+#define GEVENTPP_RUNTIME_EXCEPTIONS_H_
+
+#include <stdexcept>
+#include <string>
+
+namespace gevent {
+
+// The common base of the exceptions that are not errors but control flow
+// (GreenletExit, TimeoutError), like Python's BaseException. Catch it to
+// catch both.
+class BaseException {
+ public:
+  virtual ~BaseException() = default;
+  virtual const char* what() const noexcept = 0;
+};
+
+// Raised inside a greenlet by kill(). A greenlet that ends with GreenletExit
+// counts as successful; killed() is true and get() does not throw.
+class GreenletExit : public BaseException {
+ public:
+  GreenletExit() = default;
+  explicit GreenletExit(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override {
+    return message_.empty() ? "GreenletExit" : message_.c_str();
+  }
+
+ private:
+  std::string message_;
+};
+
+// Raised in the main greenlet when it blocks and the hub has no referenced
+// work left that could ever wake it: "This operation would block forever".
+// The message names what was being waited on.
+class LoopExit : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Raised when a blocking call (sleep, wait, join, ...) is made from inside a
+// hub callback, where blocking would deadlock the hub.
+class BlockingSwitchOutError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// Raised when a greenlet is started on a hub that has been destroyed, or on
+// another thread's hub.
+class HubError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// Raised by Greenlet<T>::get() for a non-void T when the greenlet was killed
+// with GreenletExit: it finished successfully but has no T to return.
+class NoValueError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_EXCEPTIONS_H_

@@ -1,0 +1,16 @@
+// Everything in one include: #include "runtime/gevent.h".
+#ifndef GEVENTPP_RUNTIME_GEVENT_H_
+#define GEVENTPP_RUNTIME_GEVENT_H_
+
+#include "runtime/event.h"
+#include "runtime/exceptions.h"
+#include "runtime/greenlet.h"
+#include "runtime/hub.h"
+#include "runtime/io.h"
+#include "runtime/raw_greenlet.h"
+#include "runtime/sleep.h"
+#include "runtime/timeout.h"
+#include "runtime/wait.h"
+#include "runtime/waitable.h"
+
+#endif  // GEVENTPP_RUNTIME_GEVENT_H_

@@ -1,0 +1,216 @@
+#include "runtime/greenlet.h"
+
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/internal/waiter.h"
+
+namespace gevent {
+
+GreenletBase::GreenletBase(Hub* hub)
+    : RawGreenlet(hub, Kind::kSpawned), Waitable(hub), hub_id_(hub->id()) {
+  start_callback_.owner = this;
+  start_timer_.owner = this;
+}
+
+GreenletBase::~GreenletBase() = default;
+
+void GreenletBase::CheckHub(const char* what) const {
+  Hub* h = get_hub_if_exists();
+  if (h == nullptr || h->id() != hub_id_ || h->destroyed()) {
+    throw HubError(absl::StrCat(
+        "cannot ", what, " greenlet '", name(),
+        "': its hub was destroyed or belongs to another thread"));
+  }
+}
+
+void GreenletBase::start() {
+  if (start_requested_ || finished()) return;
+  CheckHub("start");
+  start_requested_ = true;
+  keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
+  hub()->run_callback(&start_callback_);
+  hub()->Emit(HubEventKind::kSpawn, id(),
+              static_cast<int64_t>(hub()->current()->id()), 0, this);
+}
+
+void GreenletBase::start_later(absl::Duration delay) {
+  if (start_requested_ || finished()) return;
+  CheckHub("start");
+  start_requested_ = true;
+  keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
+  hub()->start(&start_timer_, delay);
+  hub()->Emit(HubEventKind::kSpawn, id(),
+              static_cast<int64_t>(hub()->current()->id()), 0, this);
+}
+
+void GreenletBase::StartCallback::Fire(Callback* c) {
+  GreenletBase* g = static_cast<StartCallback*>(c)->owner;
+  g->hub()->resume(g);
+}
+void GreenletBase::StartCallback::Discard(Callback* c) {
+  static_cast<StartCallback*>(c)->owner->keep_alive_.reset();
+}
+void GreenletBase::StartTimer::Fire(Timer* t) {
+  GreenletBase* g = static_cast<StartTimer*>(t)->owner;
+  g->hub()->resume(g);
+}
+void GreenletBase::StartTimer::Discard(Timer* t) {
+  static_cast<StartTimer*>(t)->owner->keep_alive_.reset();
+}
+
+void GreenletBase::Run() {
+  try {
+    RunFunction();
+  } catch (const GreenletExit& e) {
+    exit_ = e;
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+}
+
+void GreenletBase::OnRunFinished() { Finish(); }
+
+void GreenletBase::Finish() {
+  ReleaseFunction();
+  if (error_ != nullptr) hub()->handle_error(this, error_);
+  if (hub()->observer() != nullptr) {
+    hub()->Emit(HubEventKind::kFinish, id(),
+                error_ != nullptr ? 1 : (exit_.has_value() ? 2 : 0), 0, this);
+  }
+  // The links run in the hub, after this greenlet switched away for the last
+  // time; on_notify_scheduled() keeps the object alive until they have run.
+  notify_links();
+  // While it runs, the hub holds the greenlet until its stack is freed.
+  keep_alive_.reset();
+}
+
+void GreenletBase::on_notify_scheduled() {
+  notify_keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
+}
+
+void GreenletBase::on_links_notified() {
+  std::shared_ptr<GreenletBase> last = std::move(notify_keep_alive_);
+  last.reset();  // may destroy this greenlet: nothing may follow
+}
+
+bool GreenletBase::MaybeKillBeforeStart(std::exception_ptr exception) {
+  if (has_run()) return false;
+  if (finished()) return true;
+  hub()->cancel(&start_callback_);
+  hub()->stop(&start_timer_);
+  MarkFinishedWithoutRunning();
+  try {
+    std::rethrow_exception(exception);
+  } catch (const GreenletExit& e) {
+    exit_ = e;
+  } catch (...) {
+    error_ = exception;
+  }
+  // The caller holds a reference, so Finish() may drop the hub's.
+  Finish();
+  return true;
+}
+
+void GreenletBase::kill_with(std::exception_ptr exception, bool block,
+                             absl::Duration timeout) {
+  if (exception == nullptr) exception = std::make_exception_ptr(GreenletExit());
+  if (MaybeKillBeforeStart(exception)) return;
+  if (finished()) return;
+  Hub* h = get_hub();
+  if (h->current() == this) {
+    // Killing yourself: the exception is raised right here.
+    std::rethrow_exception(exception);
+  }
+  if (!block) {
+    auto self = std::static_pointer_cast<GreenletBase>(shared_from_this());
+    h->run_callback([self, exception] {
+      self->hub()->resume(self.get(), exception);
+    });
+    return;
+  }
+  internal::Waiter waiter(h);
+  struct KillCallback : Callback {
+    KillCallback() : Callback(&Fire) {}
+    static void Fire(Callback* c) {
+      auto* k = static_cast<KillCallback*>(c);
+      k->target->hub()->resume(k->target, k->exception);
+      k->waiter->wake();
+    }
+    GreenletBase* target = nullptr;
+    std::exception_ptr exception;
+    internal::Waiter* waiter = nullptr;
+  } kill;
+  kill.target = this;
+  kill.exception = exception;
+  kill.waiter = &waiter;
+  // The target must outlive the callback even if every handle is dropped.
+  auto self = std::static_pointer_cast<GreenletBase>(shared_from_this());
+  h->run_callback(&kill);
+  waiter.wait("Greenlet.kill");
+  join(timeout);
+}
+
+void GreenletBase::join(absl::Duration timeout) {
+  if (ready()) return;
+  Hub* h = get_hub();
+  if (h->current() == this) {
+    throw std::logic_error(absl::StrCat(
+        "cannot join greenlet '", name(),
+        "' from inside itself: it would wait for itself forever"));
+  }
+  internal::Waiter waiter(h);
+  internal::Waiter::WakeLink link(&waiter);
+  rawlink(&link);
+  waiter.wait("Greenlet.join", timeout);
+}
+
+LinkId GreenletBase::AddSpawnedLink(std::function<void(GreenletBase&)> callback,
+                                    int when) {
+  if (!callback) throw std::invalid_argument("link: the callback is empty");
+  return rawlink([callback = std::move(callback), when](Waitable& w) {
+    auto& g = static_cast<GreenletBase&>(w);
+    if (when == 1 && !g.successful()) return;
+    if (when == 2 && g.successful()) return;
+    auto self = std::static_pointer_cast<GreenletBase>(g.shared_from_this());
+    internal::RunInNewGreenlet(g.hub(), [self, callback] { callback(*self); });
+  });
+}
+
+LinkId GreenletBase::link(std::function<void(GreenletBase&)> callback) {
+  return AddSpawnedLink(std::move(callback), 0);
+}
+LinkId GreenletBase::link_value(std::function<void(GreenletBase&)> callback) {
+  return AddSpawnedLink(std::move(callback), 1);
+}
+LinkId GreenletBase::link_exception(
+    std::function<void(GreenletBase&)> callback) {
+  return AddSpawnedLink(std::move(callback), 2);
+}
+
+namespace internal {
+
+void WaitForResult(GreenletBase* g, bool block, absl::Duration timeout) {
+  if (g->ready()) return;
+  if (!block) throw TimeoutError(absl::ZeroDuration(), 0);
+  Hub* h = get_hub();
+  if (h->current() == g) {
+    throw std::logic_error(absl::StrCat(
+        "cannot get() greenlet '", g->name(),
+        "' from inside itself: it would wait for itself forever"));
+  }
+  internal::Waiter waiter(h);
+  internal::Waiter::WakeLink link(&waiter);
+  g->rawlink(&link);
+  waiter.wait("Greenlet.get", timeout);
+  if (!g->ready()) throw TimeoutError(timeout, 0);
+}
+
+}  // namespace internal
+
+void Greenlet<void>::get(bool block, absl::Duration timeout) {
+  internal::WaitForResult(this, block, timeout);
+  if (exception() != nullptr) std::rethrow_exception(exception());
+}
+
+}  // namespace gevent

@@ -1,0 +1,287 @@
+// Greenlet: a function running in its own stackful coroutine, scheduled by
+// the hub, with gevent's semantics for start, kill, link, join and get.
+//
+//   auto g = gevent::spawn([](int x) { gevent::sleep(absl::Milliseconds(10));
+//                                      return x * 2; }, 21);
+//   int v = g->get();   // 42; rethrows what the function threw
+//
+// spawn() returns std::shared_ptr<Greenlet<T>>, where T is what the function
+// returns (void allowed). Every Greenlet<T> is a GreenletBase, so joinall(),
+// killall() and wait() take mixed greenlets. A running greenlet is kept
+// alive by the hub: dropping the handle does not stop it.
+//
+// Spawning schedules the greenlet: it starts, in spawn order, the next time
+// the spawner blocks (sleep, join, wait, ...). Greenlets switch only at
+// blocking calls; code between them runs without interruption.
+//
+// Errors: an exception that escapes the function ends the greenlet, is kept
+// (exception(), get() rethrows it) and is reported once by the hub's error
+// handler as "<name> failed with <type>: <what>". kill() raises GreenletExit
+// in the greenlet; a greenlet that ends with GreenletExit is successful and
+// killed() says so; it is never reported.
+#ifndef GEVENTPP_RUNTIME_GREENLET_H_
+#define GEVENTPP_RUNTIME_GREENLET_H_
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "absl/time/time.h"
+#include "runtime/exceptions.h"
+#include "runtime/hub.h"
+#include "runtime/raw_greenlet.h"
+#include "runtime/timeout.h"
+#include "runtime/waitable.h"
+
+namespace gevent {
+
+class GreenletBase : public RawGreenlet, public Waitable {
+ public:
+  ~GreenletBase() override;
+
+  // Schedules the greenlet to start the next time the hub runs callbacks.
+  // Does nothing if it was already started, scheduled or killed.
+  void start();
+  // Schedules it to start after `delay` (negative counts as zero).
+  void start_later(absl::Duration delay);
+
+  // Waits until the greenlet is dead or `timeout` passed (it returns either
+  // way; check ready()). Joining the current greenlet is an error
+  // (std::logic_error), as it would wait forever.
+  void join(absl::Duration timeout = absl::InfiniteDuration());
+
+  // Raises GreenletExit (or `exception`) in the greenlet at its blocking
+  // point. A greenlet that has not started yet never runs and is dead at
+  // once. With `block`, waits up to `timeout` for it to die (it may catch
+  // the exception and go on: check dead()).
+  void kill(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
+    kill_with(nullptr, block, timeout);
+  }
+  template <typename E, typename = std::enable_if_t<!std::is_same_v<
+                            std::decay_t<E>, bool>>>
+  void kill(E exception, bool block = true,
+            absl::Duration timeout = absl::InfiniteDuration()) {
+    if constexpr (std::is_same_v<std::decay_t<E>, std::exception_ptr>) {
+      kill_with(std::move(exception), block, timeout);
+    } else {
+      kill_with(std::make_exception_ptr(std::move(exception)), block, timeout);
+    }
+  }
+  // The same with the exception as an exception_ptr (nullptr: GreenletExit).
+  void kill_with(std::exception_ptr exception, bool block = true,
+                 absl::Duration timeout = absl::InfiniteDuration());
+
+  // Links: `callback(*this)` runs once the greenlet is dead, each in a new
+  // greenlet, in link order. link_value only if it succeeded, link_exception
+  // only if it failed. rawlink() (from Waitable) runs a callback in the hub
+  // instead. unlink() removes a link that has not run.
+  LinkId link(std::function<void(GreenletBase&)> callback);
+  LinkId link_value(std::function<void(GreenletBase&)> callback);
+  LinkId link_exception(std::function<void(GreenletBase&)> callback);
+  using Waitable::rawlink;
+  using Waitable::unlink;
+  using RawGreenlet::hub;
+
+  // True once dead: finished, failed, or killed (even before it started).
+  bool ready() const override { return finished(); }
+  bool dead() const { return finished(); }
+  // True if dead without an error (returned, or killed by GreenletExit).
+  bool successful() const { return finished() && error_ == nullptr; }
+  // The error it died with, or nullptr.
+  std::exception_ptr exception() const { return error_; }
+  // True if it died by GreenletExit (its "value" is the GreenletExit).
+  bool killed() const { return exit_.has_value(); }
+  const std::optional<GreenletExit>& exit_value() const { return exit_; }
+  // True once start() or start_later() was called and it is not dead
+  // (gevent's `started`, which is bool(greenlet)).
+  bool started() const { return start_requested_ && !finished(); }
+  explicit operator bool() const { return started(); }
+
+ protected:
+  explicit GreenletBase(Hub* hub);
+  // Runs the user's function and stores its result.
+  virtual void RunFunction() = 0;
+  // Drops the function and its arguments (after it ran, or was killed).
+  virtual void ReleaseFunction() = 0;
+
+ private:
+  void Run() final;
+  void OnRunFinished() final;
+  void on_notify_scheduled() final;
+  void on_links_notified() final;
+  bool MaybeKillBeforeStart(std::exception_ptr exception);
+  void CheckHub(const char* what) const;
+  void Finish();
+  void Die(std::exception_ptr error);
+  LinkId AddSpawnedLink(std::function<void(GreenletBase&)> callback, int when);
+
+  struct StartCallback : Callback {
+    StartCallback() : Callback(&Fire, &Discard) {}
+    static void Fire(Callback* c);
+    static void Discard(Callback* c);
+    GreenletBase* owner = nullptr;
+  };
+  struct StartTimer : Timer {
+    StartTimer() : Timer(&Fire, &Discard) {}
+    static void Fire(Timer* t);
+    static void Discard(Timer* t);
+    GreenletBase* owner = nullptr;
+  };
+
+  StartCallback start_callback_;
+  StartTimer start_timer_;
+  bool start_requested_ = false;
+  std::exception_ptr error_;
+  std::optional<GreenletExit> exit_;
+  // Keeps the object alive while it is scheduled, running, or notifying.
+  std::shared_ptr<GreenletBase> keep_alive_;
+  // Keeps the object alive until its links have been notified.
+  std::shared_ptr<GreenletBase> notify_keep_alive_;
+  uint64_t hub_id_;
+};
+
+template <typename T>
+class Greenlet : public GreenletBase {
+ public:
+  // Waits for the result (up to `timeout`) and returns it, or rethrows the
+  // exception the greenlet died with. Not ready in time (or `block` false and
+  // not ready): throws TimeoutError. A greenlet killed by GreenletExit has no
+  // value: throws NoValueError.
+  T get(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
+    WaitForGet(block, timeout);
+    if (exception() != nullptr) std::rethrow_exception(exception());
+    if (!value_.has_value()) {
+      throw NoValueError("greenlet '" + name() +
+                         "' was killed (GreenletExit) and has no value");
+    }
+    return *value_;
+  }
+  // The value it returned, if it finished successfully by returning.
+  const std::optional<T>& value() const { return value_; }
+
+ protected:
+  using GreenletBase::GreenletBase;
+  void SetValue(T v) { value_.emplace(std::move(v)); }
+
+ private:
+  void WaitForGet(bool block, absl::Duration timeout);
+  std::optional<T> value_;
+};
+
+template <>
+class Greenlet<void> : public GreenletBase {
+ public:
+  // Waits for the greenlet to finish, or rethrows its exception. A greenlet
+  // killed by GreenletExit returns normally (like gevent's get() returning
+  // the GreenletExit).
+  void get(bool block = true, absl::Duration timeout = absl::InfiniteDuration());
+
+ protected:
+  using GreenletBase::GreenletBase;
+};
+
+namespace internal {
+
+// Blocks for get(): throws TimeoutError if not ready in time.
+void WaitForResult(GreenletBase* g, bool block, absl::Duration timeout);
+
+template <typename T, typename F, typename... Args>
+class BoundGreenlet final : public Greenlet<T> {
+ public:
+  template <typename FF, typename... AA>
+  BoundGreenlet(Hub* hub, FF&& f, AA&&... args)
+      : Greenlet<T>(hub),
+        call_(std::in_place, std::forward<FF>(f), std::forward<AA>(args)...) {}
+
+ protected:
+  void RunFunction() override {
+    auto& call = *call_;
+    if constexpr (std::is_void_v<T>) {
+      std::apply([](auto& fn, auto&... a) { std::invoke(fn, a...); }, call);
+    } else {
+      this->SetValue(std::apply(
+          [](auto& fn, auto&... a) -> T { return std::invoke(fn, a...); },
+          call));
+    }
+  }
+  void ReleaseFunction() override { call_.reset(); }
+
+ private:
+  std::optional<std::tuple<F, Args...>> call_;
+};
+
+template <typename F>
+bool IsEmptyCallable(const F& f) {
+  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
+    return f == nullptr;
+  } else if constexpr (std::is_constructible_v<bool, const F&> &&
+                       !std::is_arithmetic_v<F>) {
+    return !static_cast<bool>(f);  // std::function and the like
+  } else {
+    return false;
+  }
+}
+
+}  // namespace internal
+
+template <typename T>
+void Greenlet<T>::WaitForGet(bool block, absl::Duration timeout) {
+  internal::WaitForResult(this, block, timeout);
+}
+
+// The result type of spawn(f, args...).
+template <typename F, typename... Args>
+using GreenletFor =
+    Greenlet<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
+
+// Makes a greenlet that will run `f(args...)` (copies of them), without
+// starting it: call start() or start_later(). Throws std::invalid_argument if
+// `f` is an empty std::function or a null pointer. A non-callable `f` does
+// not compile.
+template <typename F, typename... Args>
+std::shared_ptr<GreenletFor<F, Args...>> make_greenlet(F&& f, Args&&... args) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>,
+                "gevent::spawn: the first argument must be callable with the "
+                "arguments that follow it");
+  if (internal::IsEmptyCallable(f)) {
+    throw std::invalid_argument("gevent::spawn: the function is empty");
+  }
+  using T = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+  Hub* hub = get_hub();
+  return std::make_shared<
+      internal::BoundGreenlet<T, std::decay_t<F>, std::decay_t<Args>...>>(
+      hub, std::forward<F>(f), std::forward<Args>(args)...);
+}
+
+// Makes a greenlet running `f(args...)` and schedules it to start.
+template <typename F, typename... Args>
+std::shared_ptr<GreenletFor<F, Args...>> spawn(F&& f, Args&&... args) {
+  auto g = make_greenlet(std::forward<F>(f), std::forward<Args>(args)...);
+  g->start();
+  return g;
+}
+
+// Makes a greenlet running `f(args...)` and schedules it to start after
+// `delay`.
+template <typename F, typename... Args>
+std::shared_ptr<GreenletFor<F, Args...>> spawn_later(absl::Duration delay,
+                                                     F&& f, Args&&... args) {
+  auto g = make_greenlet(std::forward<F>(f), std::forward<Args>(args)...);
+  g->start_later(delay);
+  return g;
+}
+
+// True if spawn(f, args...) compiles (gevent raises TypeError at run time).
+template <typename F, typename... Args>
+inline constexpr bool is_spawnable_v =
+    std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>;
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_GREENLET_H_

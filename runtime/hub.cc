@@ -1,0 +1,876 @@
+#include "runtime/hub.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/exceptions.h"
+#include "runtime/internal/epoll_hub.h"
+#include "runtime/internal/error_text.h"
+#include "runtime/internal/overflow_guard.h"
+#include "runtime/raw_greenlet.h"
+
+namespace gevent {
+namespace {
+
+std::atomic<uint64_t> g_next_hub_id{1};
+
+using internal::HubShutdown;
+
+class MainGreenlet final : public RawGreenlet {
+ public:
+  explicit MainGreenlet(Hub* hub) : RawGreenlet(hub, Kind::kMain) {}
+
+ protected:
+  void Run() override {}
+};
+
+class HubGreenlet final : public RawGreenlet {
+ public:
+  explicit HubGreenlet(Hub* hub) : RawGreenlet(hub, Kind::kHub) {}
+
+ protected:
+  void Run() override {}  // the hub greenlet runs Hub::HubLoop instead
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- watchers
+
+Callback::~Callback() {
+  if (hub_ != nullptr) hub_->cancel(this);
+}
+Timer::~Timer() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+IoWatcher::~IoWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+IdleWatcher::~IdleWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+ForkWatcher::~ForkWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+
+const char* DecisionName(Decision d) {
+  switch (d) {
+    case Decision::kTimerTie:
+      return "timer-tie";
+    case Decision::kTimerJitter:
+      return "timer-jitter";
+    case Decision::kIoOrder:
+      return "io-order";
+    case Decision::kWakeupOrder:
+      return "wakeup-order";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------- hub
+
+Hub::Hub() : id_(g_next_hub_id.fetch_add(1, std::memory_order_relaxed)) {
+  main_ = std::make_shared<MainGreenlet>(this);
+  main_->name_ = "main";
+  main_->state_ = RawGreenlet::State::kActive;
+  current_ = main_.get();
+  internal::InstallOverflowHandler();
+}
+
+Hub::~Hub() {
+  // Backends call ShutdownForDestruction() from their destructor, while the
+  // backend still exists; here only the queues are released.
+  if (!destroyed_) ReleaseQueued();
+}
+
+void Hub::ShutdownForDestruction() { destroy(); }
+
+bool Hub::alive() const {
+  return !callbacks_.empty() || ref_timers_ > 0 || ref_io_ > 0 ||
+         !idle_.empty() || extra_refs_ > 0 ||
+         threadsafe_pending_.load(std::memory_order_acquire) > 0;
+}
+
+void Hub::Emit(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
+               const RawGreenlet* who) {
+  if (observer_ == nullptr) return;
+  HubEvent e{kind, now_, greenlet, a, b, who};
+  observer_->OnHubEvent(e);
+}
+
+// ---- callbacks
+
+void Hub::run_callback(Callback* cb) {
+  if (cb->hub_ != nullptr) return;  // already pending
+  cb->hub_ = this;
+  callbacks_.push_back(cb);
+}
+
+void Hub::cancel(Callback* cb) {
+  if (cb->hub_ == nullptr) return;
+  callbacks_.remove(cb);
+  cb->hub_ = nullptr;
+}
+
+struct OwnedCallbackState : Callback {
+  OwnedCallbackState() : Callback(&Run, &Discard) {}
+  static void Run(Callback* cb) {
+    auto* s = static_cast<OwnedCallbackState*>(cb);
+    std::shared_ptr<OwnedCallbackState> keep = std::move(s->self);
+    std::function<void()> fn = std::move(s->fn);
+    try {
+      fn();
+    } catch (const HubShutdown&) {
+      throw;
+    } catch (...) {
+      s->hub->handle_error(nullptr, std::current_exception());
+    }
+  }
+  static void Discard(Callback* cb) {
+    static_cast<OwnedCallbackState*>(cb)->self.reset();
+  }
+  Hub* hub = nullptr;
+  std::function<void()> fn;
+  std::shared_ptr<OwnedCallbackState> self;
+};
+
+bool Hub::CallbackHandle::pending() const {
+  auto s = state_.lock();
+  return s != nullptr && s->pending();
+}
+
+void Hub::CallbackHandle::stop() {
+  if (auto s = state_.lock()) {
+    if (s->pending()) {
+      s->hub->cancel(s.get());
+      s->self.reset();
+    }
+  }
+}
+
+Hub::CallbackHandle Hub::run_callback(std::function<void()> fn) {
+  if (!fn) throw std::invalid_argument("run_callback: the function is empty");
+  auto s = std::make_shared<OwnedCallbackState>();
+  s->hub = this;
+  s->fn = std::move(fn);
+  s->self = s;
+  run_callback(s.get());
+  CallbackHandle h;
+  h.state_ = s;
+  return h;
+}
+
+void Hub::run_callback_threadsafe(std::function<void()> fn) {
+  if (!fn) {
+    throw std::invalid_argument(
+        "run_callback_threadsafe: the function is empty");
+  }
+  threadsafe_pending_.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    threadsafe_.push_back(std::move(fn));
+  }
+  Wakeup();
+}
+
+void Hub::DrainThreadsafe() {
+  if (threadsafe_pending_.load(std::memory_order_acquire) == 0) return;
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    batch.swap(threadsafe_);
+  }
+  if (perturbs() && batch.size() > 1) {
+    for (size_t i = 0; i + 1 < batch.size(); ++i) {
+      size_t pick = i + Choose(Decision::kWakeupOrder, batch.size() - i);
+      Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(batch.size() - i),
+           static_cast<int64_t>(pick - i));
+      std::swap(batch[i], batch[pick]);
+    }
+  }
+  for (auto& fn : batch) run_callback(std::move(fn));
+  threadsafe_pending_.fetch_sub(static_cast<int64_t>(batch.size()),
+                                std::memory_order_acq_rel);
+}
+
+void Hub::RunCallbacks() {
+  if (callbacks_.empty()) return;
+  const absl::Time deadline = now() + switch_interval_;
+  int count = 0;
+  while (Callback* cb = callbacks_.pop_front()) {
+    cb->hub_ = nullptr;
+    if (observer_ != nullptr) Emit(HubEventKind::kCallback);
+    cb->fn_(cb);
+    if (++count >= 256) {
+      count = 0;
+      if (!callbacks_.empty() && now() >= deadline) break;
+    }
+  }
+}
+
+// ---- timers
+
+void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
+  if (t->hub_ != nullptr) stop(t);
+  if (after < absl::ZeroDuration()) after = absl::ZeroDuration();
+  t->TimerEntry::deadline = now() + after + TimerLateness();
+  t->priority = priority;
+  t->seq = ++timer_seq_;
+  t->ref_ = ref;
+  t->hub_ = this;
+  if (ref) ++ref_timers_;
+  timers_.push(t);
+}
+
+void Hub::stop(Timer* t) {
+  if (t->hub_ == nullptr) return;
+  if (t->in_heap()) {
+    timers_.remove(t);
+  } else {
+    firing_.remove(t);
+  }
+  t->hub_ = nullptr;
+  if (t->ref_) --ref_timers_;
+}
+
+bool Hub::FireTimers() {
+  const uint64_t limit = timer_seq_;
+  while (internal::TimerEntry* top = timers_.top()) {
+    if (top->deadline > now_ || top->seq > limit) break;
+    timers_.pop();
+    firing_.push_back(static_cast<Timer*>(top));
+  }
+  if (firing_.empty()) return false;
+  if (perturbs() && firing_.size() > 1) {
+    // Shuffle each run of equal deadlines; distinct deadlines keep order.
+    std::vector<Timer*> all;
+    while (Timer* t = firing_.pop_front()) all.push_back(t);
+    for (size_t i = 0; i < all.size();) {
+      size_t j = i + 1;
+      while (j < all.size() && all[j]->deadline() == all[i]->deadline()) ++j;
+      for (size_t k = i; k + 1 < j; ++k) {
+        size_t n = j - k;
+        size_t pick = k + Choose(Decision::kTimerTie, n);
+        Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(n),
+             static_cast<int64_t>(pick - k));
+        std::swap(all[k], all[pick]);
+      }
+      i = j;
+    }
+    for (Timer* t : all) firing_.push_back(t);
+  }
+  while (Timer* t = firing_.pop_front()) {
+    t->hub_ = nullptr;
+    if (t->ref_) --ref_timers_;
+    if (observer_ != nullptr) Emit(HubEventKind::kTimerFired);
+    t->fn_(t);
+  }
+  return true;
+}
+
+// ---- I/O
+
+uint32_t Hub::MaskOf(const FdWatchers& f) const {
+  uint32_t mask = 0;
+  f.watchers.for_each([&](IoWatcher* w) { mask |= w->events_; });
+  return mask;
+}
+
+void Hub::start(IoWatcher* w, bool ref) {
+  if (w->hub_ != nullptr) stop(w);
+  if (w->fd_ < 0) {
+    throw std::invalid_argument(
+        absl::StrCat("cannot watch file descriptor ", w->fd_));
+  }
+  FdWatchers& f = fds_[w->fd_];
+  uint32_t old_mask = f.mask;
+  f.watchers.push_back(w);
+  f.mask = old_mask | w->events_;
+  w->hub_ = this;
+  w->ref_ = ref;
+  if (ref) ++ref_io_;
+  if (f.mask != old_mask) {
+    try {
+      UpdateInterest(w->fd_, old_mask, f.mask);
+    } catch (...) {
+      f.watchers.remove(w);
+      f.mask = old_mask;
+      w->hub_ = nullptr;
+      if (ref) --ref_io_;
+      if (f.watchers.empty()) fds_.erase(w->fd_);
+      throw;
+    }
+  }
+}
+
+void Hub::stop(IoWatcher* w) {
+  if (w->hub_ == nullptr) return;
+  auto it = fds_.find(w->fd_);
+  FdWatchers& f = it->second;
+  f.watchers.remove(w);
+  w->hub_ = nullptr;
+  if (w->ref_) --ref_io_;
+  const uint32_t old_mask = f.mask;
+  const uint32_t new_mask = MaskOf(f);
+  const int fd = w->fd_;
+  f.mask = new_mask;
+  if (f.watchers.empty()) fds_.erase(it);
+  if (new_mask != old_mask) {
+    try {
+      UpdateInterest(fd, old_mask, new_mask);
+    } catch (...) {
+      // Dropping interest in a descriptor that was closed is not an error.
+    }
+  }
+}
+
+bool Hub::DispatchIo() {
+  if (io_ready_.empty()) return false;
+  std::vector<IoEvent> ready;
+  ready.swap(io_ready_);
+  if (perturbs() && ready.size() > 1) {
+    for (size_t i = 0; i + 1 < ready.size(); ++i) {
+      size_t pick = i + Choose(Decision::kIoOrder, ready.size() - i);
+      Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(ready.size() - i),
+           static_cast<int64_t>(pick - i));
+      std::swap(ready[i], ready[pick]);
+    }
+  }
+  const uint64_t round = ++io_round_;
+  for (const IoEvent& ev : ready) {
+    for (;;) {
+      auto it = fds_.find(ev.fd);
+      if (it == fds_.end()) break;
+      IoWatcher* next = nullptr;
+      it->second.watchers.for_each([&](IoWatcher* w) {
+        if (next == nullptr && w->round_ != round && (w->events_ & ev.revents))
+          next = w;
+      });
+      if (next == nullptr) break;
+      next->round_ = round;
+      if (observer_ != nullptr) Emit(HubEventKind::kIo, 0, ev.fd, ev.revents);
+      next->fn_(next, ev.revents & next->events_);
+    }
+  }
+  io_ready_.swap(ready);
+  io_ready_.clear();
+  return true;
+}
+
+// ---- idle
+
+void Hub::start(IdleWatcher* w) {
+  if (w->hub_ != nullptr) return;
+  w->hub_ = this;
+  idle_.push_back(w);
+}
+
+void Hub::stop(IdleWatcher* w) {
+  if (w->hub_ == nullptr) return;
+  if (w->linked()) {
+    // It is in idle_ or idle_firing_; try the firing list first.
+    bool in_firing = false;
+    idle_firing_.for_each([&](IdleWatcher* x) { in_firing |= (x == w); });
+    (in_firing ? idle_firing_ : idle_).remove(w);
+  }
+  w->hub_ = nullptr;
+}
+
+void Hub::RunIdle() {
+  if (idle_.empty()) return;
+  int best = idle_.front()->priority_;
+  idle_.for_each([&](IdleWatcher* w) {
+    if (w->priority_ > best) best = w->priority_;
+  });
+  idle_.for_each([&](IdleWatcher* w) {
+    if (w->priority_ == best) {
+      idle_.remove(w);
+      idle_firing_.push_back(w);
+    }
+  });
+  if (observer_ != nullptr) Emit(HubEventKind::kIdle);
+  while (IdleWatcher* w = idle_firing_.pop_front()) {
+    w->hub_ = nullptr;
+    w->fn_(w);
+  }
+}
+
+// ---- fork
+
+void Hub::start(ForkWatcher* w) {
+  if (w->hub_ != nullptr) return;
+  w->hub_ = this;
+  fork_.push_back(w);
+}
+
+void Hub::stop(ForkWatcher* w) {
+  if (w->hub_ == nullptr) return;
+  fork_.remove(w);
+  w->hub_ = nullptr;
+}
+
+void Hub::reinit() {
+  ReinitBackend();
+  // Re-register every descriptor with the renewed backend.
+  for (auto& [fd, f] : fds_) UpdateInterest(fd, 0, f.mask);
+  std::vector<ForkWatcher*> watchers;
+  fork_.for_each([&](ForkWatcher* w) { watchers.push_back(w); });
+  for (ForkWatcher* w : watchers) {
+    if (w->hub_ == this) w->fn_(w);
+  }
+}
+
+// ---- the loop
+
+void Hub::RunOnce() {
+  DrainThreadsafe();
+  RunCallbacks();
+  absl::Time deadline;
+  if (!callbacks_.empty() || !idle_.empty() ||
+      threadsafe_pending_.load(std::memory_order_acquire) > 0) {
+    deadline = absl::InfinitePast();
+  } else if (internal::TimerEntry* top = timers_.top()) {
+    deadline = top->deadline;
+  } else {
+    deadline = absl::InfiniteFuture();
+  }
+  const absl::Time before = now_;
+  WaitForEvents(deadline, &io_ready_);
+  now_ = ClockNow();
+  if (observer_ != nullptr && now_ != before) {
+    Emit(HubEventKind::kTimeAdvanced, 0, absl::ToInt64Nanoseconds(now_ - before));
+  }
+  bool fired = FireTimers();
+  bool io = DispatchIo();
+  if (!fired && !io && callbacks_.empty() &&
+      threadsafe_pending_.load(std::memory_order_acquire) == 0) {
+    RunIdle();
+  }
+}
+
+void Hub::run_loop() {
+  while (!destroyed_ && alive()) RunOnce();
+}
+
+// ---- errors
+
+void Hub::set_error_handler(ErrorHandler handler) {
+  error_handler_ = std::move(handler);
+}
+
+void Hub::handle_error(const RawGreenlet* where, std::exception_ptr error) {
+  if (error_handler_) {
+    try {
+      error_handler_(where, error);
+    } catch (...) {
+      ReportDefault(nullptr, std::current_exception());
+    }
+    return;
+  }
+  ReportDefault(where, error);
+}
+
+void Hub::ReportDefault(const RawGreenlet* where, std::exception_ptr error) {
+  internal::ErrorText t = internal::DescribeError(error);
+  std::string line = absl::StrCat(where != nullptr ? where->name() : "Hub callback",
+                                  " failed with ", t.type);
+  if (!t.what.empty()) absl::StrAppend(&line, ": ", t.what);
+  line += "\n";
+  fwrite(line.data(), 1, line.size(), stderr);
+  fflush(stderr);
+}
+
+// ---- switching
+
+void Hub::EnsureHubGreenlet() {
+  if (hub_greenlet_ != nullptr) return;
+  hub_greenlet_ = std::make_shared<HubGreenlet>(this);
+  hub_greenlet_->name_ = "Hub";
+  RawGreenlet* h = hub_greenlet_.get();
+  h->stack_ = stacks_.Acquire();
+  internal::MakeContext(&h->ctx_, h->stack_.base, h->stack_.size,
+                        &RawGreenlet::Entry, h);
+  h->state_ = RawGreenlet::State::kActive;
+}
+
+void Hub::SwitchToHub() {
+  EnsureHubGreenlet();
+  RawGreenlet* from = current_;
+  if (from->stack_.guard == nullptr && from->stack_.valid() &&
+      !internal::StackPool::CanaryIntact(from->stack_)) {
+    internal::DieOfStackOverflow(from->name_.c_str(), from->stack_.size);
+  }
+  current_ = hub_greenlet_.get();
+  internal::Jump(&from->ctx_, &hub_greenlet_->ctx_);
+  current_ = from;
+}
+
+void Hub::SwitchInto(RawGreenlet* g) {
+  RawGreenlet* hub = current_;
+  current_ = g;
+  if (observer_ != nullptr) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
+  internal::Jump(&hub->ctx_, &g->ctx_);
+  current_ = hub;
+  ReleaseFinished();
+  if (hub->resume_error_ != nullptr) {
+    std::exception_ptr e = std::move(hub->resume_error_);
+    hub->resume_error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+void Hub::ReleaseFinished() {
+  RawGreenlet* g = finished_;
+  if (g == nullptr) return;
+  finished_ = nullptr;
+  stacks_.Release(g->stack_);
+  g->stack_ = internal::Stack();
+  running_.remove(g);
+  std::shared_ptr<RawGreenlet> self = std::move(g->self_);
+  self.reset();  // may destroy the greenlet
+}
+
+void Hub::wait(const char* what) {
+  RawGreenlet* g = current_;
+  if (g == hub_greenlet_.get()) {
+    throw BlockingSwitchOutError(absl::StrCat(
+        "cannot block (in ", what,
+        ") inside a hub callback: it would block the hub forever; spawn a "
+        "greenlet to do it"));
+  }
+  if (destroyed_) {
+    throw HubError(absl::StrCat("cannot block (in ", what,
+                                "): this thread's hub was destroyed"));
+  }
+  g->waiting_on_ = what;
+  SwitchToHub();
+  g->waiting_on_ = nullptr;
+  if (g->resume_error_ != nullptr) {
+    std::exception_ptr e = std::move(g->resume_error_);
+    g->resume_error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+void Hub::resume(RawGreenlet* g, std::exception_ptr error) {
+  if (g->state_ == RawGreenlet::State::kFinished) return;
+  if (g->state_ == RawGreenlet::State::kNotRun) {
+    if (error != nullptr) {
+      // Throwing into a greenlet that never ran ends it without running.
+      g->state_ = RawGreenlet::State::kFinished;
+      return;
+    }
+    g->stack_ = stacks_.Acquire();
+    internal::MakeContext(&g->ctx_, g->stack_.base, g->stack_.size,
+                          &RawGreenlet::Entry, g);
+    g->state_ = RawGreenlet::State::kActive;
+    g->self_ = g->shared_from_this();
+    running_.push_back(g);
+  }
+  g->resume_error_ = std::move(error);
+  SwitchInto(g);
+}
+
+void RawGreenlet::Entry(void* arg) {
+  auto* g = static_cast<RawGreenlet*>(arg);
+  Hub* hub = g->hub_;
+  if (g->kind_ == Kind::kSpawned) {
+    try {
+      g->Run();
+    } catch (const GreenletExit&) {
+      // A kill: not an error.
+    } catch (...) {
+      hub->handle_error(g, std::current_exception());
+    }
+    g->OnRunFinished();
+    g->state_ = State::kFinished;
+    if (g->stack_.guard == nullptr &&
+        !internal::StackPool::CanaryIntact(g->stack_)) {
+      internal::DieOfStackOverflow(g->name_.c_str(), g->stack_.size);
+    }
+    hub->finished_ = g;
+    RawGreenlet* to = hub->hub_greenlet_.get();
+    hub->current_ = to;
+    internal::FinalJump(&g->ctx_, &to->ctx_);
+  }
+  // The hub greenlet.
+  try {
+    hub->HubLoop();
+  } catch (const HubShutdown&) {
+  }
+  g->state_ = State::kFinished;
+  RawGreenlet* to = hub->main_.get();
+  hub->current_ = to;
+  internal::FinalJump(&g->ctx_, &to->ctx_);
+}
+
+void Hub::HubLoop() {
+  for (;;) {
+    run_loop();
+    Emit(HubEventKind::kLoopExit);
+    resume(main_.get(), std::make_exception_ptr(LoopExit(LoopExitMessage())));
+  }
+}
+
+std::string Hub::LoopExitMessage() const {
+  std::string msg = "This operation would block forever";
+  std::string report = deadlock_report();
+  if (!report.empty()) absl::StrAppend(&msg, "\n", report);
+  return msg;
+}
+
+std::vector<const RawGreenlet*> Hub::blocked_greenlets() const {
+  std::vector<const RawGreenlet*> out;
+  if (main_->waiting_on_ != nullptr) out.push_back(main_.get());
+  running_.for_each([&](internal::ListNode* n) {
+    auto* g = static_cast<RawGreenlet*>(n);
+    if (g->waiting_on_ != nullptr) out.push_back(g);
+  });
+  return out;
+}
+
+std::string Hub::deadlock_report() const {
+  std::string out;
+  for (const RawGreenlet* g : blocked_greenlets()) {
+    if (!out.empty()) out += "\n";
+    absl::StrAppend(&out, "  ", g->name(), " is blocked in ", g->waiting_on());
+  }
+  return out;
+}
+
+void Hub::destroy() {
+  if (destroyed_ || destroying_) return;
+  destroying_ = true;
+  RawGreenlet* main = main_.get();
+  if (current_ == main) {
+    // Kill every greenlet still running: GreenletExit into each, a few times
+    // for the ones that catch it and block again.
+    for (int attempt = 0; attempt < 3 && !running_.empty(); ++attempt) {
+      std::vector<std::shared_ptr<RawGreenlet>> victims;
+      running_.for_each([&](internal::ListNode* n) {
+        victims.push_back(static_cast<RawGreenlet*>(n)->shared_from_this());
+      });
+      for (auto& v : victims) {
+        run_callback([this, v] {
+          resume(v.get(), std::make_exception_ptr(GreenletExit()));
+        });
+      }
+      run_callback([this, main] { resume(main); });
+      try {
+        wait("Hub::destroy");
+      } catch (const LoopExit&) {
+      }
+    }
+    // Unwind the hub greenlet itself.
+    if (hub_greenlet_ != nullptr &&
+        hub_greenlet_->state_ == RawGreenlet::State::kActive) {
+      hub_greenlet_->resume_error_ = std::make_exception_ptr(HubShutdown());
+      RawGreenlet* h = hub_greenlet_.get();
+      current_ = h;
+      internal::Jump(&main->ctx_, &h->ctx_);
+      current_ = main;
+    }
+  }
+  ReleaseQueued();
+}
+
+void Hub::ReleaseQueued() {
+  destroyed_ = true;
+  // Release what is still queued.
+  while (Callback* cb = callbacks_.pop_front()) {
+    cb->hub_ = nullptr;
+    if (cb->discard_ != nullptr) cb->discard_(cb);
+  }
+  while (internal::TimerEntry* t = timers_.pop()) {
+    Timer* timer = static_cast<Timer*>(t);
+    timer->hub_ = nullptr;
+    if (timer->ref_) --ref_timers_;
+    if (timer->discard_ != nullptr) timer->discard_(timer);
+  }
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    threadsafe_.clear();
+  }
+  for (auto& [fd, f] : fds_) {
+    while (IoWatcher* w = f.watchers.pop_front()) w->hub_ = nullptr;
+  }
+  fds_.clear();
+  ref_io_ = 0;
+  while (IdleWatcher* w = idle_.pop_front()) w->hub_ = nullptr;
+  while (ForkWatcher* w = fork_.pop_front()) w->hub_ = nullptr;
+  if (hub_greenlet_ != nullptr) {
+    stacks_.Release(hub_greenlet_->stack_);
+    hub_greenlet_->stack_ = internal::Stack();
+  }
+  // Greenlets that could not be killed keep their stacks until the pool goes.
+  running_.for_each([&](internal::ListNode* n) {
+    auto* g = static_cast<RawGreenlet*>(n);
+    running_.remove(g);
+    g->self_.reset();
+  });
+}
+
+// ---------------------------------------------------------------- registry
+
+namespace {
+
+struct FactoryEntry {
+  std::string name;
+  HubFactory factory;
+};
+
+std::mutex& FactoryMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+std::vector<FactoryEntry>& Factories() {
+  static std::vector<FactoryEntry> factories{
+      {"epoll", &internal::MakeEpollHub}};
+  return factories;
+}
+
+thread_local std::unique_ptr<Hub> t_hub;
+
+}  // namespace
+
+void register_hub_factory(const char* name, HubFactory factory) {
+  std::lock_guard<std::mutex> lock(FactoryMutex());
+  for (auto& e : Factories()) {
+    if (e.name == name) {
+      e.factory = factory;
+      return;
+    }
+  }
+  Factories().push_back({name, factory});
+}
+
+std::unique_ptr<Hub> make_hub(const std::string& backend) {
+  HubFactory factory = nullptr;
+  std::string known;
+  {
+    std::lock_guard<std::mutex> lock(FactoryMutex());
+    for (auto& e : Factories()) {
+      if (e.name == backend) factory = e.factory;
+      absl::StrAppend(&known, known.empty() ? "" : ", ", e.name);
+    }
+  }
+  if (factory == nullptr) {
+    throw std::invalid_argument(absl::StrCat(
+        "unknown hub backend \"", backend, "\" (GEVENT_HUB); known: ", known,
+        backend == "sim" ? " (link //sim to get the simulated hub)" : ""));
+  }
+  return factory();
+}
+
+Hub* get_hub_if_exists() { return t_hub.get(); }
+
+Hub* get_hub() {
+  if (t_hub == nullptr) {
+    const char* env = getenv("GEVENT_HUB");
+    t_hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
+  }
+  return t_hub.get();
+}
+
+void destroy_hub() {
+  if (t_hub == nullptr) return;
+  t_hub->destroy();
+  t_hub.reset();
+}
+
+std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub) {
+  std::unique_ptr<Hub> old = std::move(t_hub);
+  t_hub = std::move(hub);
+  return old;
+}
+
+// ---------------------------------------------------------------- greenlets
+
+RawGreenlet::RawGreenlet(Hub* hub, Kind kind) : hub_(hub), kind_(kind) {
+  if (kind == Kind::kSpawned) {
+    id_ = hub->next_greenlet_id();
+    name_ = absl::StrCat("Greenlet-", id_);
+  }
+}
+
+RawGreenlet::~RawGreenlet() = default;
+
+RawGreenlet* getcurrent() { return get_hub()->current(); }
+
+namespace internal {
+bool CurrentGreenletGuard(const void* addr, const char** name, size_t* size) {
+  Hub* hub = get_hub_if_exists();
+  if (hub == nullptr) return false;
+  const RawGreenlet* g = hub->current();
+  const Stack& s = g->stack_;
+  if (s.guard == nullptr) return false;
+  // A large frame can jump past the guard page; accept a little below it.
+  const char* a = static_cast<const char*>(addr);
+  if (a < s.guard - 64 * 1024 || a >= s.base) return false;
+  *name = g->name_.c_str();
+  *size = s.size;
+  return true;
+}
+}  // namespace internal
+
+namespace {
+
+class FunctionGreenlet final : public RawGreenlet {
+ public:
+  FunctionGreenlet(Hub* hub, std::function<void()> fn)
+      : RawGreenlet(hub, Kind::kSpawned), fn_(std::move(fn)) {
+    start_.owner = this;
+  }
+  void Schedule() {
+    pending_ = shared_from_this();
+    hub()->run_callback(&start_);
+  }
+
+ protected:
+  void Run() override {
+    std::function<void()> fn = std::move(fn_);
+    fn();
+  }
+
+ private:
+  struct StartCallback : Callback {
+    StartCallback() : Callback(&Start, &Discard) {}
+    FunctionGreenlet* owner = nullptr;
+  };
+  static void Start(Callback* cb) {
+    FunctionGreenlet* g = static_cast<StartCallback*>(cb)->owner;
+    std::shared_ptr<RawGreenlet> keep = std::move(g->pending_);
+    g->hub()->resume(g);
+  }
+  static void Discard(Callback* cb) {
+    static_cast<StartCallback*>(cb)->owner->pending_.reset();
+  }
+
+  StartCallback start_;
+  std::shared_ptr<RawGreenlet> pending_;
+  std::function<void()> fn_;
+};
+
+}  // namespace
+
+std::shared_ptr<RawGreenlet> spawn_raw(std::function<void()> fn) {
+  if (!fn) throw std::invalid_argument("spawn_raw: the function is empty");
+  Hub* hub = get_hub();
+  auto g = std::make_shared<FunctionGreenlet>(hub, std::move(fn));
+  g->Schedule();
+  hub->Emit(HubEventKind::kSpawn, g->id(),
+            static_cast<int64_t>(hub->current()->id()), 0, g.get());
+  return g;
+}
+
+void internal::RunInNewGreenlet(Hub* hub, std::function<void()> fn) {
+  auto g = std::make_shared<FunctionGreenlet>(hub, std::move(fn));
+  hub->Emit(HubEventKind::kSpawn, g->id(),
+            static_cast<int64_t>(hub->current()->id()), 0, g.get());
+  hub->resume(g.get());
+}
+
+}  // namespace gevent

@@ -1,0 +1,447 @@
+// The hub: one event loop per thread that schedules that thread's greenlets.
+//
+// The greenlet layer talks to the hub and to nothing else. The hub owns:
+//  - the current time (a backend's clock: monotonic, or virtual in sim/);
+//  - a FIFO of callbacks, run in the order they were added;
+//  - timers, ordered by deadline (then priority, then start order), each
+//    referenced (keeps the loop alive) or not;
+//  - I/O readiness watchers on file descriptors;
+//  - idle watchers, run only when nothing else is pending;
+//  - a wake-up that any thread may call (run_callback_threadsafe);
+//  - fork watchers, run in the child after reinit();
+//  - the switch between greenlets: a blocked greenlet waits in the hub, and
+//    only the hub resumes greenlets.
+//
+// One loop iteration follows gevent/libev: the callback FIFO runs (for at most
+// the switch interval, so callbacks cannot starve I/O), then the timers that
+// expired, in deadline order, then I/O readiness, then idle watchers if
+// nothing else ran. The loop stops when no referenced work is left; a
+// greenlet that is still blocked then gets LoopExit in the main greenlet.
+//
+// Everything that every backend shares lives in this class. A backend (see
+// runtime/internal/epoll_hub.h and sim/sim_hub.h) supplies only the clock,
+// the way to wait for events, and the points where it chooses an order.
+//
+// Watchers (Callback, Timer, IoWatcher, IdleWatcher, ForkWatcher) are owned by
+// the caller and linked into the hub intrusively, so arming one never
+// allocates. A watcher must be stopped (its destructor does it) before it is
+// destroyed. All hub methods must be called on the hub's own thread, except
+// run_callback_threadsafe() and wakeup().
+#ifndef GEVENTPP_RUNTIME_HUB_H_
+#define GEVENTPP_RUNTIME_HUB_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/node_hash_map.h"
+#include "absl/time/time.h"
+#include "runtime/internal/context.h"
+#include "runtime/internal/intrusive_list.h"
+#include "runtime/internal/stack_pool.h"
+#include "runtime/internal/timer_heap.h"
+
+namespace gevent {
+
+class Hub;
+class RawGreenlet;
+
+namespace internal {
+// Thrown into the hub greenlet to unwind it when the hub is destroyed. Code
+// that runs user callbacks in the hub and catches (...) must rethrow it.
+struct HubShutdown {};
+}  // namespace internal
+
+// A callback in the hub's FIFO. `fn` runs in the hub greenlet.
+class Callback : private internal::ListNode {
+ public:
+  using Fn = void (*)(Callback*);
+  // `discard`, if given, runs instead of `fn` when the hub is destroyed with
+  // the callback still pending (to release what the callback would have).
+  explicit Callback(Fn fn, Fn discard = nullptr) : fn_(fn), discard_(discard) {}
+  ~Callback();
+  Callback(const Callback&) = delete;
+  Callback& operator=(const Callback&) = delete;
+  bool pending() const { return hub_ != nullptr; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<Callback>;
+  Fn fn_;
+  Fn discard_;
+  Hub* hub_ = nullptr;
+};
+
+// A one-shot timer. `fn` runs in the hub greenlet when the deadline passes.
+class Timer : private internal::TimerEntry, private internal::ListNode {
+ public:
+  using Fn = void (*)(Timer*);
+  explicit Timer(Fn fn, Fn discard = nullptr) : fn_(fn), discard_(discard) {}
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  // True from start until it fires or is stopped.
+  bool active() const { return hub_ != nullptr; }
+  absl::Time deadline() const { return TimerEntry::deadline; }
+  bool referenced() const { return ref_; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<Timer>;
+  Fn fn_;
+  Fn discard_;
+  Hub* hub_ = nullptr;
+  bool ref_ = true;
+};
+
+// Readiness of one file descriptor. `fn(watcher, revents)` runs in the hub.
+class IoWatcher : private internal::ListNode {
+ public:
+  static constexpr uint32_t kRead = 1;
+  static constexpr uint32_t kWrite = 2;
+  using Fn = void (*)(IoWatcher*, uint32_t revents);
+  IoWatcher(int fd, uint32_t events, Fn fn) : fd_(fd), events_(events), fn_(fn) {}
+  ~IoWatcher();
+  IoWatcher(const IoWatcher&) = delete;
+  IoWatcher& operator=(const IoWatcher&) = delete;
+  int fd() const { return fd_; }
+  uint32_t events() const { return events_; }
+  bool active() const { return hub_ != nullptr; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<IoWatcher>;
+  int fd_;
+  uint32_t events_;
+  Fn fn_;
+  Hub* hub_ = nullptr;
+  bool ref_ = true;
+  uint64_t round_ = 0;
+};
+
+// Runs when the loop has nothing else to do. Higher priority runs first; only
+// the highest priority that has watchers runs in one iteration.
+class IdleWatcher : private internal::ListNode {
+ public:
+  using Fn = void (*)(IdleWatcher*);
+  explicit IdleWatcher(Fn fn, int priority = 0) : fn_(fn), priority_(priority) {}
+  ~IdleWatcher();
+  IdleWatcher(const IdleWatcher&) = delete;
+  IdleWatcher& operator=(const IdleWatcher&) = delete;
+  bool active() const { return hub_ != nullptr; }
+  int priority() const { return priority_; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<IdleWatcher>;
+  Fn fn_;
+  int priority_;
+  Hub* hub_ = nullptr;
+};
+
+// Runs in the child process after fork() + Hub::reinit(). Never keeps the
+// loop alive.
+class ForkWatcher : private internal::ListNode {
+ public:
+  using Fn = void (*)(ForkWatcher*);
+  explicit ForkWatcher(Fn fn) : fn_(fn) {}
+  ~ForkWatcher();
+  ForkWatcher(const ForkWatcher&) = delete;
+  ForkWatcher& operator=(const ForkWatcher&) = delete;
+  bool active() const { return hub_ != nullptr; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<ForkWatcher>;
+  Fn fn_;
+  Hub* hub_ = nullptr;
+};
+
+// The points where a backend may choose an order the real world leaves open.
+enum class Decision : uint8_t {
+  kTimerTie,     // which of several timers with the same deadline fires first
+  kTimerJitter,  // how late (in whole microseconds) a timer fires
+  kIoOrder,      // which of several ready file descriptors is delivered first
+  kWakeupOrder,  // which of several cross-thread wake-ups is delivered first
+};
+const char* DecisionName(Decision d);
+
+// What the hub reports to an observer (the simulator's event hash, traces).
+enum class HubEventKind : uint8_t {
+  kSpawn,          // a greenlet was created and scheduled (a = parent id)
+  kSwitch,         // a greenlet is about to run
+  kFinish,         // a greenlet finished (a: 0 value, 1 error, 2 killed)
+  kTimerFired,     // a timer fired
+  kCallback,       // a callback ran
+  kIo,             // a file descriptor was delivered (a = fd, b = revents)
+  kIdle,           // idle watchers ran
+  kTimeAdvanced,   // the clock moved (sim: the jump)
+  kDecision,       // a choice was made (a = options, b = option taken)
+  kLoopExit,       // the loop ran out of referenced work
+};
+
+struct HubEvent {
+  HubEventKind kind;
+  absl::Time time;
+  uint64_t greenlet = 0;  // id of the greenlet concerned, 0 for none
+  int64_t a = 0;
+  int64_t b = 0;
+  const RawGreenlet* who = nullptr;  // for names; valid during the call only
+};
+
+class HubObserver {
+ public:
+  virtual ~HubObserver() = default;
+  virtual void OnHubEvent(const HubEvent& e) = 0;
+};
+
+// Called with the greenlet (nullptr for a hub callback) and the error that
+// escaped it. The default prints "<name> failed with <type>: <what>".
+using ErrorHandler =
+    std::function<void(const RawGreenlet* where, std::exception_ptr error)>;
+
+class Hub {
+ public:
+  virtual ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // A short name of the backend: "epoll" or "sim".
+  virtual const char* backend_name() const = 0;
+  // Unique per process, never reused.
+  uint64_t id() const { return id_; }
+
+  // ---- Time ----
+  // The current time of this hub's clock (monotonic or virtual).
+  absl::Time now() { return now_ = ClockNow(); }
+  // The time cached at the start of the current loop iteration.
+  absl::Time loop_time() const { return now_; }
+
+  // ---- Callbacks ----
+  // Appends `cb` to the FIFO. Runs once, in the hub, in FIFO order.
+  void run_callback(Callback* cb);
+  void cancel(Callback* cb);
+  // Appends a callback that owns `fn`. Returns a handle that can cancel it
+  // while it is still pending.
+  class CallbackHandle {
+   public:
+    CallbackHandle() = default;
+    bool pending() const;
+    void stop();
+
+   private:
+    friend class Hub;
+    std::weak_ptr<struct OwnedCallbackState> state_;
+  };
+  CallbackHandle run_callback(std::function<void()> fn);
+  // Safe from any thread: queues `fn` for this hub and wakes it. Keeps the
+  // loop alive until it has run.
+  void run_callback_threadsafe(std::function<void()> fn);
+
+  // ---- Timers ----
+  // Arms `t` to fire `after` from now (negative means zero). A started timer
+  // is restarted.
+  void start(Timer* t, absl::Duration after, bool ref = true, int priority = 0);
+  void stop(Timer* t);
+
+  // ---- I/O ----
+  void start(IoWatcher* w, bool ref = true);
+  void stop(IoWatcher* w);
+
+  // ---- Idle ----
+  void start(IdleWatcher* w);
+  void stop(IdleWatcher* w);
+
+  // ---- Fork ----
+  void start(ForkWatcher* w);
+  void stop(ForkWatcher* w);
+  // To be called in the child after fork(): the backend renews its kernel
+  // objects (epoll, eventfd, ...) and the fork watchers run.
+  void reinit();
+
+  // ---- Liveness ----
+  // Extra references that keep the loop running (e.g. work on another thread).
+  void ref() { ++extra_refs_; }
+  void unref() { --extra_refs_; }
+  // True if the loop has referenced work left.
+  bool alive() const;
+
+  // ---- Errors ----
+  void set_error_handler(ErrorHandler handler);
+  // Reports an error that escaped `where` (nullptr: a hub callback).
+  void handle_error(const RawGreenlet* where, std::exception_ptr error);
+
+  // ---- Observers ----
+  void set_observer(HubObserver* observer) { observer_ = observer; }
+  HubObserver* observer() const { return observer_; }
+  void Emit(HubEventKind kind, uint64_t greenlet = 0, int64_t a = 0,
+            int64_t b = 0, const RawGreenlet* who = nullptr);
+
+  // ---- Greenlets ----
+  // The greenlet running now (the main greenlet, the hub, or a spawned one).
+  RawGreenlet* current() const { return current_; }
+  RawGreenlet* main_greenlet() const { return main_.get(); }
+  bool in_hub() const { return current_ == hub_greenlet_.get(); }
+  // Blocks the current greenlet until the hub resumes it. `what` names what
+  // it waits on (for LoopExit and deadlock reports). Throws what the resumer
+  // asked to throw, LoopExit in the main greenlet when nothing can wake it,
+  // and BlockingSwitchOutError when called from a hub callback.
+  void wait(const char* what);
+  // From the hub only: switches into `g` now (starting it if it has not run)
+  // and returns when it blocks or finishes. With `error`, `g` resumes by
+  // throwing it. Does nothing if `g` is dead.
+  void resume(RawGreenlet* g, std::exception_ptr error = nullptr);
+  // Every greenlet of this hub that has started running and not finished, in
+  // start order, plus the main greenlet if it is blocked.
+  std::vector<const RawGreenlet*> blocked_greenlets() const;
+  // A one-line-per-greenlet report of what each blocked greenlet waits on.
+  std::string deadlock_report() const;
+
+  // Next per-hub greenlet id (deterministic: 1, 2, 3, ...).
+  uint64_t next_greenlet_id() { return ++greenlet_seq_; }
+  internal::StackPool& stack_pool() { return stacks_; }
+
+  // The longest time the callback FIFO may run before the loop polls I/O.
+  absl::Duration switch_interval() const { return switch_interval_; }
+  void set_switch_interval(absl::Duration d) { switch_interval_ = d; }
+
+  // Kills every greenlet still alive on this hub (throwing GreenletExit into
+  // each until it finishes) and stops the loop for good. The hub cannot be
+  // used afterwards; destroy_hub() also calls it.
+  void destroy();
+  bool destroyed() const { return destroyed_; }
+
+  // Runs the loop in the calling greenlet (which must be the hub greenlet)
+  // until no referenced work is left.
+  void run_loop();
+
+ protected:
+  Hub();
+
+  // ---- What a backend supplies ----
+  virtual absl::Time ClockNow() = 0;
+  // Waits for I/O or a wake-up, at most until `deadline` (InfinitePast: do
+  // not block; InfiniteFuture: no limit), and appends ready descriptors.
+  struct IoEvent {
+    int fd;
+    uint32_t revents;
+  };
+  virtual void WaitForEvents(absl::Time deadline,
+                             std::vector<IoEvent>* ready) = 0;
+  // Called from any thread after run_callback_threadsafe queued work.
+  virtual void Wakeup() = 0;
+  // The kernel interest in `fd` changed from `old_mask` to `new_mask`.
+  virtual void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) = 0;
+  // Renew kernel objects in a forked child.
+  virtual void ReinitBackend() {}
+  // Chooses one of `n` options (n >= 2) at a decision point. The default,
+  // which real backends keep, is 0: deadline and FIFO order.
+  virtual size_t Choose(Decision d, size_t n) {
+    (void)d;
+    (void)n;
+    return 0;
+  }
+  // Extra lateness for a timer being started (the simulator's jitter).
+  virtual absl::Duration TimerLateness() { return absl::ZeroDuration(); }
+  // True if the backend wants tie-breaking decisions at all (skips work).
+  virtual bool perturbs() const { return false; }
+
+  // Backends that own kernel resources must call this from their
+  // destructor before releasing them.
+  void ShutdownForDestruction();
+
+ private:
+  friend class RawGreenlet;
+  friend class Callback;
+  friend class Timer;
+  friend class IoWatcher;
+  friend class IdleWatcher;
+  friend class ForkWatcher;
+  struct FdWatchers {
+    internal::IntrusiveList<IoWatcher> watchers;
+    uint32_t mask = 0;
+  };
+
+  void RunOnce();
+  void RunCallbacks();
+  bool FireTimers();
+  bool DispatchIo();
+  void RunIdle();
+  void DrainThreadsafe();
+  uint32_t MaskOf(const FdWatchers& f) const;
+  static void HubGreenletMain(void* hub);
+  void SwitchToHub();
+  void SwitchInto(RawGreenlet* g);
+  void ReleaseFinished();
+  void ReportDefault(const RawGreenlet* where, std::exception_ptr error);
+  void EnsureHubGreenlet();
+  void HubLoop();
+  void ReleaseQueued();
+  std::string LoopExitMessage() const;
+
+  const uint64_t id_;
+  absl::Time now_;
+  internal::IntrusiveList<Callback> callbacks_;
+  internal::TimerHeap timers_;
+  internal::IntrusiveList<Timer> firing_;  // expired, about to fire
+  size_t ref_timers_ = 0;
+  uint64_t timer_seq_ = 0;
+  absl::node_hash_map<int, FdWatchers>  // nodes stay put: lists are intrusive
+  fds_;
+  size_t ref_io_ = 0;
+  uint64_t io_round_ = 0;
+  std::vector<IoEvent> io_ready_;
+  internal::IntrusiveList<IdleWatcher> idle_;
+  internal::IntrusiveList<IdleWatcher> idle_firing_;
+  internal::IntrusiveList<ForkWatcher> fork_;
+  int64_t extra_refs_ = 0;
+
+  std::mutex threadsafe_mu_;
+  std::vector<std::function<void()>> threadsafe_;
+  std::atomic<int64_t> threadsafe_pending_{0};
+
+  absl::Duration switch_interval_ = absl::Milliseconds(5);
+  ErrorHandler error_handler_;
+  HubObserver* observer_ = nullptr;
+
+  internal::StackPool stacks_;
+  std::shared_ptr<RawGreenlet> main_;
+  std::shared_ptr<RawGreenlet> hub_greenlet_;
+  RawGreenlet* current_ = nullptr;
+  RawGreenlet* finished_ = nullptr;  // finished greenlet whose stack to free
+  internal::IntrusiveList<internal::ListNode> running_;  // started greenlets
+  uint64_t greenlet_seq_ = 0;
+  bool destroyed_ = false;
+  bool destroying_ = false;
+};
+
+// The hub of the calling thread, created on first use. The backend is the
+// one selected by set_hub_factory(), else by the environment variable
+// GEVENT_HUB ("epoll", the default, or "sim" when the simulator is linked).
+Hub* get_hub();
+// The calling thread's hub if it exists, else nullptr.
+Hub* get_hub_if_exists();
+// Destroys the calling thread's hub (see Hub::destroy). The next get_hub()
+// creates a fresh one.
+void destroy_hub();
+// Makes `hub` the calling thread's hub (destroying the previous one). Used by
+// sim::Simulation; returns the previous hub, still alive, to restore later.
+std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub);
+
+// A factory for hubs, registered by name (the epoll backend registers "epoll";
+// linking //sim registers "sim").
+using HubFactory = std::unique_ptr<Hub> (*)();
+void register_hub_factory(const char* name, HubFactory factory);
+// Creates a hub of the named backend; throws std::invalid_argument naming the
+// backend if none is registered under that name.
+std::unique_ptr<Hub> make_hub(const std::string& backend);
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_HUB_H_

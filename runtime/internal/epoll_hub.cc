@@ -1,0 +1,155 @@
+#include "runtime/internal/epoll_hub.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+
+namespace gevent {
+namespace internal {
+namespace {
+
+[[noreturn]] void DieSys(const char* what) {
+  fprintf(stderr, "geventpp: epoll hub: %s failed: %s\n", what, strerror(errno));
+  abort();
+}
+
+uint32_t ToEpoll(uint32_t mask) {
+  uint32_t ev = 0;
+  if (mask & IoWatcher::kRead) ev |= EPOLLIN | EPOLLRDHUP;
+  if (mask & IoWatcher::kWrite) ev |= EPOLLOUT;
+  return ev;
+}
+
+uint32_t FromEpoll(uint32_t ev) {
+  uint32_t mask = 0;
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) mask |= IoWatcher::kRead;
+  if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) mask |= IoWatcher::kWrite;
+  return mask;
+}
+
+}  // namespace
+
+EpollHub::EpollHub() { OpenKernelObjects(); }
+
+EpollHub::~EpollHub() {
+  ShutdownForDestruction();
+  CloseKernelObjects();
+}
+
+void EpollHub::OpenKernelObjects() {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) DieSys("epoll_create1");
+  wakeup_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeup_fd_ < 0) DieSys("eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakeup_fd_;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wakeup_fd_, &ev) != 0) {
+    DieSys("epoll_ctl(eventfd)");
+  }
+}
+
+void EpollHub::CloseKernelObjects() {
+  if (wakeup_fd_ >= 0) close(wakeup_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  wakeup_fd_ = epoll_fd_ = -1;
+}
+
+void EpollHub::ReinitBackend() {
+  // After fork() the child shares the parent's epoll set; make its own.
+  CloseKernelObjects();
+  OpenKernelObjects();
+}
+
+absl::Time EpollHub::ClockNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return absl::UnixEpoch() + absl::Seconds(ts.tv_sec) +
+         absl::Nanoseconds(ts.tv_nsec);
+}
+
+void EpollHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
+  int timeout_ms;
+  if (deadline == absl::InfinitePast()) {
+    timeout_ms = 0;
+  } else if (deadline == absl::InfiniteFuture()) {
+    timeout_ms = -1;
+  } else {
+    absl::Duration left = deadline - ClockNow();
+    if (left <= absl::ZeroDuration()) {
+      timeout_ms = 0;
+    } else {
+      // Round up: waking early would just loop once more.
+      int64_t ms = absl::ToInt64Milliseconds(left + absl::Milliseconds(1) -
+                                             absl::Nanoseconds(1));
+      timeout_ms = ms > 1000000 ? 1000000 : static_cast<int>(ms);
+    }
+  }
+  epoll_event events[128];
+  int n = epoll_wait(epoll_fd_, events, 128, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return;
+    DieSys("epoll_wait");
+  }
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == wakeup_fd_) {
+      uint64_t value;
+      while (read(wakeup_fd_, &value, sizeof value) > 0) {
+      }
+      continue;
+    }
+    ready->push_back({fd, FromEpoll(events[i].events)});
+  }
+}
+
+void EpollHub::Wakeup() {
+  uint64_t one = 1;
+  ssize_t r = write(wakeup_fd_, &one, sizeof one);
+  (void)r;  // EAGAIN means a wake-up is already pending
+}
+
+void EpollHub::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
+  epoll_event ev{};
+  ev.events = ToEpoll(new_mask);
+  ev.data.fd = fd;
+  int op = new_mask == 0 ? EPOLL_CTL_DEL
+                         : (old_mask == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
+  if (epoll_ctl(epoll_fd_, op, fd, &ev) == 0) return;
+  if (op == EPOLL_CTL_ADD && errno == EEXIST &&
+      epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0) {
+    return;
+  }
+  if (op == EPOLL_CTL_MOD && errno == ENOENT &&
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) {
+    return;
+  }
+  int err = errno;
+  if (op == EPOLL_CTL_DEL) return;  // closed already: nothing to remove
+  if (err == EPERM) {
+    throw std::invalid_argument(absl::StrCat(
+        "file descriptor ", fd,
+        " cannot be waited on (epoll does not support it: a regular file?)"));
+  }
+  if (err == EBADF) {
+    throw std::invalid_argument(
+        absl::StrCat("file descriptor ", fd, " is not open"));
+  }
+  throw std::system_error(err, std::generic_category(),
+                          absl::StrCat("epoll_ctl on file descriptor ", fd));
+}
+
+std::unique_ptr<Hub> MakeEpollHub() { return std::make_unique<EpollHub>(); }
+
+}  // namespace internal
+}  // namespace gevent

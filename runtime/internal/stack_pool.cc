@@ -1,0 +1,137 @@
+#include "runtime/internal/stack_pool.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <valgrind/valgrind.h>
+
+namespace gevent {
+namespace internal {
+namespace {
+
+// Guarded stacks alive in the whole process (the map-count limit is
+// per-process, while pools are per-thread).
+std::atomic<size_t> g_guarded_stacks{0};
+
+[[noreturn]] void DieOutOfMemory(size_t bytes) {
+  char msg[128];
+  int n = snprintf(msg, sizeof msg,
+                   "geventpp: cannot map %zu bytes for greenlet stacks\n",
+                   bytes);
+  (void)!write(2, msg, n);
+  abort();
+}
+
+}  // namespace
+
+size_t StackPool::MaxGuardedStacks() {
+  static const size_t limit = [] {
+    size_t max_map = 65530;
+    if (FILE* f = fopen("/proc/sys/vm/max_map_count", "r")) {
+      unsigned long v = 0;
+      if (fscanf(f, "%lu", &v) == 1 && v > 0) max_map = v;
+      fclose(f);
+    }
+    size_t l = max_map / 4;
+    return l > 16384 ? size_t{16384} : l;
+  }();
+  return limit;
+}
+
+StackPool::StackPool(size_t stack_size)
+    : page_(static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
+  stack_size_ = (stack_size + page_ - 1) / page_ * page_;
+  if (stack_size_ < 4 * page_) stack_size_ = 4 * page_;
+}
+
+StackPool::~StackPool() {
+  for (const Stack& s : all_) {
+    VALGRIND_STACK_DEREGISTER(s.valgrind_id);
+    if (s.guard != nullptr) {
+      munmap(s.guard, s.size + page_);
+      g_guarded_stacks.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  for (const Slab& slab : slabs_) munmap(slab.mem, slab.bytes);
+}
+
+Stack StackPool::Acquire() {
+  if (!free_.empty()) {
+    Stack s = free_.back();
+    free_.pop_back();
+    return s;
+  }
+  Stack s;
+  if (g_guarded_stacks.load(std::memory_order_relaxed) < MaxGuardedStacks()) {
+    s = NewGuarded();
+  } else {
+    s = NewFromSlab();
+  }
+  *reinterpret_cast<uint64_t*>(s.base) = kStackCanary;
+  s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.top());
+  all_.push_back(s);
+  return s;
+}
+
+void StackPool::Release(const Stack& s) {
+  if (free_.size() >= kWarmStacks) {
+    // Give the pages back but keep the canary page (the first page) mapped
+    // with its content, so the stack can be reused without re-arming.
+    madvise(s.base + page_, s.size - page_, MADV_DONTNEED);
+  }
+  free_.push_back(s);
+}
+
+Stack StackPool::NewGuarded() {
+  size_t bytes = stack_size_ + page_;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) DieOutOfMemory(bytes);
+  char* p = static_cast<char*>(mem);
+  if (mprotect(p, page_, PROT_NONE) != 0) {
+    // Out of mappings after all: use it unguarded.
+    munmap(p, bytes);
+    return NewFromSlab();
+  }
+  g_guarded_stacks.fetch_add(1, std::memory_order_relaxed);
+  ++guarded_;
+  Stack s;
+  s.guard = p;
+  s.base = p + page_;
+  s.size = stack_size_;
+  return s;
+}
+
+Stack StackPool::NewFromSlab() {
+  if (slab_free_.empty()) {
+    size_t bytes = stack_size_ * kSlabStacks;
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) DieOutOfMemory(bytes);
+    slabs_.push_back({static_cast<char*>(mem), bytes});
+    // Hand out from the low end first.
+    for (size_t i = kSlabStacks; i-- > 0;) {
+      Stack s;
+      s.base = static_cast<char*>(mem) + i * stack_size_;
+      s.size = stack_size_;
+      slab_free_.push_back(s);
+    }
+  }
+  Stack s = slab_free_.back();
+  slab_free_.pop_back();
+  return s;
+}
+
+bool StackPool::InGuard(const Stack& s, const void* addr) {
+  if (s.guard == nullptr) return false;
+  const char* a = static_cast<const char*>(addr);
+  return a >= s.guard && a < s.base;
+}
+
+}  // namespace internal
+}  // namespace gevent

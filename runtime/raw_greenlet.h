@@ -1,0 +1,101 @@
+// RawGreenlet: the unit the hub switches between, with its own stack.
+//
+// Most code wants gevent::Greenlet (greenlet.h), which adds results, links,
+// join and kill. RawGreenlet is what getcurrent() returns (it may be the main
+// greenlet or the hub itself) and what spawn_raw() makes: a function run on
+// its own stack, with no result kept and nothing to join.
+#ifndef GEVENTPP_RUNTIME_RAW_GREENLET_H_
+#define GEVENTPP_RUNTIME_RAW_GREENLET_H_
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "runtime/hub.h"
+#include "runtime/internal/context.h"
+#include "runtime/internal/intrusive_list.h"
+#include "runtime/internal/stack_pool.h"
+
+namespace gevent {
+namespace internal {
+bool CurrentGreenletGuard(const void* addr, const char** name, size_t* size);
+}  // namespace internal
+
+class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
+                    private internal::ListNode {
+ public:
+  enum class Kind : uint8_t { kMain, kHub, kSpawned };
+
+  virtual ~RawGreenlet();
+  RawGreenlet(const RawGreenlet&) = delete;
+  RawGreenlet& operator=(const RawGreenlet&) = delete;
+
+  // The name used in messages: "Greenlet-<id>" unless set.
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  // Per-hub sequence number (deterministic; 0 for the main greenlet).
+  uint64_t id() const { return id_; }
+  Hub* hub() const { return hub_; }
+  Kind kind() const { return kind_; }
+
+  // True once the body has started running (switched to at least once).
+  bool has_run() const { return state_ != State::kNotRun; }
+  // True while it has run and not finished.
+  bool active() const { return state_ == State::kActive; }
+  // True once the body has finished (returned, threw, or never will run).
+  bool finished() const { return state_ == State::kFinished; }
+  // What it is blocked on, or nullptr if it is not blocked.
+  const char* waiting_on() const { return waiting_on_; }
+
+ protected:
+  RawGreenlet(Hub* hub, Kind kind);
+  // The body; runs on this greenlet's own stack the first time the hub
+  // switches to it. Exceptions must not escape (the Greenlet class catches
+  // them); one that does is reported and ends the greenlet.
+  virtual void Run() = 0;
+  // Called in the greenlet itself, after Run() returned, just before it
+  // switches away for the last time.
+  virtual void OnRunFinished() {}
+  // Marks a greenlet that never ran as finished (killed before start).
+  void MarkFinishedWithoutRunning() { state_ = State::kFinished; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<internal::ListNode>;
+  friend bool internal::CurrentGreenletGuard(const void*, const char**,
+                                             size_t*);
+  enum class State : uint8_t { kNotRun, kActive, kFinished };
+  static void Entry(void* self);
+
+  Hub* hub_;
+  Kind kind_;
+  State state_ = State::kNotRun;
+  uint64_t id_ = 0;
+  std::string name_;
+  const char* waiting_on_ = nullptr;
+  internal::Context ctx_;
+  internal::Stack stack_;
+  std::exception_ptr resume_error_;
+  // Holds this greenlet alive while it is running (set on first switch,
+  // dropped by the hub after it finished).
+  std::shared_ptr<RawGreenlet> self_;
+};
+
+// The greenlet that is running now in this thread.
+RawGreenlet* getcurrent();
+
+// Runs `fn` in a new greenlet, scheduled like spawn() but with no result,
+// links or join. Throws std::invalid_argument if `fn` is empty.
+std::shared_ptr<RawGreenlet> spawn_raw(std::function<void()> fn);
+
+namespace internal {
+// From the hub only: runs `fn` in a new raw greenlet at once (until it
+// blocks or finishes). Used for links, which gevent runs this way.
+void RunInNewGreenlet(Hub* hub, std::function<void()> fn);
+}  // namespace internal
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_RAW_GREENLET_H_

@@ -1,0 +1,209 @@
+// wait, iwait, joinall, killall: waiting on several objects at once.
+//
+// Every function here takes any container of pointer-like elements
+// (std::shared_ptr<Greenlet<T>>, Event*, ...) whose pointees are Waitables,
+// and returns elements of the same type, so a vector of greenlets comes back
+// as a vector of greenlets.
+#ifndef GEVENTPP_RUNTIME_WAIT_H_
+#define GEVENTPP_RUNTIME_WAIT_H_
+
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "runtime/greenlet.h"
+#include "runtime/hub.h"
+#include "runtime/waitable.h"
+
+namespace gevent {
+
+// "As many as there are".
+inline constexpr size_t kAll = std::numeric_limits<size_t>::max();
+
+namespace internal {
+
+// The engine behind wait/iwait/joinall: links to every object and hands out
+// their indexes in the order they become ready.
+class WaitSet {
+ public:
+  WaitSet(std::vector<Waitable*> objects, absl::Duration timeout, size_t count);
+  ~WaitSet();
+  WaitSet(const WaitSet&) = delete;
+  WaitSet& operator=(const WaitSet&) = delete;
+  // Blocks for the next ready object; returns its index, or -1 once `count`
+  // were returned, all were returned, or the timeout expired.
+  std::ptrdiff_t Next();
+
+ private:
+  struct ObjectLink : Link {
+    ObjectLink() : Link(&Fire) {}
+    static void Fire(Link* l, Waitable*);
+    WaitSet* set = nullptr;
+    size_t index = 0;
+  };
+  struct TimeoutTimer : Timer {
+    TimeoutTimer() : Timer(&Fire) {}
+    static void Fire(Timer* t);
+    WaitSet* set = nullptr;
+  };
+  void Wake();
+
+  Hub* hub_;
+  RawGreenlet* greenlet_;
+  std::vector<Waitable*> objects_;
+  std::unique_ptr<ObjectLink[]> links_;
+  std::deque<size_t> ready_;
+  size_t count_;
+  size_t returned_ = 0;
+  TimeoutTimer timer_;
+  bool timed_out_ = false;
+  bool waiting_ = false;
+};
+
+template <typename P>
+Waitable* AsWaitable(const P& p) {
+  return static_cast<Waitable*>(&*p);
+}
+
+template <typename C>
+using ElementOf = std::decay_t<decltype(*std::begin(std::declval<const C&>()))>;
+
+template <typename C, typename = void>
+struct IsContainer : std::false_type {};
+template <typename C>
+struct IsContainer<C, std::void_t<decltype(std::begin(std::declval<const C&>()))>>
+    : std::true_type {};
+
+template <typename C>
+std::vector<Waitable*> ToWaitables(const C& objects) {
+  std::vector<Waitable*> out;
+  for (const auto& o : objects) out.push_back(AsWaitable(o));
+  return out;
+}
+
+void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
+             std::exception_ptr exception, bool block, absl::Duration timeout);
+
+}  // namespace internal
+
+// Waits until `count` of `objects` are ready (default: all), or `timeout`
+// passed. Returns the ready ones in the order they became ready.
+template <typename C,
+          typename = std::enable_if_t<internal::IsContainer<C>::value>>
+std::vector<internal::ElementOf<C>> wait(
+    const C& objects, absl::Duration timeout = absl::InfiniteDuration(),
+    size_t count = kAll) {
+  std::vector<internal::ElementOf<C>> elements(std::begin(objects),
+                                               std::end(objects));
+  internal::WaitSet set(internal::ToWaitables(elements), timeout, count);
+  std::vector<internal::ElementOf<C>> out;
+  for (std::ptrdiff_t i; (i = set.Next()) >= 0;) out.push_back(elements[i]);
+  return out;
+}
+
+// Without objects: waits until the hub has no referenced work left (every
+// greenlet finished or blocked on something unreferenced). Returns true
+// then, or false if `timeout` passed first. Call it from the main greenlet.
+bool wait(absl::Duration timeout = absl::InfiniteDuration());
+
+// Iterates over `objects` in the order they become ready (up to `count`,
+// until `timeout`). Each step blocks until the next object is ready.
+//
+//   for (auto& g : gevent::iwait(greenlets)) use(g->get());
+template <typename E>
+class IWait {
+ public:
+  IWait(std::vector<E> elements, absl::Duration timeout, size_t count)
+      : elements_(std::move(elements)),
+        set_(std::make_unique<internal::WaitSet>(
+            ToWaitablesOf(elements_), timeout, count)) {}
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = E;
+    using difference_type = std::ptrdiff_t;
+    using pointer = E*;
+    using reference = E&;
+    iterator() = default;
+    explicit iterator(IWait* owner) : owner_(owner) { Advance(); }
+    E& operator*() const { return owner_->elements_[index_]; }
+    E* operator->() const { return &owner_->elements_[index_]; }
+    iterator& operator++() {
+      Advance();
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return done() == o.done(); }
+    bool operator!=(const iterator& o) const { return !(*this == o); }
+
+   private:
+    bool done() const { return owner_ == nullptr || index_ < 0; }
+    void Advance() { index_ = owner_->set_->Next(); }
+    IWait* owner_ = nullptr;
+    std::ptrdiff_t index_ = -1;
+  };
+
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  static std::vector<Waitable*> ToWaitablesOf(const std::vector<E>& v) {
+    return internal::ToWaitables(v);
+  }
+  std::vector<E> elements_;
+  std::unique_ptr<internal::WaitSet> set_;
+};
+
+template <typename C,
+          typename = std::enable_if_t<internal::IsContainer<C>::value>>
+IWait<internal::ElementOf<C>> iwait(
+    const C& objects, absl::Duration timeout = absl::InfiniteDuration(),
+    size_t count = kAll) {
+  return IWait<internal::ElementOf<C>>(
+      std::vector<internal::ElementOf<C>>(std::begin(objects),
+                                          std::end(objects)),
+      timeout, count);
+}
+
+// Waits for greenlets to finish (up to `count`, until `timeout`); returns the
+// finished ones in finishing order. With `raise_error`, rethrows the error of
+// the first one that failed, as soon as it fails.
+template <typename C>
+std::vector<internal::ElementOf<C>> joinall(
+    const C& greenlets, absl::Duration timeout = absl::InfiniteDuration(),
+    bool raise_error = false, size_t count = kAll) {
+  if (!raise_error) return wait(greenlets, timeout, count);
+  std::vector<internal::ElementOf<C>> done;
+  for (auto& g : iwait(greenlets, timeout, count)) {
+    done.push_back(g);
+    if (!g->successful()) std::rethrow_exception(g->exception());
+  }
+  return done;
+}
+
+// Kills every greenlet (GreenletExit, or `exception`). Greenlets that have not
+// started never run. With `block`, waits until they are all dead; if that
+// takes longer than `timeout`, throws TimeoutError.
+template <typename C>
+void killall(const C& greenlets, std::exception_ptr exception = nullptr,
+             bool block = true,
+             absl::Duration timeout = absl::InfiniteDuration()) {
+  std::vector<std::shared_ptr<GreenletBase>> gs;
+  for (const auto& g : greenlets) gs.push_back(g);
+  internal::KillAll(std::move(gs), std::move(exception), block, timeout);
+}
+
+// gevent.kill(): kills `g` without waiting (GreenletExit, or `exception`).
+void kill(const std::shared_ptr<RawGreenlet>& g,
+          std::exception_ptr exception = nullptr);
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_WAIT_H_

@@ -1,0 +1,107 @@
+#include "runtime/waitable.h"
+
+#include <memory>
+#include <utility>
+
+namespace gevent {
+namespace {
+
+struct FunctionLink : Link {
+  explicit FunctionLink(std::function<void(Waitable&)> f)
+      : Link(&Fire), fn(std::move(f)) {}
+  static void Fire(Link* l, Waitable* source) {
+    std::unique_ptr<FunctionLink> self(static_cast<FunctionLink*>(l));
+    try {
+      self->fn(*source);
+    } catch (const internal::HubShutdown&) {
+      throw;
+    } catch (...) {
+      source->hub()->handle_error(nullptr, std::current_exception());
+    }
+  }
+  std::function<void(Waitable&)> fn;
+};
+
+}  // namespace
+
+Link::~Link() {
+  if (source_ != nullptr) source_->unlink(this);
+}
+
+Waitable::Waitable(Hub* hub) : hub_(hub) { notifier_.owner = this; }
+
+Waitable::~Waitable() {
+  if (alive_during_notify_ != nullptr) *alive_during_notify_ = false;
+  while (Link* l = links_.pop_front()) {
+    l->source_ = nullptr;
+    if (l->id_ != 0) delete static_cast<FunctionLink*>(l);
+  }
+}
+
+LinkId Waitable::rawlink(std::function<void(Waitable&)> fn) {
+  if (!fn) throw std::invalid_argument("rawlink: the callback is empty");
+  auto* l = new FunctionLink(std::move(fn));
+  l->id_ = ++next_link_id_;
+  rawlink(l);
+  return l->id_;
+}
+
+bool Waitable::unlink(LinkId id) {
+  Link* found = nullptr;
+  links_.for_each([&](Link* l) {
+    if (found == nullptr && l->id_ == id) found = l;
+  });
+  if (found == nullptr) return false;
+  unlink(found);
+  delete static_cast<FunctionLink*>(found);
+  return true;
+}
+
+void Waitable::rawlink(Link* link) {
+  if (link->source_ != nullptr) link->source_->unlink(link);
+  link->source_ = this;
+  links_.push_back(link);
+  if (ready()) notify_links();
+}
+
+void Waitable::unlink(Link* link) {
+  if (link->source_ != this) return;
+  links_.remove(link);
+  link->source_ = nullptr;
+}
+
+void Waitable::notify_links() {
+  if (links_.empty() || notifier_.pending()) return;
+  on_notify_scheduled();
+  hub_->run_callback(&notifier_);
+}
+
+void Waitable::Run(Callback* cb) {
+  Waitable* self = static_cast<Notifier*>(cb)->owner;
+  bool alive = true;
+  // Resets the object's pointer to `alive` however this frame is left.
+  struct Guard {
+    Waitable* w;
+    bool* alive;
+    ~Guard() {
+      if (*alive) w->alive_during_notify_ = nullptr;
+    }
+  } guard{self, &alive};
+  self->alive_during_notify_ = &alive;
+  while (self->keep_notifying()) {
+    Link* l = self->links_.pop_front();
+    if (l == nullptr) break;
+    l->source_ = nullptr;
+    l->fn_(l, self);
+    if (!alive) return;  // a link destroyed the object
+  }
+  self->alive_during_notify_ = nullptr;
+  alive = false;  // the guard has nothing left to do
+  self->on_links_notified();  // may destroy the object
+}
+
+void Waitable::Discard(Callback* cb) {
+  static_cast<Notifier*>(cb)->owner->on_links_notified();
+}
+
+}  // namespace gevent

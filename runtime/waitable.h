@@ -1,0 +1,99 @@
+// Waitable: the one wait protocol shared by greenlets and every primitive.
+//
+// Anything that can "become ready" (a Greenlet when it dies, an Event when it
+// is set, an AsyncResult when it gets a value, a Semaphore when it can be
+// acquired, ...) is a Waitable. Waiting on it means linking a callback with
+// rawlink(); when the object becomes ready the hub calls the links, in the
+// order they were added, each exactly once and then unlinked. This is what
+// lets wait(), iwait() and joinall() take any mix of objects.
+//
+// Links run in the hub greenlet, so they must not block; a link typically
+// resumes a waiting greenlet (which runs at once, until it blocks again).
+#ifndef GEVENTPP_RUNTIME_WAITABLE_H_
+#define GEVENTPP_RUNTIME_WAITABLE_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "runtime/hub.h"
+#include "runtime/internal/intrusive_list.h"
+
+namespace gevent {
+
+class Waitable;
+
+// An intrusive link, owned by the caller (no allocation). Its destructor
+// unlinks it.
+class Link : private internal::ListNode {
+ public:
+  using Fn = void (*)(Link*, Waitable*);
+  explicit Link(Fn fn) : fn_(fn) {}
+  ~Link();
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+  // True while linked to a source that has not yet notified it.
+  bool linked() const { return source_ != nullptr; }
+
+ private:
+  friend class Waitable;
+  friend class internal::IntrusiveList<Link>;
+  Fn fn_;
+  Waitable* source_ = nullptr;
+  uint64_t id_ = 0;  // non-zero for links made by rawlink(std::function)
+};
+
+// Identifies a link made with rawlink(std::function) for unlink().
+using LinkId = uint64_t;
+
+class Waitable {
+ public:
+  virtual ~Waitable();
+  Waitable(const Waitable&) = delete;
+  Waitable& operator=(const Waitable&) = delete;
+
+  // True if waiting on the object would return at once.
+  virtual bool ready() const = 0;
+
+  // Calls `fn(*this)` in the hub once the object is ready (soon, through the
+  // hub, if it already is). Returns an id for unlink().
+  LinkId rawlink(std::function<void(Waitable&)> fn);
+  // Removes a link that has not run yet. Returns false if there was none.
+  bool unlink(LinkId id);
+  // The same for intrusive links.
+  void rawlink(Link* link);
+  void unlink(Link* link);
+  // Number of links waiting for notification.
+  size_t link_count() const { return links_.size(); }
+
+  Hub* hub() const { return hub_; }
+
+ protected:
+  explicit Waitable(Hub* hub);
+  // Call when the object became ready: the links will be notified in the hub,
+  // in FIFO order.
+  void notify_links();
+  // Whether a notification pass should go on to the next link. The default:
+  // while the object is still ready.
+  virtual bool keep_notifying() const { return ready(); }
+  // Hooks around a notification pass, run in the hub.
+  virtual void on_notify_scheduled() {}
+  virtual void on_links_notified() {}
+
+ private:
+  struct Notifier : Callback {
+    Notifier() : Callback(&Run, &Discard) {}
+    Waitable* owner = nullptr;
+  };
+  static void Run(Callback* cb);
+  static void Discard(Callback* cb);
+
+  Hub* hub_;
+  internal::IntrusiveList<Link> links_;
+  Notifier notifier_;
+  uint64_t next_link_id_ = 0;
+  bool* alive_during_notify_ = nullptr;
+};
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_WAITABLE_H_
