@@ -74,7 +74,7 @@ void GreenletBase::OnRunFinished() { Finish(); }
 void GreenletBase::Finish() {
   ReleaseFunction();
   if (error_ != nullptr) hub()->handle_error(this, error_);
-  if (hub()->observer() != nullptr) {
+  if (hub()->observing()) {
     hub()->Emit(HubEventKind::kFinish, id(),
                 error_ != nullptr ? 1 : (exit_.has_value() ? 2 : 0), 0, this);
   }

@@ -95,9 +95,10 @@ bool Hub::alive() const {
 
 void Hub::Emit(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                const RawGreenlet* who) {
-  if (observer_ == nullptr) return;
+  if (!observing_) return;
   HubEvent e{kind, now_, greenlet, a, b, who};
-  observer_->OnHubEvent(e);
+  if (backend_observes_) BackendObserve(e);
+  if (observer_ != nullptr) observer_->OnHubEvent(e);
 }
 
 // ---- callbacks
@@ -201,7 +202,7 @@ void Hub::RunCallbacks() {
   int count = 0;
   while (Callback* cb = callbacks_.pop_front()) {
     cb->hub_ = nullptr;
-    if (observer_ != nullptr) Emit(HubEventKind::kCallback);
+    if (observing_) Emit(HubEventKind::kCallback);
     cb->fn_(cb);
     if (++count >= 256) {
       count = 0;
@@ -264,7 +265,7 @@ bool Hub::FireTimers() {
   while (Timer* t = firing_.pop_front()) {
     t->hub_ = nullptr;
     if (t->ref_) --ref_timers_;
-    if (observer_ != nullptr) Emit(HubEventKind::kTimerFired);
+    if (observing_) Emit(HubEventKind::kTimerFired);
     t->fn_(t);
   }
   return true;
@@ -350,7 +351,7 @@ bool Hub::DispatchIo() {
       });
       if (next == nullptr) break;
       next->round_ = round;
-      if (observer_ != nullptr) Emit(HubEventKind::kIo, 0, ev.fd, ev.revents);
+      if (observing_) Emit(HubEventKind::kIo, 0, ev.fd, ev.revents);
       next->fn_(next, ev.revents & next->events_);
     }
   }
@@ -390,7 +391,7 @@ void Hub::RunIdle() {
       idle_firing_.push_back(w);
     }
   });
-  if (observer_ != nullptr) Emit(HubEventKind::kIdle);
+  if (observing_) Emit(HubEventKind::kIdle);
   while (IdleWatcher* w = idle_firing_.pop_front()) {
     w->hub_ = nullptr;
     w->fn_(w);
@@ -427,6 +428,8 @@ void Hub::reinit() {
 void Hub::RunOnce() {
   DrainThreadsafe();
   RunCallbacks();
+  // The callbacks may have ended the last referenced work: never block then.
+  if (!alive()) return;
   absl::Time deadline;
   if (!callbacks_.empty() || !idle_.empty() ||
       threadsafe_pending_.load(std::memory_order_acquire) > 0) {
@@ -439,7 +442,7 @@ void Hub::RunOnce() {
   const absl::Time before = now_;
   WaitForEvents(deadline, &io_ready_);
   now_ = ClockNow();
-  if (observer_ != nullptr && now_ != before) {
+  if (observing_ && now_ != before) {
     Emit(HubEventKind::kTimeAdvanced, 0, absl::ToInt64Nanoseconds(now_ - before));
   }
   bool fired = FireTimers();
@@ -510,7 +513,7 @@ void Hub::SwitchToHub() {
 void Hub::SwitchInto(RawGreenlet* g) {
   RawGreenlet* hub = current_;
   current_ = g;
-  if (observer_ != nullptr) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
+  if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
   internal::Jump(&hub->ctx_, &g->ctx_);
   current_ = hub;
   ReleaseFinished();
@@ -789,14 +792,23 @@ std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub) {
 
 // ---------------------------------------------------------------- greenlets
 
+namespace {
+thread_local long t_live_greenlets = 0;
+}  // namespace
+
+long RawGreenlet::live_count() { return t_live_greenlets; }
+
 RawGreenlet::RawGreenlet(Hub* hub, Kind kind) : hub_(hub), kind_(kind) {
   if (kind == Kind::kSpawned) {
+    ++t_live_greenlets;
     id_ = hub->next_greenlet_id();
     name_ = absl::StrCat("Greenlet-", id_);
   }
 }
 
-RawGreenlet::~RawGreenlet() = default;
+RawGreenlet::~RawGreenlet() {
+  if (kind_ == Kind::kSpawned) --t_live_greenlets;
+}
 
 RawGreenlet* getcurrent() { return get_hub()->current(); }
 

@@ -278,8 +278,13 @@ class Hub {
   void handle_error(const RawGreenlet* where, std::exception_ptr error);
 
   // ---- Observers ----
-  void set_observer(HubObserver* observer) { observer_ = observer; }
+  void set_observer(HubObserver* observer) {
+    observer_ = observer;
+    observing_ = observer_ != nullptr || backend_observes_;
+  }
   HubObserver* observer() const { return observer_; }
+  // True if events are being observed (by an observer or the backend).
+  bool observing() const { return observing_; }
   void Emit(HubEventKind kind, uint64_t greenlet = 0, int64_t a = 0,
             int64_t b = 0, const RawGreenlet* who = nullptr);
 
@@ -351,6 +356,12 @@ class Hub {
   virtual absl::Duration TimerLateness() { return absl::ZeroDuration(); }
   // True if the backend wants tie-breaking decisions at all (skips work).
   virtual bool perturbs() const { return false; }
+  // Sees every hub event, if the backend asked with ObserveEvents().
+  virtual void BackendObserve(const HubEvent& e) { (void)e; }
+  void ObserveEvents() {
+    backend_observes_ = true;
+    observing_ = true;
+  }
 
   // Backends that own kernel resources must call this from their
   // destructor before releasing them.
@@ -409,6 +420,8 @@ class Hub {
   absl::Duration switch_interval_ = absl::Milliseconds(5);
   ErrorHandler error_handler_;
   HubObserver* observer_ = nullptr;
+  bool backend_observes_ = false;
+  bool observing_ = false;
 
   internal::StackPool stacks_;
   std::shared_ptr<RawGreenlet> main_;

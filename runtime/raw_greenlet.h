@@ -49,6 +49,9 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   // What it is blocked on, or nullptr if it is not blocked.
   const char* waiting_on() const { return waiting_on_; }
 
+  // Spawned greenlet objects alive in this thread (for leak checks).
+  static long live_count();
+
  protected:
   RawGreenlet(Hub* hub, Kind kind);
   // The body; runs on this greenlet's own stack the first time the hub

@@ -26,7 +26,8 @@ TimeoutError::TimeoutError(absl::Duration seconds, uint64_t timeout_id)
 
 bool TimeoutError::is(const Timeout& t) const { return t.id() == timeout_id_; }
 
-Timeout::Timeout(absl::Duration seconds) : Timeout(seconds, nullptr) {}
+Timeout::Timeout(absl::Duration seconds)
+    : Timeout(seconds, std::exception_ptr()) {}
 
 Timeout::Timeout(absl::Duration seconds, std::exception_ptr exception)
     : seconds_(seconds < absl::ZeroDuration() ? absl::ZeroDuration() : seconds),

@@ -65,8 +65,10 @@ class Timeout {
   // A timeout that raises `exception` (an exception_ptr, or any value that
   // can be thrown) instead.
   Timeout(absl::Duration seconds, std::exception_ptr exception);
-  template <typename E, typename = std::enable_if_t<
-                            !std::is_same_v<std::decay_t<E>, std::exception_ptr>>>
+  template <typename E,
+            typename = std::enable_if_t<
+                !std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
+                !std::is_same_v<std::decay_t<E>, std::nullptr_t>>>
   Timeout(absl::Duration seconds, E exception)
       : Timeout(seconds, std::make_exception_ptr(std::move(exception))) {}
   ~Timeout();

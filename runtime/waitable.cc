@@ -78,26 +78,26 @@ void Waitable::notify_links() {
 
 void Waitable::Run(Callback* cb) {
   Waitable* self = static_cast<Notifier*>(cb)->owner;
-  bool alive = true;
-  // Resets the object's pointer to `alive` however this frame is left.
-  struct Guard {
+  // Ends the pass however this frame is left (normally, or unwound when the
+  // hub is destroyed while a resumed waiter was running), unless a link
+  // destroyed the object.
+  struct Pass {
     Waitable* w;
-    bool* alive;
-    ~Guard() {
-      if (*alive) w->alive_during_notify_ = nullptr;
+    bool alive = true;
+    ~Pass() {
+      if (!alive) return;
+      w->alive_during_notify_ = nullptr;
+      w->on_links_notified();  // may destroy the object: nothing may follow
     }
-  } guard{self, &alive};
-  self->alive_during_notify_ = &alive;
+  } pass{self};
+  self->alive_during_notify_ = &pass.alive;
   while (self->keep_notifying()) {
     Link* l = self->links_.pop_front();
     if (l == nullptr) break;
     l->source_ = nullptr;
     l->fn_(l, self);
-    if (!alive) return;  // a link destroyed the object
+    if (!pass.alive) return;  // a link destroyed the object
   }
-  self->alive_during_notify_ = nullptr;
-  alive = false;  // the guard has nothing left to do
-  self->on_links_notified();  // may destroy the object
 }
 
 void Waitable::Discard(Callback* cb) {

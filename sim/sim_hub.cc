@@ -1,0 +1,87 @@
+#include "sim/sim_hub.h"
+
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+
+namespace gevent {
+namespace sim {
+
+SimHub::SimHub(SimOptions options)
+    : options_(options),
+      virtual_now_(options.epoch),
+      rng_(options.seed) {
+  ObserveEvents();
+  now();  // the hub's cached loop time starts at the epoch
+}
+
+SimHub::~SimHub() { ShutdownForDestruction(); }
+
+void SimHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
+  (void)ready;  // no real I/O in a simulation
+  if (deadline == absl::InfinitePast()) return;
+  if (deadline == absl::InfiniteFuture()) {
+    // Only work on other threads can wake the loop now.
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    wake_cv_.wait(lock, [this] { return woken_; });
+    woken_ = false;
+    return;
+  }
+  if (deadline > virtual_now_) virtual_now_ = deadline;  // time jumps
+}
+
+void SimHub::Wakeup() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void SimHub::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
+  (void)old_mask;
+  if (new_mask == 0) return;
+  throw std::logic_error(absl::StrCat(
+      "real I/O is not possible in a simulation: cannot wait on file "
+      "descriptor ",
+      fd, " (use the epoll hub, or simulated sockets)"));
+}
+
+size_t SimHub::Choose(Decision d, size_t n) {
+  if (options_.seed == 0 || n < 2) return 0;
+  ++decisions_;
+  size_t pick = static_cast<size_t>(rng_.Below(n));
+  Mix(static_cast<uint64_t>(d));
+  return pick;
+}
+
+absl::Duration SimHub::TimerLateness() {
+  if (options_.seed == 0 || options_.max_jitter <= absl::ZeroDuration()) {
+    return absl::ZeroDuration();
+  }
+  const uint64_t bound_us =
+      static_cast<uint64_t>(absl::ToInt64Microseconds(options_.max_jitter));
+  size_t us = Choose(Decision::kTimerJitter, bound_us + 1);
+  Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(bound_us + 1),
+       static_cast<int64_t>(us));
+  return absl::Microseconds(static_cast<int64_t>(us));
+}
+
+void SimHub::Mix(uint64_t v) {
+  // One multiply per word: cheap enough to run on every event. The hash
+  // only has to tell schedules apart, not resist an adversary.
+  hash_ = ((hash_ << 5) | (hash_ >> 59)) ^ v;
+  hash_ *= 0x9e3779b97f4a7c15ULL;
+}
+
+void SimHub::BackendObserve(const HubEvent& e) {
+  ++events_;
+  Mix(static_cast<uint64_t>(e.kind));
+  Mix(static_cast<uint64_t>(absl::ToInt64Nanoseconds(e.time - options_.epoch)));
+  Mix(e.greenlet);
+  Mix(static_cast<uint64_t>(e.a));
+  Mix(static_cast<uint64_t>(e.b));
+}
+
+}  // namespace sim
+}  // namespace gevent

@@ -1,0 +1,86 @@
+// SimHub: the simulated hub backend, with a virtual clock and seeded
+// scheduling decisions.
+//
+// The clock starts at a fixed epoch and moves only when the loop has nothing
+// to run: then it jumps straight to the next timer's deadline. Nothing here
+// reads a real clock, real randomness, pointer values or hash-map order, so a
+// run is a pure function of the program and the seed.
+//
+// Where a real machine leaves the order open, the SimHub decides with a
+// SplitMix64 generator seeded by the seed: which of several timers with the
+// same deadline fires first, how late a timer fires (up to `max_jitter`),
+// and the order of cross-thread wake-ups. Orders that gevent promises (the
+// callback FIFO, spawn order, link order, FIFO wake-up of waiters) are never
+// perturbed. Seed 0 perturbs nothing: strict deadline and FIFO order.
+//
+// Real file descriptors cannot be waited on in a simulation: that is a
+// std::logic_error naming the descriptor, not a hang.
+#ifndef GEVENTPP_SIM_SIM_HUB_H_
+#define GEVENTPP_SIM_SIM_HUB_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+
+#include "absl/time/time.h"
+#include "runtime/hub.h"
+#include "sim/random.h"
+
+namespace gevent {
+namespace sim {
+
+struct SimOptions {
+  // 0: no perturbation at all.
+  uint64_t seed = 0;
+  // The most a timer may fire late (when seed != 0).
+  absl::Duration max_jitter = absl::Milliseconds(3);
+  // Where the virtual clock starts.
+  absl::Time epoch = absl::FromUnixSeconds(1'000'000'000);
+};
+
+class SimHub final : public Hub {
+ public:
+  explicit SimHub(SimOptions options = {});
+  ~SimHub() override;
+  const char* backend_name() const override { return "sim"; }
+
+  uint64_t seed() const { return options_.seed; }
+  const SimOptions& options() const { return options_; }
+  // Virtual time elapsed since the epoch.
+  absl::Duration elapsed() const { return virtual_now_ - options_.epoch; }
+  // A hash of every scheduling event so far (spawns, switches, timers,
+  // decisions, time jumps...): equal hashes mean equal schedules.
+  uint64_t event_hash() const { return hash_; }
+  uint64_t event_count() const { return events_; }
+  uint64_t decision_count() const { return decisions_; }
+
+ protected:
+  absl::Time ClockNow() override { return virtual_now_; }
+  void WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) override;
+  void Wakeup() override;
+  void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
+  size_t Choose(Decision d, size_t n) override;
+  absl::Duration TimerLateness() override;
+  bool perturbs() const override { return options_.seed != 0; }
+  void BackendObserve(const HubEvent& e) override;
+
+ private:
+  void Mix(uint64_t v);
+
+  SimOptions options_;
+  absl::Time virtual_now_;
+  SplitMix64 rng_;
+  uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a offset basis
+  uint64_t events_ = 0;
+  uint64_t decisions_ = 0;
+  // Cross-thread wake-ups are the one thing a simulation must really wait
+  // for (work handed to other threads).
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool woken_ = false;
+};
+
+}  // namespace sim
+}  // namespace gevent
+
+#endif  // GEVENTPP_SIM_SIM_HUB_H_

@@ -1,0 +1,59 @@
+#include "sim/simulation.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/sleep.h"
+#include "runtime/wait.h"
+
+namespace gevent {
+namespace sim {
+
+Simulation::Simulation(uint64_t seed) : Simulation(SimOptions{seed}) {}
+
+Simulation::Simulation(SimOptions options) {
+  auto hub = std::make_unique<SimHub>(options);
+  hub_ = hub.get();
+  previous_ = exchange_hub(std::move(hub));
+}
+
+Simulation::~Simulation() {
+  std::unique_ptr<Hub> mine = exchange_hub(std::move(previous_));
+  mine->destroy();
+}
+
+void Simulation::run_for(absl::Duration d) { gevent::sleep(d); }
+
+void Simulation::run() { gevent::wait(); }
+
+uint64_t SeedFromEnvironment(uint64_t fallback) {
+  const char* env = getenv("GEVENT_SEED");
+  if (env == nullptr || *env == '\0') return fallback;
+  uint64_t seed;
+  if (!absl::SimpleAtoi(env, &seed)) {
+    throw std::invalid_argument(
+        absl::StrCat("GEVENT_SEED=\"", env, "\" is not a non-negative integer"));
+  }
+  return seed;
+}
+
+namespace {
+
+std::unique_ptr<Hub> MakeSimHubFromEnvironment() {
+  SimOptions options;
+  options.seed = SeedFromEnvironment(0);
+  return std::make_unique<SimHub>(options);
+}
+
+// Linking //sim makes GEVENT_HUB=sim available.
+const bool registered = [] {
+  register_hub_factory("sim", &MakeSimHubFromEnvironment);
+  return true;
+}();
+
+}  // namespace
+}  // namespace sim
+}  // namespace gevent

@@ -1,0 +1,35 @@
+#include "testing/hub_test.h"
+
+#include "runtime/raw_greenlet.h"
+#include "sim/simulation.h"
+
+namespace gevent {
+namespace testing {
+
+std::vector<std::string> AllBackends() { return {"epoll", "sim"}; }
+
+void HubTest::SetUp() {
+  greenlets_before_ = RawGreenlet::live_count();
+  std::unique_ptr<Hub> hub;
+  if (GetParam() == "sim") {
+    sim::SimOptions options;
+    options.seed = sim::SeedFromEnvironment(0);
+    hub = std::make_unique<sim::SimHub>(options);
+  } else {
+    hub = make_hub(GetParam());
+  }
+  hub_ = hub.get();
+  previous_ = exchange_hub(std::move(hub));
+}
+
+void HubTest::TearDown() {
+  std::unique_ptr<Hub> mine = exchange_hub(std::move(previous_));
+  mine->destroy();
+  mine.reset();
+  EXPECT_EQ(RawGreenlet::live_count(), greenlets_before_)
+      << "greenlet objects leaked by this test (still referenced after the "
+         "hub was destroyed)";
+}
+
+}  // namespace testing
+}  // namespace gevent
