@@ -13,6 +13,7 @@ PACKAGES=(
   libprotobuf-dev        # Protobuf runtime (traces)
   protobuf-compiler      # protoc
   libboost-context-dev   # Boost.Context: fcontext switch
+  valgrind               # valgrind.h (stack registration) and memcheck runs
 )
 
 missing=()

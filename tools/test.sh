@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs the whole test suite: once as is and
+# once under AddressSanitizer + UndefinedBehaviorSanitizer (skip that with
+# GEVENT_SKIP_ASAN=1). Ends with a line "N passed, N failed" (test targets,
+# counted per configuration) and exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh || exit 1
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+run() {
+  echo "== bazel test $* //..." >&2
+  bazel test --noshow_progress "$@" //... 2>&1 | tee -a "$log" |
+    grep -E '^//|^(FAIL|ERROR)' >&2
+  local rc=${PIPESTATUS[0]}
+  # 4 = no tests found; anything else non-zero is a failure.
+  if [ "$rc" -ne 0 ]; then status=1; fi
+}
+
+run
+if [ "${GEVENT_SKIP_ASAN:-0}" != 1 ]; then
+  run --config=asan
+fi
+
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)|FAILED TO BUILD' "$log")
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
