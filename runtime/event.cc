@@ -7,6 +7,12 @@ namespace gevent {
 Event::Event() : Waitable(get_hub()) {}
 
 void Event::set() {
+  if (get_hub_if_exists() != hub()) {
+    // From another thread: the flag is set, and waiters woken, on the
+    // Event's own hub (the Event must outlive the hand-over).
+    hub()->run_callback_threadsafe([this] { set(); });
+    return;
+  }
   flag_ = true;
   owed_wakeups_ = link_count();
   notify_links();

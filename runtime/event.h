@@ -7,7 +7,8 @@
 // set() wakes every greenlet that was waiting at that moment, even if the
 // flag is cleared again before they get to run (they still see wait()
 // return true). Waiters run in the hub's next callback pass, not inside
-// set(). An Event belongs to the hub of the thread that made it.
+// set(). An Event belongs to the hub of the thread that made it; set() may
+// be called from any thread, and wakes the waiters in the Event's own hub.
 #ifndef GEVENTPP_RUNTIME_EVENT_H_
 #define GEVENTPP_RUNTIME_EVENT_H_
 

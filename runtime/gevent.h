@@ -2,12 +2,15 @@
 #ifndef GEVENTPP_RUNTIME_GEVENT_H_
 #define GEVENTPP_RUNTIME_GEVENT_H_
 
+#include "runtime/async_result.h"
 #include "runtime/event.h"
 #include "runtime/exceptions.h"
 #include "runtime/greenlet.h"
 #include "runtime/hub.h"
 #include "runtime/io.h"
+#include "runtime/queue.h"
 #include "runtime/raw_greenlet.h"
+#include "runtime/semaphore.h"
 #include "runtime/sleep.h"
 #include "runtime/timeout.h"
 #include "runtime/wait.h"

@@ -315,6 +315,55 @@ TEST_P(Conformance, s19_loopexit) {
   Check("s19_loopexit");
 }
 
+TEST_P(Conformance, s20_event) {
+  Event e;
+  auto waiter = [&](int n) { out.print("waiter", n, "got", e.wait()); };
+  GreenletList gs;
+  for (int i = 0; i < 3; ++i) gs.push_back(spawn(waiter, i));
+  sleep(absl::ZeroDuration());
+  out.print("setting");
+  e.set();
+  joinall(gs);
+  e.clear();
+  out.print("wait timeout result", e.wait(Milliseconds(10)));
+  AsyncResult<std::string> a;
+  spawn_later(Milliseconds(10), [&a] { a.set("result"); });
+  out.print("async get", a.get());
+  AsyncResult<std::string> b;
+  spawn_later(Milliseconds(10),
+              [&b] { b.set_exception(std::invalid_argument("v")); });
+  try {
+    b.get();
+  } catch (const std::invalid_argument& ex) {
+    out.print("async exception", ex.what());
+  }
+  out.print("ready", b.ready(), "successful", b.successful());
+  Check("s20_event");
+}
+
+TEST_P(Conformance, s21_semaphore) {
+  Semaphore s(1);
+  auto w = [&](int n) {
+    ScopedAcquire hold(s);
+    out.print("in", n);
+    sleep(Milliseconds(10));
+    out.print("out", n);
+  };
+  GreenletList gs;
+  for (int i = 0; i < 3; ++i) gs.push_back(spawn(w, i));
+  joinall(gs);
+  out.print("acquire(timeout) free", s.acquire(true, Milliseconds(10)));
+  out.print("acquire(timeout) taken", s.acquire(true, Milliseconds(10)));
+  s.release();
+  BoundedSemaphore b(1);
+  try {
+    b.release();
+  } catch (const std::logic_error&) {
+    out.print("bounded over-release ValueError");
+  }
+  Check("s21_semaphore");
+}
+
 struct ZeroDivisionError : std::runtime_error {
   ZeroDivisionError() : std::runtime_error("zd") {}
 };

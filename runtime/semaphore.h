@@ -1,0 +1,109 @@
+// Semaphore, BoundedSemaphore, Lock and RLock.
+//
+//   gevent::Semaphore slots(3);
+//   {
+//     gevent::ScopedAcquire hold(slots);   // acquire(), release() on exit
+//     ...
+//   }
+//
+// Waiters are served first come, first served: release() hands the permit
+// straight to the greenlet that has waited longest, so a greenlet that calls
+// acquire() later cannot overtake it. A waiter that times out or is killed
+// leaves the queue with nothing behind (a permit handed to it just before is
+// passed on). For wait()/iwait(), a Semaphore is ready while a permit is
+// free.
+#ifndef GEVENTPP_RUNTIME_SEMAPHORE_H_
+#define GEVENTPP_RUNTIME_SEMAPHORE_H_
+
+#include <cstdint>
+#include <stdexcept>
+
+#include "absl/time/time.h"
+#include "runtime/internal/intrusive_list.h"
+#include "runtime/raw_greenlet.h"
+#include "runtime/waitable.h"
+
+namespace gevent {
+
+class Semaphore : public Waitable {
+ public:
+  // `value` permits to start with; negative is std::invalid_argument.
+  explicit Semaphore(int64_t value = 1);
+  ~Semaphore() override;
+
+  // Takes a permit. Blocks (if `blocking`) until one is free or `timeout`
+  // passed; returns true if it got one.
+  bool acquire(bool blocking = true,
+               absl::Duration timeout = absl::InfiniteDuration());
+  // Returns a permit: to the longest waiter if there is one.
+  virtual void release();
+
+  int64_t counter() const { return counter_; }
+  // True if acquire() would block.
+  bool locked() const { return counter_ <= 0 || !waiters_.empty(); }
+  bool ready() const override { return counter_ > 0; }
+  size_t waiter_count() const { return waiters_.size(); }
+
+ protected:
+  void Release();
+
+ private:
+  struct Waiter;
+  internal::IntrusiveList<Waiter> waiters_;
+  int64_t counter_;
+};
+
+// A Semaphore that may not be released more often than acquired: that is a
+// std::logic_error (gevent: ValueError) naming the limit.
+class BoundedSemaphore : public Semaphore {
+ public:
+  explicit BoundedSemaphore(int64_t value = 1);
+  void release() override;
+
+ private:
+  int64_t limit_;
+};
+
+// A mutual-exclusion lock between greenlets. Releasing it when it is not
+// held is a std::logic_error.
+class Lock : public BoundedSemaphore {
+ public:
+  Lock() : BoundedSemaphore(1) {}
+};
+
+// A lock the holding greenlet may take again; it is free once released as
+// many times as acquired. Releasing it from a greenlet that does not hold it
+// is a std::logic_error.
+class RLock {
+ public:
+  bool acquire(bool blocking = true,
+               absl::Duration timeout = absl::InfiniteDuration());
+  void release();
+  // The greenlet holding it, or nullptr.
+  const RawGreenlet* owner() const { return owner_; }
+  int count() const { return count_; }
+
+ private:
+  Semaphore block_{1};
+  const RawGreenlet* owner_ = nullptr;
+  int count_ = 0;
+};
+
+// Acquires on construction, releases on destruction.
+template <typename Lockable>
+class ScopedAcquire {
+ public:
+  explicit ScopedAcquire(Lockable& lock) : lock_(lock) { lock_.acquire(); }
+  ~ScopedAcquire() { lock_.release(); }
+  ScopedAcquire(const ScopedAcquire&) = delete;
+  ScopedAcquire& operator=(const ScopedAcquire&) = delete;
+
+ private:
+  Lockable& lock_;
+};
+template <typename Lockable>
+ScopedAcquire(Lockable&) -> ScopedAcquire<Lockable>;
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_SEMAPHORE_H_
