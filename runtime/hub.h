@@ -145,6 +145,27 @@ class IdleWatcher : private internal::ListNode {
   Hub* hub_ = nullptr;
 };
 
+// Runs when the process receives `signum` (delivered through a signalfd, so
+// it runs in the hub like any watcher, never in a signal handler). Never
+// keeps the loop alive.
+class SignalWatcher : private internal::ListNode {
+ public:
+  using Fn = void (*)(SignalWatcher*);
+  SignalWatcher(int signum, Fn fn) : signum_(signum), fn_(fn) {}
+  ~SignalWatcher();
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+  int signum() const { return signum_; }
+  bool active() const { return hub_ != nullptr; }
+
+ private:
+  friend class Hub;
+  friend class internal::IntrusiveList<SignalWatcher>;
+  int signum_;
+  Fn fn_;
+  Hub* hub_ = nullptr;
+};
+
 // Runs in the child process after fork() + Hub::reinit(). Never keeps the
 // loop alive.
 class ForkWatcher : private internal::ListNode {
@@ -258,6 +279,13 @@ class Hub {
   void start(IdleWatcher* w);
   void stop(IdleWatcher* w);
 
+  // ---- Signals ----
+  // Blocks `signum` in the calling thread and delivers it to `w` through the
+  // hub. Throws std::invalid_argument for a signal that cannot be handled
+  // (SIGKILL, SIGSTOP, out of range).
+  void start(SignalWatcher* w);
+  void stop(SignalWatcher* w);
+
   // ---- Fork ----
   void start(ForkWatcher* w);
   void stop(ForkWatcher* w);
@@ -345,6 +373,12 @@ class Hub {
   virtual void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) = 0;
   // Renew kernel objects in a forked child.
   virtual void ReinitBackend() {}
+  // Start (or stop) waking the loop when the hub's own descriptor `fd` (the
+  // signalfd) is readable. The hub reads it itself after each wait.
+  virtual void WatchInternalFd(int fd, bool watch) {
+    (void)fd;
+    (void)watch;
+  }
   // Chooses one of `n` options (n >= 2) at a decision point. The default,
   // which real backends keep, is 0: deadline and FIFO order.
   virtual size_t Choose(Decision d, size_t n) {
@@ -411,6 +445,10 @@ class Hub {
   internal::IntrusiveList<IdleWatcher> idle_;
   internal::IntrusiveList<IdleWatcher> idle_firing_;
   internal::IntrusiveList<ForkWatcher> fork_;
+  internal::IntrusiveList<SignalWatcher> signals_;
+  int signal_fd_ = -1;
+  void UpdateSignalFd();
+  void DispatchSignals();
   int64_t extra_refs_ = 0;
 
   std::mutex threadsafe_mu_;

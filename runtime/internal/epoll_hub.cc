@@ -103,6 +103,7 @@ void EpollHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
   }
   for (int i = 0; i < n; ++i) {
     int fd = events[i].data.fd;
+    if (fd == internal_fd_) continue;  // the hub reads it itself
     if (fd == wakeup_fd_) {
       uint64_t value;
       while (read(wakeup_fd_, &value, sizeof value) > 0) {
@@ -147,6 +148,21 @@ void EpollHub::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
   }
   throw std::system_error(err, std::generic_category(),
                           absl::StrCat("epoll_ctl on file descriptor ", fd));
+}
+
+void EpollHub::WatchInternalFd(int fd, bool watch) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  if (watch) {
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
+      DieSys("epoll_ctl(internal fd)");
+    }
+    internal_fd_ = fd;
+  } else {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
+    internal_fd_ = -1;
+  }
 }
 
 std::unique_ptr<Hub> MakeEpollHub() { return std::make_unique<EpollHub>(); }

@@ -24,6 +24,7 @@ class EpollHub final : public Hub {
   void Wakeup() override;
   void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
   void ReinitBackend() override;
+  void WatchInternalFd(int fd, bool watch) override;
 
  private:
   void OpenKernelObjects();
@@ -31,6 +32,7 @@ class EpollHub final : public Hub {
 
   int epoll_fd_ = -1;
   int wakeup_fd_ = -1;
+  int internal_fd_ = -1;  // the hub's signalfd
 };
 
 std::unique_ptr<Hub> MakeEpollHub();
