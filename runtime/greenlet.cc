@@ -125,6 +125,7 @@ void GreenletBase::kill_with(std::exception_ptr exception, bool block,
   if (!block) {
     auto self = std::static_pointer_cast<GreenletBase>(shared_from_this());
     h->run_callback([self, exception] {
+      self->hub()->Emit(HubEventKind::kKill, self->id());
       self->hub()->resume(self.get(), exception);
     });
     return;
@@ -134,6 +135,7 @@ void GreenletBase::kill_with(std::exception_ptr exception, bool block,
     KillCallback() : Callback(&Fire) {}
     static void Fire(Callback* c) {
       auto* k = static_cast<KillCallback*>(c);
+      k->target->hub()->Emit(HubEventKind::kKill, k->target->id());
       k->target->hub()->resume(k->target, k->exception);
       k->waiter->wake();
     }

@@ -104,11 +104,20 @@ bool Hub::alive() const {
 }
 
 void Hub::Emit(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
-               const RawGreenlet* who) {
+               const RawGreenlet* who, int64_t c, const char* text) {
   if (!observing_) return;
-  HubEvent e{kind, now_, greenlet, a, b, who};
+  HubEvent e{kind, now_, greenlet, a, b, c, who, text};
   if (backend_observes_) BackendObserve(e);
   if (observer_ != nullptr) observer_->OnHubEvent(e);
+}
+
+size_t Hub::Decide(Decision d, size_t n) {
+  if (n < 2) return 0;
+  size_t pick = Choose(d, n);
+  if (pick >= n) pick = n - 1;
+  Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(n),
+       static_cast<int64_t>(pick), nullptr, static_cast<int64_t>(d));
+  return pick;
 }
 
 // ---- callbacks
@@ -195,9 +204,7 @@ void Hub::DrainThreadsafe() {
   }
   if (perturbs() && batch.size() > 1) {
     for (size_t i = 0; i + 1 < batch.size(); ++i) {
-      size_t pick = i + Choose(Decision::kWakeupOrder, batch.size() - i);
-      Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(batch.size() - i),
-           static_cast<int64_t>(pick - i));
+      size_t pick = i + Decide(Decision::kWakeupOrder, batch.size() - i);
       std::swap(batch[i], batch[pick]);
     }
   }
@@ -263,9 +270,7 @@ bool Hub::FireTimers() {
       while (j < all.size() && all[j]->deadline() == all[i]->deadline()) ++j;
       for (size_t k = i; k + 1 < j; ++k) {
         size_t n = j - k;
-        size_t pick = k + Choose(Decision::kTimerTie, n);
-        Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(n),
-             static_cast<int64_t>(pick - k));
+        size_t pick = k + Decide(Decision::kTimerTie, n);
         std::swap(all[k], all[pick]);
       }
       i = j;
@@ -275,7 +280,7 @@ bool Hub::FireTimers() {
   while (Timer* t = firing_.pop_front()) {
     t->hub_ = nullptr;
     if (t->ref_) --ref_timers_;
-    if (observing_) Emit(HubEventKind::kTimerFired);
+    if (observing_) Emit(HubEventKind::kTimerFired, 0, static_cast<int64_t>(t->seq));
     t->fn_(t);
   }
   return true;
@@ -343,9 +348,7 @@ bool Hub::DispatchIo() {
   ready.swap(io_ready_);
   if (perturbs() && ready.size() > 1) {
     for (size_t i = 0; i + 1 < ready.size(); ++i) {
-      size_t pick = i + Choose(Decision::kIoOrder, ready.size() - i);
-      Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(ready.size() - i),
-           static_cast<int64_t>(pick - i));
+      size_t pick = i + Decide(Decision::kIoOrder, ready.size() - i);
       std::swap(ready[i], ready[pick]);
     }
   }

@@ -194,17 +194,24 @@ enum class Decision : uint8_t {
 const char* DecisionName(Decision d);
 
 // What the hub reports to an observer (the simulator's event hash, traces).
+// The numbering is part of the trace format (traces/trace.proto): append
+// new kinds, never renumber.
 enum class HubEventKind : uint8_t {
-  kSpawn,          // a greenlet was created and scheduled (a = parent id)
-  kSwitch,         // a greenlet is about to run
-  kFinish,         // a greenlet finished (a: 0 value, 1 error, 2 killed)
-  kTimerFired,     // a timer fired
-  kCallback,       // a callback ran
-  kIo,             // a file descriptor was delivered (a = fd, b = revents)
-  kIdle,           // idle watchers ran
-  kTimeAdvanced,   // the clock moved (sim: the jump)
-  kDecision,       // a choice was made (a = options, b = option taken)
-  kLoopExit,       // the loop ran out of referenced work
+  kSpawn = 1,         // a greenlet was created and scheduled (a = parent id)
+  kSwitch = 2,        // a greenlet is about to run
+  kFinish = 3,        // a greenlet finished (a: 0 value, 1 error, 2 killed)
+  kTimerFired = 4,    // a timer fired (a = its start sequence number)
+  kCallback = 5,      // a callback ran
+  kIo = 6,            // a file descriptor was delivered (a = fd, b = revents)
+  kIdle = 7,          // idle watchers ran
+  kTimeAdvanced = 8,  // the clock moved (a = by how many ns)
+  kDecision = 9,      // a choice: a = options, b = option taken, c = Decision
+  kLoopExit = 10,     // the loop ran out of referenced work
+  kSleep = 11,        // a greenlet sleeps (a = ns)
+  kTimeoutFired = 12, // a Timeout fired into `greenlet`
+  kKill = 13,         // a kill is delivered to `greenlet`
+  kLinkNotified = 14, // a link was called
+  kNote = 15,         // a user note (text)
 };
 
 struct HubEvent {
@@ -213,7 +220,9 @@ struct HubEvent {
   uint64_t greenlet = 0;  // id of the greenlet concerned, 0 for none
   int64_t a = 0;
   int64_t b = 0;
+  int64_t c = 0;
   const RawGreenlet* who = nullptr;  // for names; valid during the call only
+  const char* text = nullptr;        // kNote; valid during the call only
 };
 
 class HubObserver {
@@ -314,7 +323,11 @@ class Hub {
   // True if events are being observed (by an observer or the backend).
   bool observing() const { return observing_; }
   void Emit(HubEventKind kind, uint64_t greenlet = 0, int64_t a = 0,
-            int64_t b = 0, const RawGreenlet* who = nullptr);
+            int64_t b = 0, const RawGreenlet* who = nullptr, int64_t c = 0,
+            const char* text = nullptr);
+  // Asks the backend to choose one of `n` options at decision point `d`, and
+  // reports the choice. n < 2 is not a decision: returns 0.
+  size_t Decide(Decision d, size_t n);
 
   // ---- Greenlets ----
   // The greenlet running now (the main greenlet, the hub, or a spawned one).

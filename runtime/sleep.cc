@@ -8,6 +8,12 @@ namespace gevent {
 void sleep(absl::Duration seconds, bool ref) {
   Hub* hub = get_hub();
   internal::Waiter waiter(hub);
+  if (hub->observing()) {
+    hub->Emit(HubEventKind::kSleep, hub->current()->id(),
+              seconds <= absl::ZeroDuration() ? 0
+                                              : absl::ToInt64Nanoseconds(seconds),
+              ref ? 1 : 0);
+  }
   if (seconds <= absl::ZeroDuration()) {
     internal::Waiter::WakeCallback wake(&waiter);
     hub->run_callback(&wake);

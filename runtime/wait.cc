@@ -86,7 +86,9 @@ void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
     static void Fire(Callback* c) {
       auto* k = static_cast<KillCallback*>(c);
       for (auto& g : k->greenlets) {
-        if (!g->dead()) g->hub()->resume(g.get(), k->exception);
+        if (g->dead()) continue;
+        g->hub()->Emit(HubEventKind::kKill, g->id());
+        g->hub()->resume(g.get(), k->exception);
       }
       if (k->waiter != nullptr) k->waiter->wake();
     }
@@ -100,7 +102,9 @@ void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
         std::move(need_killed));
     hub->run_callback([holder, exception] {
       for (auto& g : *holder) {
-        if (!g->dead()) g->hub()->resume(g.get(), exception);
+        if (g->dead()) continue;
+        g->hub()->Emit(HubEventKind::kKill, g->id());
+        g->hub()->resume(g.get(), exception);
       }
     });
     return;

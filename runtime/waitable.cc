@@ -95,6 +95,7 @@ void Waitable::Run(Callback* cb) {
     Link* l = self->links_.pop_front();
     if (l == nullptr) break;
     l->source_ = nullptr;
+    if (self->hub_->observing()) self->hub_->Emit(HubEventKind::kLinkNotified);
     l->fn_(l, self);
     if (!pass.alive) return;  // a link destroyed the object
   }

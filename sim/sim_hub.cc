@@ -19,6 +19,13 @@ SimHub::~SimHub() { ShutdownForDestruction(); }
 
 void SimHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
   (void)ready;  // no real I/O in a simulation
+  if (clock_source_) {
+    absl::Time next = clock_source_(deadline);
+    if (next > virtual_now_) virtual_now_ = next;
+    if (deadline != absl::InfiniteFuture() || next != absl::InfiniteFuture()) {
+      return;
+    }
+  }
   if (deadline == absl::InfinitePast()) return;
   if (deadline == absl::InfiniteFuture()) {
     // Only work on other threads can wake the loop now.
@@ -48,6 +55,10 @@ void SimHub::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
 }
 
 size_t SimHub::Choose(Decision d, size_t n) {
+  if (decision_source_) {
+    ++decisions_;
+    return decision_source_(d, n);
+  }
   if (options_.seed == 0 || n < 2) return 0;
   ++decisions_;
   size_t pick = static_cast<size_t>(rng_.Below(n));
@@ -61,9 +72,7 @@ absl::Duration SimHub::TimerLateness() {
   }
   const uint64_t bound_us =
       static_cast<uint64_t>(absl::ToInt64Microseconds(options_.max_jitter));
-  size_t us = Choose(Decision::kTimerJitter, bound_us + 1);
-  Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(bound_us + 1),
-       static_cast<int64_t>(us));
+  size_t us = Decide(Decision::kTimerJitter, bound_us + 1);
   return absl::Microseconds(static_cast<int64_t>(us));
 }
 

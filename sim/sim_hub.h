@@ -20,6 +20,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 
 #include "absl/time/time.h"
@@ -54,6 +55,18 @@ class SimHub final : public Hub {
   uint64_t event_count() const { return events_; }
   uint64_t decision_count() const { return decisions_; }
 
+  // Replay hooks (used by traces/). With a decision source, every decision
+  // is taken from it instead of the seeded generator (jitter only when
+  // the seed is not 0, as when recording). With a clock source, each time the loop would jump to
+  // `deadline` it asks the source where the clock goes instead (never
+  // backwards).
+  using DecisionSource = std::function<size_t(Decision d, size_t n)>;
+  using ClockSource = std::function<absl::Time(absl::Time deadline)>;
+  void set_decision_source(DecisionSource source) {
+    decision_source_ = std::move(source);
+  }
+  void set_clock_source(ClockSource source) { clock_source_ = std::move(source); }
+
  protected:
   absl::Time ClockNow() override { return virtual_now_; }
   void WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) override;
@@ -61,13 +74,17 @@ class SimHub final : public Hub {
   void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
   size_t Choose(Decision d, size_t n) override;
   absl::Duration TimerLateness() override;
-  bool perturbs() const override { return options_.seed != 0; }
+  bool perturbs() const override {
+    return options_.seed != 0 || decision_source_ != nullptr;
+  }
   void BackendObserve(const HubEvent& e) override;
 
  private:
   void Mix(uint64_t v);
 
   SimOptions options_;
+  DecisionSource decision_source_;
+  ClockSource clock_source_;
   absl::Time virtual_now_;
   SplitMix64 rng_;
   uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a offset basis
