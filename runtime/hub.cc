@@ -863,10 +863,28 @@ std::unique_ptr<Hub> make_hub(const std::string& backend) {
 
 Hub* get_hub_if_exists() { return t_hub.get(); }
 
+namespace {
+std::vector<HubInitHook>& InitHooks() {
+  static std::vector<HubInitHook> hooks;
+  return hooks;
+}
+}  // namespace
+
+void register_hub_init_hook(HubInitHook hook) {
+  std::lock_guard<std::mutex> lock(FactoryMutex());
+  InitHooks().push_back(hook);
+}
+
 Hub* get_hub() {
   if (t_hub == nullptr) {
     const char* env = getenv("GEVENT_HUB");
     t_hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
+    std::vector<HubInitHook> hooks;
+    {
+      std::lock_guard<std::mutex> lock(FactoryMutex());
+      hooks = InitHooks();
+    }
+    for (HubInitHook hook : hooks) hook(t_hub.get());
   }
   return t_hub.get();
 }

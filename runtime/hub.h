@@ -498,6 +498,11 @@ void destroy_hub();
 // sim::Simulation; returns the previous hub, still alive, to restore later.
 std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub);
 
+// Functions run on every hub that get_hub() creates on first use (after it is
+// installed as the thread's hub). traces/ uses this for GEVENT_TRACE=path.
+using HubInitHook = void (*)(Hub* hub);
+void register_hub_init_hook(HubInitHook hook);
+
 // A factory for hubs, registered by name (the epoll backend registers "epoll";
 // linking //sim registers "sim").
 using HubFactory = std::unique_ptr<Hub> (*)();
