@@ -149,7 +149,7 @@ void GreenletBase::kill_with(std::exception_ptr exception, bool block,
   // The target must outlive the callback even if every handle is dropped.
   auto self = std::static_pointer_cast<GreenletBase>(shared_from_this());
   h->run_callback(&kill);
-  waiter.wait("Greenlet.kill");
+  waiter.wait("Greenlet.kill", absl::InfiniteDuration(), true, this);
   join(timeout);
 }
 
@@ -164,7 +164,7 @@ void GreenletBase::join(absl::Duration timeout) {
   internal::Waiter waiter(h);
   internal::Waiter::WakeLink link(&waiter);
   rawlink(&link);
-  waiter.wait("Greenlet.join", timeout);
+  waiter.wait("Greenlet.join", timeout, true, this);
 }
 
 LinkId GreenletBase::AddSpawnedLink(std::function<void(GreenletBase&)> callback,
@@ -204,7 +204,7 @@ void WaitForResult(GreenletBase* g, bool block, absl::Duration timeout) {
   internal::Waiter waiter(h);
   internal::Waiter::WakeLink link(&waiter);
   g->rawlink(&link);
-  waiter.wait("Greenlet.get", timeout);
+  waiter.wait("Greenlet.get", timeout, true, g);
   if (!g->ready()) throw TimeoutError(timeout, 0);
 }
 

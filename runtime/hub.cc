@@ -623,7 +623,7 @@ void Hub::ReleaseFinished() {
   self.reset();  // may destroy the greenlet
 }
 
-void Hub::wait(const char* what) {
+void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
   RawGreenlet* g = current_;
   if (g == hub_greenlet_.get()) {
     throw BlockingSwitchOutError(absl::StrCat(
@@ -636,8 +636,10 @@ void Hub::wait(const char* what) {
                                 "): this thread's hub was destroyed"));
   }
   g->waiting_on_ = what;
+  g->waiting_for_ = waiting_for;
   SwitchToHub();
   g->waiting_on_ = nullptr;
+  g->waiting_for_ = nullptr;
   if (g->resume_error_ != nullptr) {
     std::exception_ptr e = std::move(g->resume_error_);
     g->resume_error_ = nullptr;
@@ -727,6 +729,9 @@ std::string Hub::deadlock_report() const {
   for (const RawGreenlet* g : blocked_greenlets()) {
     if (!out.empty()) out += "\n";
     absl::StrAppend(&out, "  ", g->name(), " is blocked in ", g->waiting_on());
+    if (g->waiting_for() != nullptr) {
+      absl::StrAppend(&out, " (waiting for ", g->waiting_for()->name(), ")");
+    }
   }
   return out;
 }

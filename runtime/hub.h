@@ -338,7 +338,7 @@ class Hub {
   // it waits on (for LoopExit and deadlock reports). Throws what the resumer
   // asked to throw, LoopExit in the main greenlet when nothing can wake it,
   // and BlockingSwitchOutError when called from a hub callback.
-  void wait(const char* what);
+  void wait(const char* what, const RawGreenlet* waiting_for = nullptr);
   // From the hub only: switches into `g` now (starting it if it has not run)
   // and returns when it blocks or finishes. With `error`, `g` resumes by
   // throwing it. Does nothing if `g` is dead.

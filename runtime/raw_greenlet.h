@@ -48,6 +48,8 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   bool finished() const { return state_ == State::kFinished; }
   // What it is blocked on, or nullptr if it is not blocked.
   const char* waiting_on() const { return waiting_on_; }
+  // The greenlet it waits for (join, get), or nullptr.
+  const RawGreenlet* waiting_for() const { return waiting_for_; }
 
   // Spawned greenlet objects alive in this thread (for leak checks).
   static long live_count();
@@ -78,6 +80,7 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   uint64_t id_ = 0;
   std::string name_;
   const char* waiting_on_ = nullptr;
+  const RawGreenlet* waiting_for_ = nullptr;
   internal::Context ctx_;
   internal::Stack stack_;
   std::exception_ptr resume_error_;

@@ -30,7 +30,7 @@ class Waiter {
   // With `ref_timeout` false, the timeout does not keep the loop alive.
   bool wait(const char* what,
             absl::Duration timeout = absl::InfiniteDuration(),
-            bool ref_timeout = true) {
+            bool ref_timeout = true, const RawGreenlet* waiting_for = nullptr) {
     if (woken_) return true;
     if (timeout != absl::InfiniteDuration()) {
       hub_->start(&timer_, timeout, ref_timeout);
@@ -43,7 +43,7 @@ class Waiter {
         w->hub_->stop(&w->timer_);
       }
     } reset{this};
-    hub_->wait(what);
+    hub_->wait(what, waiting_for);
     return woken_;
   }
 
