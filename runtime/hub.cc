@@ -527,7 +527,9 @@ void Hub::RunOnce() {
     deadline = absl::InfiniteFuture();
   }
   const absl::Time before = now_;
+  polling_.store(true, std::memory_order_relaxed);
   WaitForEvents(deadline, &io_ready_);
+  polling_.store(false, std::memory_order_relaxed);
   now_ = ClockNow();
   if (observing_ && now_ != before) {
     Emit(HubEventKind::kTimeAdvanced, 0, absl::ToInt64Nanoseconds(now_ - before));
@@ -594,13 +596,43 @@ void Hub::SwitchToHub() {
     internal::DieOfStackOverflow(from->name_.c_str(), from->stack_.size);
   }
   current_ = hub_greenlet_.get();
+  NoteSwitch(from, current_);
   internal::Jump(&from->ctx_, &hub_greenlet_->ctx_);
   current_ = from;
+}
+
+void Hub::NoteSwitch(RawGreenlet* from, RawGreenlet* to) {
+  // A single writer: a plain load + store, no locked instruction.
+  switch_count_.store(switch_count_.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+  running_now_.store(to, std::memory_order_relaxed);
+  if (tracking_runs_ > 0) {
+    absl::Time t = now();
+    absl::Duration ran = t - run_started_;
+    if (ran > longest_run_) {
+      longest_run_ = ran;
+      longest_runner_ = from->name_;
+    }
+    run_started_ = t;
+  }
+}
+
+void Hub::track_runs(bool on) {
+  if (on) {
+    if (tracking_runs_++ == 0) {
+      longest_run_ = absl::ZeroDuration();
+      longest_runner_.clear();
+      run_started_ = now();
+    }
+  } else if (tracking_runs_ > 0) {
+    --tracking_runs_;
+  }
 }
 
 void Hub::SwitchInto(RawGreenlet* g) {
   RawGreenlet* hub = current_;
   current_ = g;
+  NoteSwitch(hub, g);
   if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
   internal::Jump(&hub->ctx_, &g->ctx_);
   current_ = hub;

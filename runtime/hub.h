@@ -329,6 +329,23 @@ class Hub {
   // reports the choice. n < 2 is not a decision: returns 0.
   size_t Decide(Decision d, size_t n);
 
+  // ---- Blocking detection (see monitor.h) ----
+  // Switches made so far; readable from any thread.
+  uint64_t switch_count() const {
+    return switch_count_.load(std::memory_order_relaxed);
+  }
+  // The greenlet running now, as seen from another thread (a snapshot).
+  const RawGreenlet* running_greenlet() const {
+    return running_now_.load(std::memory_order_relaxed);
+  }
+  // True while the loop waits for events (the hub is idle, not blocked).
+  bool polling() const { return polling_.load(std::memory_order_relaxed); }
+  // While on, the hub measures (on its own clock) the longest stretch a
+  // greenlet ran without switching. Calls nest.
+  void track_runs(bool on);
+  absl::Duration longest_run() const { return longest_run_; }
+  const std::string& longest_runner() const { return longest_runner_; }
+
   // ---- Greenlets ----
   // The greenlet running now (the main greenlet, the hub, or a spawned one).
   RawGreenlet* current() const { return current_; }
@@ -483,6 +500,14 @@ class Hub {
   uint64_t greenlet_seq_ = 0;
   bool destroyed_ = false;
   bool destroying_ = false;
+  std::atomic<uint64_t> switch_count_{0};
+  std::atomic<const RawGreenlet*> running_now_{nullptr};
+  std::atomic<bool> polling_{false};
+  int tracking_runs_ = 0;
+  absl::Time run_started_;
+  absl::Duration longest_run_;
+  std::string longest_runner_;
+  void NoteSwitch(RawGreenlet* from, RawGreenlet* to);
 };
 
 // The hub of the calling thread, created on first use. The backend is the
