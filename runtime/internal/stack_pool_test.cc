@@ -1,0 +1,189 @@
+// Tests for runtime/internal/stack_pool.h: reuse, canary, guard pages and
+// the guarded-stack budget.
+#include "runtime/internal/stack_pool.h"
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace gevent {
+namespace internal {
+namespace {
+
+size_t Page() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+
+TEST(StackPool, SizeIsRoundedToPagesWithAMinimum) {
+  StackPool dflt;
+  EXPECT_EQ(dflt.stack_size(), StackPool::kDefaultStackSize);
+  StackPool odd(Page() * 5 + 1);
+  EXPECT_EQ(odd.stack_size(), Page() * 6);
+  StackPool tiny(1);
+  EXPECT_EQ(tiny.stack_size(), Page() * 4);
+  Stack s = tiny.Acquire();
+  EXPECT_EQ(s.size, Page() * 4);
+  tiny.Release(s);
+}
+
+TEST(StackPool, ReleasedStackIsReusedMostRecentFirst) {
+  StackPool pool;
+  Stack a = pool.Acquire();
+  Stack b = pool.Acquire();
+  ASSERT_TRUE(a.valid());
+  ASSERT_TRUE(b.valid());
+  EXPECT_NE(a.base, b.base);
+  EXPECT_EQ(pool.free_count(), 0u);
+  pool.Release(a);
+  EXPECT_EQ(pool.free_count(), 1u);
+  Stack c = pool.Acquire();
+  EXPECT_EQ(c.base, a.base);  // the same stack again
+  EXPECT_EQ(c.size, a.size);
+  EXPECT_EQ(c.guard, a.guard);
+  pool.Release(b);
+  pool.Release(c);
+  EXPECT_EQ(pool.free_count(), 2u);
+  EXPECT_EQ(pool.Acquire().base, c.base);  // most recently freed first
+  EXPECT_EQ(pool.Acquire().base, b.base);
+  EXPECT_EQ(pool.free_count(), 0u);
+}
+
+TEST(StackPool, CanaryIsWrittenAndDetectsOverwrite) {
+  StackPool pool;
+  Stack s = pool.Acquire();
+  ASSERT_TRUE(s.valid());
+  EXPECT_TRUE(StackPool::CanaryIntact(s));
+  uint64_t word;
+  std::memcpy(&word, s.base, sizeof word);
+  EXPECT_EQ(word, kStackCanary);
+  // Using the stack from the top down leaves the canary alone.
+  std::memset(s.top() - 4096, 0xAB, 4096);
+  EXPECT_TRUE(StackPool::CanaryIntact(s));
+  // Overwriting the low end is detected.
+  s.base[0] ^= 0x01;
+  EXPECT_FALSE(StackPool::CanaryIntact(s));
+  s.base[0] ^= 0x01;
+  EXPECT_TRUE(StackPool::CanaryIntact(s));
+  pool.Release(s);
+  // A reused stack still has its canary.
+  Stack again = pool.Acquire();
+  EXPECT_EQ(again.base, s.base);
+  EXPECT_TRUE(StackPool::CanaryIntact(again));
+  pool.Release(again);
+}
+
+TEST(StackPool, CanarySurvivesReleaseBeyondWarmStacks) {
+  // Beyond kWarmStacks, freed stacks give back their pages but must keep the
+  // canary page.
+  StackPool pool(Page() * 4);
+  std::vector<Stack> stacks;
+  for (size_t i = 0; i < StackPool::kWarmStacks + 8; ++i) {
+    stacks.push_back(pool.Acquire());
+  }
+  for (Stack& s : stacks) std::memset(s.top() - 64, 0xCD, 64);
+  for (Stack& s : stacks) pool.Release(s);
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    Stack s = pool.Acquire();
+    EXPECT_TRUE(StackPool::CanaryIntact(s)) << "stack " << i;
+    EXPECT_TRUE(s.valid());
+  }
+}
+
+TEST(StackPool, GuardPageBelowGuardedStacks) {
+  StackPool pool;
+  const size_t before = pool.guarded_count();
+  EXPECT_EQ(before, 0u);
+  Stack s = pool.Acquire();
+  ASSERT_NE(s.guard, nullptr) << "the first stacks get a guard page";
+  EXPECT_EQ(pool.guarded_count(), 1u);
+  EXPECT_EQ(s.guard + Page(), s.base);
+  EXPECT_TRUE(StackPool::InGuard(s, s.guard));
+  EXPECT_TRUE(StackPool::InGuard(s, s.base - 1));
+  EXPECT_FALSE(StackPool::InGuard(s, s.base));
+  EXPECT_FALSE(StackPool::InGuard(s, s.top() - 1));
+  EXPECT_FALSE(StackPool::InGuard(s, s.guard - 1));
+  // Reuse does not make a new guarded stack.
+  pool.Release(s);
+  Stack t = pool.Acquire();
+  EXPECT_EQ(t.base, s.base);
+  EXPECT_EQ(pool.guarded_count(), 1u);
+  Stack u = pool.Acquire();
+  EXPECT_EQ(pool.guarded_count(), 2u);
+  EXPECT_NE(u.guard, nullptr);
+  pool.Release(t);
+  pool.Release(u);
+  Stack unguarded;  // an unguarded stack has no guard page at all
+  unguarded.base = s.base;
+  unguarded.size = s.size;
+  EXPECT_FALSE(StackPool::InGuard(unguarded, s.base - 1));
+}
+
+TEST(StackPool, MaxGuardedStacksIsBounded) {
+  const size_t max = StackPool::MaxGuardedStacks();
+  EXPECT_GT(max, 0u);
+  EXPECT_LE(max, 16384u);
+  EXPECT_EQ(StackPool::MaxGuardedStacks(), max);  // stable
+}
+
+TEST(StackPool, GuardedCountStopsAtTheBudgetThenSlabs) {
+  const size_t max = StackPool::MaxGuardedStacks();
+  StackPool pool(Page() * 4);
+  std::vector<Stack> stacks;
+  std::set<char*> bases;
+  for (size_t i = 0; i < max + StackPool::kSlabStacks + 3; ++i) {
+    Stack s = pool.Acquire();
+    ASSERT_TRUE(s.valid());
+    ASSERT_TRUE(StackPool::CanaryIntact(s));
+    bases.insert(s.base);
+    stacks.push_back(s);
+  }
+  EXPECT_EQ(bases.size(), stacks.size());  // all distinct
+  EXPECT_EQ(pool.guarded_count(), max);
+  size_t unguarded = 0;
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    if (i < max) {
+      EXPECT_NE(stacks[i].guard, nullptr) << i;
+    } else {
+      EXPECT_EQ(stacks[i].guard, nullptr) << i;
+      ++unguarded;
+      // Slab stacks do not overlap each other.
+      for (size_t j = max; j < i; ++j) {
+        ASSERT_TRUE(stacks[j].top() <= stacks[i].base ||
+                    stacks[i].top() <= stacks[j].base);
+      }
+    }
+  }
+  EXPECT_EQ(unguarded, StackPool::kSlabStacks + 3);
+  // A second pool in the same process shares the budget: no guard pages.
+  StackPool other(Page() * 4);
+  Stack o = other.Acquire();
+  EXPECT_EQ(o.guard, nullptr);
+  EXPECT_EQ(other.guarded_count(), 0u);
+  EXPECT_TRUE(StackPool::CanaryIntact(o));
+  other.Release(o);
+  for (Stack& s : stacks) pool.Release(s);
+}
+
+TEST(StackPool, BudgetIsReturnedWhenAPoolIsDestroyed) {
+  {
+    StackPool pool(Page() * 4);
+    std::vector<Stack> stacks;
+    for (size_t i = 0; i < StackPool::MaxGuardedStacks(); ++i) {
+      stacks.push_back(pool.Acquire());
+    }
+    EXPECT_EQ(pool.guarded_count(), StackPool::MaxGuardedStacks());
+    for (Stack& s : stacks) pool.Release(s);
+  }
+  StackPool fresh;
+  Stack s = fresh.Acquire();
+  EXPECT_NE(s.guard, nullptr);
+  EXPECT_EQ(fresh.guarded_count(), 1u);
+  fresh.Release(s);
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace gevent

@@ -1,0 +1,212 @@
+// Tests for runtime/sleep.h: sleep(0) round robin, deadline order, ties,
+// sleep(ref=false), idle() priorities. Both hub backends.
+#include "runtime/sleep.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/time/time.h"
+#include "runtime/gevent.h"
+#include "sim/sim_hub.h"
+#include "testing/hub_test.h"
+
+namespace gevent {
+namespace {
+
+using absl::Milliseconds;
+using absl::Seconds;
+using absl::ZeroDuration;
+using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
+using Log = std::vector<std::string>;
+
+class SleepTest : public testing::HubTest {
+ protected:
+  // The simulator with seed 0: no jitter, ties in start order.
+  bool strict_sim() const {
+    auto* s = dynamic_cast<sim::SimHub*>(hub());
+    return s != nullptr && s->seed() == 0;
+  }
+  bool seeded_sim() const { return simulated() && !strict_sim(); }
+};
+
+TEST_P(SleepTest, SleepZeroRoundRobinAcrossThreeGreenlets) {
+  Log log;
+  auto w = [&log](std::string name) {
+    for (int i = 0; i < 3; ++i) {
+      log.push_back(name + std::to_string(i));
+      sleep(ZeroDuration());
+    }
+  };
+  GreenletList gs = {spawn(w, std::string("a")), spawn(w, std::string("b")),
+                     spawn(w, std::string("c"))};
+  joinall(gs);
+  EXPECT_EQ(log, (Log{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"}));
+}
+
+TEST_P(SleepTest, SleepZeroFromMainLetsSpawnedRunFirst) {
+  Log log;
+  auto g = spawn([&log] { log.push_back("g"); });
+  log.push_back("main before");
+  sleep(ZeroDuration());
+  log.push_back("main after");
+  EXPECT_EQ(log, (Log{"main before", "g", "main after"}));
+  EXPECT_TRUE(g->dead());
+}
+
+TEST_P(SleepTest, SleepersWakeInDeadlineOrder) {
+  Log log;
+  auto w = [&log](absl::Duration d, std::string name) {
+    sleep(d);
+    log.push_back(name);
+  };
+  GreenletList gs = {spawn(w, Milliseconds(40), std::string("40")),
+                     spawn(w, Milliseconds(10), std::string("10")),
+                     spawn(w, Milliseconds(30), std::string("30")),
+                     spawn(w, Milliseconds(20), std::string("20"))};
+  joinall(gs);
+  EXPECT_EQ(log, (Log{"10", "20", "30", "40"}));
+}
+
+TEST_P(SleepTest, SleepAtLeastTheGivenTime) {
+  const absl::Time t0 = hub()->now();
+  sleep(Milliseconds(20));
+  const absl::Duration took = hub()->now() - t0;
+  EXPECT_GE(took, Milliseconds(20));
+  if (strict_sim()) {  // virtual: exact
+    EXPECT_EQ(took, Milliseconds(20));
+  }
+}
+
+TEST_P(SleepTest, TiesWakeInStartOrder) {
+  if (seeded_sim()) GTEST_SKIP() << "a non-zero seed may reorder ties";
+  Log log;
+  auto w = [&log](std::string name) {
+    sleep(Milliseconds(10));
+    log.push_back(name);
+  };
+  GreenletList gs;
+  for (const char* n : {"a", "b", "c", "d", "e"}) gs.push_back(spawn(w, n));
+  joinall(gs);
+  EXPECT_EQ(log, (Log{"a", "b", "c", "d", "e"}));
+}
+
+TEST_P(SleepTest, NegativeSleepIsZero) {
+  Log log;
+  auto g = spawn([&log] { log.push_back("g"); });
+  const absl::Time t0 = hub()->now();
+  sleep(Seconds(-1));
+  log.push_back("main");
+  EXPECT_EQ(log, (Log{"g", "main"}));  // it yielded, like sleep(0)
+  if (simulated()) {
+    EXPECT_EQ(hub()->now(), t0);
+  }
+  sleep(-absl::InfiniteDuration());
+}
+
+TEST_P(SleepTest, UnreferencedSleepDoesNotKeepLoopAlive) {
+  auto g = spawn([] { sleep(Seconds(10), /*ref=*/false); });
+  EXPECT_TRUE(wait());  // returns although g still sleeps
+  EXPECT_FALSE(g->dead());
+  EXPECT_TRUE(g->has_run());
+}
+
+TEST_P(SleepTest, UnreferencedSleepStillWakesWhileLoopIsAlive) {
+  Log log;
+  auto g = spawn([&log] {
+    sleep(Milliseconds(10), /*ref=*/false);
+    log.push_back("unref woke");
+  });
+  sleep(Milliseconds(30));
+  log.push_back("main woke");
+  EXPECT_EQ(log, (Log{"unref woke", "main woke"}));
+  EXPECT_TRUE(g->dead());
+}
+
+TEST_P(SleepTest, UnreferencedSleepInMainIsLoopExit) {
+  bool loop_exit = false;
+  try {
+    sleep(Seconds(10), /*ref=*/false);
+  } catch (const LoopExit& e) {
+    loop_exit = true;
+    EXPECT_EQ(std::string(e.what()).rfind("This operation would block forever",
+                                          0),
+              0u);
+  }
+  EXPECT_TRUE(loop_exit);
+}
+
+TEST_P(SleepTest, IdleRunsByPriorityAfterBusyWork) {
+  Log log;
+  auto busy = [&log] {
+    for (int i = 0; i < 3; ++i) {
+      log.push_back("busy" + std::to_string(i));
+      sleep(ZeroDuration());
+    }
+  };
+  auto lazy = [&log](int priority) {
+    idle(priority);
+    log.push_back("idle" + std::to_string(priority));
+  };
+  GreenletList gs = {spawn(lazy, 0), spawn(lazy, 2), spawn(busy),
+                     spawn(lazy, -1), spawn(lazy, 2)};
+  joinall(gs);
+  EXPECT_EQ(log, (Log{"busy0", "busy1", "busy2", "idle2", "idle2", "idle0",
+                      "idle-1"}));
+}
+
+TEST_P(SleepTest, IdleRunsBeforeAPendingTimer) {
+  // gevent: idle watchers run while the loop would otherwise wait for the
+  // timer.
+  Log log;
+  GreenletList gs = {spawn([&log] {
+                       sleep(Milliseconds(10));
+                       log.push_back("sleeper");
+                     }),
+                     spawn([&log] {
+                       idle(0);
+                       log.push_back("idle0");
+                     }),
+                     spawn([&log] {
+                       idle(3);
+                       log.push_back("idle3");
+                     })};
+  joinall(gs);
+  EXPECT_EQ(log, (Log{"idle3", "idle0", "sleeper"}));
+}
+
+TEST_P(SleepTest, IdleInMainReturns) {
+  Log log;
+  auto g = spawn([&log] {
+    log.push_back("g0");
+    sleep(ZeroDuration());
+    log.push_back("g1");
+  });
+  idle();
+  log.push_back("main idle");
+  EXPECT_EQ(log, (Log{"g0", "g1", "main idle"}));
+  EXPECT_TRUE(g->dead());
+}
+
+TEST_P(SleepTest, SleepIsInterruptedByKill) {
+  int after = 0;
+  auto g = spawn([&after] {
+    sleep(Seconds(10));
+    ++after;
+  });
+  sleep(ZeroDuration());
+  const absl::Time t0 = hub()->now();
+  g->kill();
+  EXPECT_TRUE(g->dead());
+  EXPECT_EQ(after, 0);
+  if (simulated()) {
+    EXPECT_LT(hub()->now() - t0, Seconds(1));
+  }
+}
+
+GEVENT_INSTANTIATE_BACKENDS(SleepTest);
+
+}  // namespace
+}  // namespace gevent
