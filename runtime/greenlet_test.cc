@@ -1013,6 +1013,143 @@ TEST_P(GreenletTest, StartingOnCurrentButDestroyedHubIsHubError) {
   EXPECT_THROW(g->start(), HubError);
 }
 
+TEST_P(GreenletTest, RethrowInsideCatchAfterSwitchRethrowsOwnException) {
+  // Each greenlet has its own "currently caught" exception.
+  auto a = spawn([]() -> std::string {
+    try {
+      try {
+        throw std::runtime_error("A");
+      } catch (...) {
+        sleep(Milliseconds(20));  // B catches its own exception meanwhile
+        throw;
+      }
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+  });
+  auto b = spawn([]() -> std::string {
+    try {
+      throw std::logic_error("B");
+    } catch (...) {
+      sleep(Milliseconds(40));
+      try {
+        throw;
+      } catch (const std::logic_error& e) {
+        return e.what();
+      }
+    }
+    return "none";
+  });
+  EXPECT_EQ(a->get(), "A");
+  EXPECT_EQ(b->get(), "B");
+}
+
+TEST_P(GreenletTest, UncaughtExceptionCountIsPerGreenlet) {
+  int in_dtor = -1, other = -1, main_count = -1;
+  struct Blocker {
+    int* out;
+    ~Blocker() {
+      sleep(Milliseconds(10));  // blocks while an exception is in flight
+      *out = std::uncaught_exceptions();
+    }
+  };
+  RecordErrors();
+  auto a = spawn([&in_dtor] {
+    Blocker b{&in_dtor};
+    throw Boom();
+  });
+  auto b = spawn([&other] {
+    sleep(ZeroDuration());
+    other = std::uncaught_exceptions();
+  });
+  sleep(ZeroDuration());
+  main_count = std::uncaught_exceptions();
+  joinall(GreenletList{a, b});
+  EXPECT_EQ(in_dtor, 1);
+  EXPECT_EQ(other, 0);
+  EXPECT_EQ(main_count, 0);
+  EXPECT_EQ(Kind(a->exception()), "Boom");
+}
+
+TEST_P(GreenletTest, LinkMayUnlinkALaterLink) {
+  std::vector<std::string> log;
+  auto g = spawn([] { sleep(Milliseconds(10)); });
+  LinkId second = 0;
+  g->link([&](GreenletBase& x) {
+    log.push_back("first");
+    EXPECT_TRUE(x.unlink(second));
+  });
+  second = g->link([&](GreenletBase&) { log.push_back("second"); });
+  g->link([&](GreenletBase&) { log.push_back("third"); });
+  g->join();
+  sleep(Milliseconds(10));
+  EXPECT_EQ(log, (std::vector<std::string>{"first", "third"}));
+}
+
+TEST_P(GreenletTest, JoinersWakeInOrderWhenUnstartedGreenletIsKilled) {
+  std::vector<std::string> log;
+  auto g = make_greenlet([] { return 1; });
+  auto joiner = [&log, g](std::string n) {
+    g->join();
+    log.push_back(n + (g->dead() ? " saw dead" : " saw alive"));
+  };
+  GreenletList js = {spawn(joiner, std::string("j1")),
+                     spawn(joiner, std::string("j2"))};
+  auto getter = spawn([&log, g] {
+    try {
+      g->get();
+      log.push_back("get returned");
+    } catch (const NoValueError&) {
+      log.push_back("get NoValueError");
+    }
+  });
+  sleep(Milliseconds(10));
+  EXPECT_TRUE(log.empty());
+  g->kill();
+  js.push_back(getter);
+  joinall(js);
+  EXPECT_EQ(log, (std::vector<std::string>{"j1 saw dead", "j2 saw dead",
+                                           "get NoValueError"}));
+}
+
+TEST_P(GreenletTest, SpawnMemberFunction) {
+  struct Counter {
+    int total = 0;
+    int add(int n) {
+      total += n;
+      return total;
+    }
+  } counter;
+  auto g = spawn(&Counter::add, &counter, 5);
+  EXPECT_EQ(g->get(), 5);
+  EXPECT_EQ(counter.total, 5);
+  int (Counter::*none)(int) = nullptr;
+  EXPECT_THROW(spawn(none, &counter, 1), std::invalid_argument);
+}
+
+TEST_P(GreenletTest, LinksOfAGreenletWhoseHandleWasDroppedStillSeeIt) {
+  const long before = RawGreenlet::live_count();
+  int value_seen = 0;
+  std::string name_seen;
+  {
+    auto g = spawn([] {
+      sleep(Milliseconds(10));
+      return 77;
+    });
+    g->set_name("orphan");
+    g->link([&](GreenletBase& x) {
+      sleep(Milliseconds(10));  // the link outlives the notification pass
+      name_seen = x.name();
+      auto* typed = dynamic_cast<Greenlet<int>*>(&x);
+      value_seen = typed != nullptr ? typed->value().value_or(-1) : -2;
+    });
+  }
+  sleep(Milliseconds(40));
+  EXPECT_EQ(value_seen, 77);
+  EXPECT_EQ(name_seen, "orphan");
+  EXPECT_EQ(RawGreenlet::live_count(), before);
+}
+
 // ------------------------------------------------------------ scale
 
 TEST_P(GreenletTest, HundredThousandConcurrentGreenlets) {
@@ -1046,8 +1183,34 @@ TEST_P(GreenletTest, HundredThousandConcurrentGreenlets) {
   }
 }
 
+// Greenlets that outlive their hub. Instantiated last: a use-after-free here
+// aborts an ASan run, and should not hide the results of the other tests.
+class GreenletHubLifetimeTest : public GreenletTest {};
+
+TEST_P(GreenletHubLifetimeTest, KillAfterItsHubWasDestroyedDoesNotTouchTheHub) {
+  // A never-started greenlet of a hub that is gone: kill() must not use the
+  // freed hub (under ASan this is checked); it either dies at once without
+  // running, or is refused with HubError like start().
+  std::unique_ptr<Hub> mine = exchange_hub(make_hub("epoll"));
+  int ran = 0, linked = 0;
+  auto g = make_greenlet([&ran] { ++ran; });
+  g->link([&linked](GreenletBase&) { ++linked; });
+  std::unique_ptr<Hub> temp = exchange_hub(std::move(mine));
+  temp->destroy();
+  temp.reset();
+  try {
+    g->kill();
+    EXPECT_TRUE(g->dead());
+  } catch (const HubError&) {
+    EXPECT_FALSE(g->dead());
+  }
+  sleep(Milliseconds(10));
+  EXPECT_EQ(ran, 0);
+}
+
 GEVENT_INSTANTIATE_BACKENDS(GreenletTest);
 GEVENT_INSTANTIATE_BACKENDS(GreenletKillMatrix);
+GEVENT_INSTANTIATE_BACKENDS(GreenletHubLifetimeTest);
 
 }  // namespace
 }  // namespace gevent

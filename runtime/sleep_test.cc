@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
 #include "sim/sim_hub.h"
@@ -204,6 +205,26 @@ TEST_P(SleepTest, SleepIsInterruptedByKill) {
   if (simulated()) {
     EXPECT_LT(hub()->now() - t0, Seconds(1));
   }
+}
+
+TEST_P(SleepTest, SleepZeroLoopDoesNotStarveTimers) {
+  // gevent: a greenlet polling a flag with sleep(0) still lets a timer fire
+  // (after the switch interval) and the greenlet that sets the flag run.
+  bool stop = false;
+  auto spinner = spawn([&stop] {
+    const absl::Time give_up = absl::Now() + Seconds(2);  // wall clock
+    while (!stop) {
+      if (absl::Now() > give_up) return false;  // starved
+      sleep(ZeroDuration());
+    }
+    return true;
+  });
+  auto setter = spawn([&stop] {
+    sleep(Milliseconds(10));
+    stop = true;
+  });
+  joinall(GreenletList{spinner, setter});
+  EXPECT_TRUE(spinner->get()) << "the sleep(0) loop starved the 10 ms timer";
 }
 
 GEVENT_INSTANTIATE_BACKENDS(SleepTest);
