@@ -13,7 +13,7 @@ status=0
 
 run() {
   echo "== bazel test $* //..." >&2
-  bazel test --noshow_progress "$@" //... 2>&1 | tee -a "$log" |
+  bazel test --keep_going --noshow_progress "$@" //... 2>&1 | tee -a "$log" |
     grep -E '^//|^(FAIL|ERROR)' >&2
   local rc=${PIPESTATUS[0]}
   # 4 = no tests found; anything else non-zero is a failure.
