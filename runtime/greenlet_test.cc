@@ -169,6 +169,7 @@ TEST_P(GreenletTest, GetRethrowsException) {
   auto gs = spawn([]() -> std::string { throw Boom(); });
   EXPECT_THROW(gi->get(), Boom);
   EXPECT_THROW(gi->get(), Boom);  // again: the error is kept
+  EXPECT_THROW(gi->get(/*block=*/false), Boom);  // ready: not TimeoutError
   try {
     gv->get();
     ADD_FAILURE() << "get() did not rethrow";

@@ -226,6 +226,31 @@ TEST_P(TimeoutTest, NegativeDurationCountsAsZero) {
     EXPECT_LT(hub()->now() - t0, Seconds(1));
   }
   EXPECT_FALSE(with_silent_timeout(Seconds(-1), [] { sleep(Seconds(5)); }));
+  // A body that does not block finishes (gevent: with_timeout(-1, f)).
+  EXPECT_EQ(with_timeout(Seconds(-1), [] { return 5; }), 5);
+  EXPECT_EQ(with_timeout(Seconds(-1), timeout_value(std::string("fb")),
+                         [] {
+                           sleep(Milliseconds(10));
+                           return std::string("body");
+                         }),
+            "fb");
+}
+
+TEST_P(TimeoutTest, ZeroTimeoutLetsSleepZeroReturnThenFires) {
+  // gevent: Timeout(0) fires at the first blocking point after the loop
+  // reached its timers; sleep(0) only runs the callbacks and returns first.
+  Timeout t(ZeroDuration());
+  t.start();
+  std::vector<std::string> log;
+  try {
+    sleep(ZeroDuration());
+    log.push_back("sleep(0) returned");
+    sleep(Milliseconds(10));
+    log.push_back("sleep(10ms) returned");
+  } catch (const TimeoutError& e) {
+    log.push_back(e.is(t) ? "timeout" : "other timeout");
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"sleep(0) returned", "timeout"}));
 }
 
 TEST_P(TimeoutTest, CodeThatDoesNotBlockIsNotInterrupted) {
