@@ -114,9 +114,10 @@ bool GreenletBase::MaybeKillBeforeStart(std::exception_ptr exception) {
 
 void GreenletBase::kill_with(std::exception_ptr exception, bool block,
                              absl::Duration timeout) {
+  if (finished()) return;
+  CheckHub("kill");
   if (exception == nullptr) exception = std::make_exception_ptr(GreenletExit());
   if (MaybeKillBeforeStart(exception)) return;
-  if (finished()) return;
   Hub* h = get_hub();
   if (h->current() == this) {
     // Killing yourself: the exception is raised right here.

@@ -153,7 +153,12 @@ class Greenlet : public GreenletBase {
   // exception the greenlet died with. Not ready in time (or `block` false and
   // not ready): throws TimeoutError. A greenlet killed by GreenletExit has no
   // value: throws NoValueError.
-  T get(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
+  // For a type that cannot be copied (std::unique_ptr, ...) it returns a
+  // reference to the value kept in the greenlet instead.
+  using GetResult =
+      std::conditional_t<std::is_copy_constructible_v<T>, T, const T&>;
+  GetResult get(bool block = true,
+                absl::Duration timeout = absl::InfiniteDuration()) {
     WaitForGet(block, timeout);
     if (exception() != nullptr) std::rethrow_exception(exception());
     if (!value_.has_value()) {
@@ -188,6 +193,33 @@ class Greenlet<void> : public GreenletBase {
 
 namespace internal {
 
+// The function of a greenlet runs once, so it and its stored arguments are
+// passed as rvalues when it accepts them (a function may take a
+// std::unique_ptr by value), else as lvalues (it may take a reference to its
+// stored argument).
+template <typename F, typename... Args>
+constexpr bool kInvocableAsRvalues = std::is_invocable_v<F, Args...>;
+
+template <typename F, typename... Args>
+decltype(auto) InvokeOnce(F& fn, Args&... args) {
+  if constexpr (kInvocableAsRvalues<F, Args...>) {
+    return std::invoke(std::move(fn), std::move(args)...);
+  } else {
+    return std::invoke(fn, args...);
+  }
+}
+
+template <typename F, typename... Args>
+struct CallResult {
+  using type = typename std::conditional_t<
+      kInvocableAsRvalues<F, Args...>, std::invoke_result<F, Args...>,
+      std::invoke_result<F&, Args&...>>::type;
+};
+
+template <typename F, typename... Args>
+constexpr bool kSpawnable =
+    std::is_invocable_v<F, Args...> || std::is_invocable_v<F&, Args&...>;
+
 // Blocks for get(): throws TimeoutError if not ready in time.
 void WaitForResult(GreenletBase* g, bool block, absl::Duration timeout);
 
@@ -203,11 +235,10 @@ class BoundGreenlet final : public Greenlet<T> {
   void RunFunction() override {
     auto& call = *call_;
     if constexpr (std::is_void_v<T>) {
-      std::apply([](auto& fn, auto&... a) { std::invoke(fn, a...); }, call);
+      std::apply([](auto& fn, auto&... a) { InvokeOnce(fn, a...); }, call);
     } else {
       this->SetValue(std::apply(
-          [](auto& fn, auto&... a) -> T { return std::invoke(fn, a...); },
-          call));
+          [](auto& fn, auto&... a) -> T { return InvokeOnce(fn, a...); }, call));
     }
   }
   void ReleaseFunction() override { call_.reset(); }
@@ -237,8 +268,8 @@ void Greenlet<T>::WaitForGet(bool block, absl::Duration timeout) {
 
 // The result type of spawn(f, args...).
 template <typename F, typename... Args>
-using GreenletFor =
-    Greenlet<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>>;
+using GreenletFor = Greenlet<typename internal::CallResult<
+    std::decay_t<F>, std::decay_t<Args>...>::type>;
 
 // Makes a greenlet that will run `f(args...)` (copies of them), without
 // starting it: call start() or start_later(). Throws std::invalid_argument if
@@ -246,13 +277,14 @@ using GreenletFor =
 // not compile.
 template <typename F, typename... Args>
 std::shared_ptr<GreenletFor<F, Args...>> make_greenlet(F&& f, Args&&... args) {
-  static_assert(std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>,
+  static_assert(internal::kSpawnable<std::decay_t<F>, std::decay_t<Args>...>,
                 "gevent::spawn: the first argument must be callable with the "
                 "arguments that follow it");
   if (internal::IsEmptyCallable(f)) {
     throw std::invalid_argument("gevent::spawn: the function is empty");
   }
-  using T = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+  using T = typename internal::CallResult<std::decay_t<F>,
+                                          std::decay_t<Args>...>::type;
   Hub* hub = get_hub();
   return std::make_shared<
       internal::BoundGreenlet<T, std::decay_t<F>, std::decay_t<Args>...>>(
@@ -280,7 +312,7 @@ std::shared_ptr<GreenletFor<F, Args...>> spawn_later(absl::Duration delay,
 // True if spawn(f, args...) compiles (gevent raises TypeError at run time).
 template <typename F, typename... Args>
 inline constexpr bool is_spawnable_v =
-    std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>;
+    internal::kSpawnable<std::decay_t<F>, std::decay_t<Args>...>;
 
 }  // namespace gevent
 

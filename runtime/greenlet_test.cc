@@ -138,20 +138,24 @@ TEST_P(GreenletTest, MoveOnlyResultIsKept) {
   EXPECT_EQ(**g->value(), 7);
 }
 
-#ifdef GEVENT_TEST_MOVE_ONLY_GET
-// get() on a greenlet with a move-only result. Built only by the manual
-// target :greenlet_move_only_get_test, because today Greenlet<T>::get()
-// copies the value and so does not compile for a move-only T (a bug).
+// get() on a greenlet with a move-only result returns a reference to the
+// value the greenlet keeps (get() may be called again).
 TEST_P(GreenletTest, MoveOnlyResultGet) {
   auto g = spawn([] {
     sleep(Milliseconds(10));
     return std::make_unique<int>(7);
   });
-  std::unique_ptr<int> p = g->get();
+  const std::unique_ptr<int>& p = g->get();
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(*p, 7);
+  EXPECT_EQ(g->get().get(), p.get());
 }
-#endif  // GEVENT_TEST_MOVE_ONLY_GET
+
+TEST_P(GreenletTest, MoveOnlyArgumentByValue) {
+  auto g = spawn([](std::unique_ptr<int> p) { return *p + 1; },
+                 std::make_unique<int>(41));
+  EXPECT_EQ(g->get(), 42);
+}
 
 TEST_P(GreenletTest, MoveOnlyArgument) {
   auto g = spawn([](std::unique_ptr<int>& p) { return *p + 1; },

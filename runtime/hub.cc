@@ -215,17 +215,22 @@ void Hub::DrainThreadsafe() {
 
 void Hub::RunCallbacks() {
   if (callbacks_.empty()) return;
-  const absl::Time deadline = now() + switch_interval_;
-  int count = 0;
+  const absl::Time pass_start = now();
+  uint64_t count = 0;
   while (Callback* cb = callbacks_.pop_front()) {
     cb->hub_ = nullptr;
     if (observing_) Emit(HubEventKind::kCallback);
     cb->fn_(cb);
-    if (++count >= 256) {
-      count = 0;
-      if (!callbacks_.empty() && now() >= deadline) break;
+    if ((++count & 255) == 0 && !callbacks_.empty() &&
+        CallbackPassOver(pass_start, count)) {
+      break;
     }
   }
+}
+
+bool Hub::CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run) {
+  (void)callbacks_run;
+  return now() - pass_start >= switch_interval_;
 }
 
 // ---- timers
@@ -240,6 +245,10 @@ void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
   t->hub_ = this;
   if (ref) ++ref_timers_;
   timers_.push(t);
+  if (observing_) {
+    Emit(HubEventKind::kTimerStarted, current_->id(),
+         static_cast<int64_t>(t->seq), absl::ToInt64Nanoseconds(after));
+  }
 }
 
 void Hub::stop(Timer* t) {
@@ -306,6 +315,9 @@ void Hub::start(IoWatcher* w, bool ref) {
   f.mask = old_mask | w->events_;
   w->hub_ = this;
   w->ref_ = ref;
+  // Not eligible for an event that is being dispatched right now: readiness
+  // seen before the watcher existed may be stale.
+  w->round_ = io_round_;
   if (ref) ++ref_io_;
   if (f.mask != old_mask) {
     try {

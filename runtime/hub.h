@@ -212,6 +212,9 @@ enum class HubEventKind : uint8_t {
   kKill = 13,         // a kill is delivered to `greenlet`
   kLinkNotified = 14, // a link was called
   kNote = 15,         // a user note (text)
+  kTimerStarted = 16, // a timer was started (greenlet = who, a = its start
+                      // sequence number, b = delay in ns); e.time is the
+                      // clock reading its deadline counts from
 };
 
 struct HubEvent {
@@ -416,6 +419,10 @@ class Hub {
     (void)n;
     return 0;
   }
+  // Checked every 256 callbacks of one pass of the FIFO: true ends the pass
+  // so timers and I/O get their turn. The default: the switch interval has
+  // passed on the clock.
+  virtual bool CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run);
   // Extra lateness for a timer being started (the simulator's jitter).
   virtual absl::Duration TimerLateness() { return absl::ZeroDuration(); }
   // True if the backend wants tie-breaking decisions at all (skips work).

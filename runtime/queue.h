@@ -48,6 +48,8 @@ template <typename T>
 struct FifoOrder {
   std::deque<T> items;
   void push(T v) { items.push_back(std::move(v)); }
+  // Puts an item back so that it is the next one out.
+  void push_next(T v) { items.push_front(std::move(v)); }
   T pop() {
     T v = std::move(items.front());
     items.pop_front();
@@ -61,6 +63,7 @@ template <typename T>
 struct LifoOrder {
   std::vector<T> items;
   void push(T v) { items.push_back(std::move(v)); }
+  void push_next(T v) { items.push_back(std::move(v)); }
   T pop() {
     T v = std::move(items.back());
     items.pop_back();
@@ -87,6 +90,8 @@ struct PriorityOrder {
   std::priority_queue<Entry, std::vector<Entry>, Later> items;
   uint64_t next_seq = 0;
   void push(T v) { items.push(Entry{std::move(v), next_seq++}); }
+  // Priority order decides what comes out next; ties go first.
+  void push_next(T v) { items.push(Entry{std::move(v), 0}); }
   T pop() {
     T v = std::move(const_cast<Entry&>(items.top()).value);
     items.pop();
@@ -203,6 +208,7 @@ class BasicQueue : public Waitable {
   void AdmitPutter() {
     if (Putter* p = putters_.pop_front()) {
       order_.push(std::move(p->item));
+      OnPut();
       p->done = true;
       hub()->run_callback(&p->wake);
     }
@@ -213,7 +219,7 @@ class BasicQueue : public Waitable {
       hub()->run_callback(&g->wake);
       return;
     }
-    order_.push(std::move(item));
+    order_.push_next(std::move(item));
     notify_links();
   }
 

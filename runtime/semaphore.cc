@@ -58,10 +58,22 @@ void Semaphore::Release() {
   if (Waiter* w = waiters_.pop_front()) {
     w->granted = true;
     hub()->run_callback(&w->wake);
+    if (link_count() > 0) {
+      owed_wakeups_ = link_count();
+      notify_links();
+    }
     return;
   }
   ++counter_;
   notify_links();
+}
+
+bool Semaphore::keep_notifying() const {
+  if (owed_wakeups_ > 0) {
+    --owed_wakeups_;
+    return true;
+  }
+  return counter_ > 0;
 }
 
 BoundedSemaphore::BoundedSemaphore(int64_t value)
@@ -76,23 +88,23 @@ void BoundedSemaphore::release() {
 }
 
 bool RLock::acquire(bool blocking, absl::Duration timeout) {
-  const RawGreenlet* me = getcurrent();
-  if (owner_ == me) {
+  RawGreenlet* me = getcurrent();
+  if (owner_.lock().get() == me) {
     ++count_;
     return true;
   }
   if (!block_.acquire(blocking, timeout)) return false;
-  owner_ = me;
+  owner_ = me->shared_from_this();
   count_ = 1;
   return true;
 }
 
 void RLock::release() {
-  if (owner_ != getcurrent()) {
+  if (owner_.lock().get() != getcurrent()) {
     throw std::logic_error("cannot release an RLock this greenlet does not hold");
   }
   if (--count_ == 0) {
-    owner_ = nullptr;
+    owner_.reset();
     block_.release();
   }
 }

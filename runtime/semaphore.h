@@ -11,11 +11,13 @@
 // acquire() later cannot overtake it. A waiter that times out or is killed
 // leaves the queue with nothing behind (a permit handed to it just before is
 // passed on). For wait()/iwait(), a Semaphore is ready while a permit is
-// free.
+// free; a release() also wakes the wait()ers linked at that moment even if
+// the permit goes straight to an acquirer (gevent wakes both).
 #ifndef GEVENTPP_RUNTIME_SEMAPHORE_H_
 #define GEVENTPP_RUNTIME_SEMAPHORE_H_
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 
 #include "absl/time/time.h"
@@ -48,9 +50,12 @@ class Semaphore : public Waitable {
   void Release();
 
  private:
+  bool keep_notifying() const override;
   struct Waiter;
   internal::IntrusiveList<Waiter> waiters_;
   int64_t counter_;
+  // wait()ers to wake for a permit that went straight to an acquirer.
+  mutable size_t owed_wakeups_ = 0;
 };
 
 // A Semaphore that may not be released more often than acquired: that is a
@@ -79,13 +84,14 @@ class RLock {
   bool acquire(bool blocking = true,
                absl::Duration timeout = absl::InfiniteDuration());
   void release();
-  // The greenlet holding it, or nullptr.
-  const RawGreenlet* owner() const { return owner_; }
+  // The greenlet holding it, or nullptr (also once that greenlet is gone:
+  // the lock then stays held, as in gevent).
+  const RawGreenlet* owner() const { return owner_.lock().get(); }
   int count() const { return count_; }
 
  private:
   Semaphore block_{1};
-  const RawGreenlet* owner_ = nullptr;
+  std::weak_ptr<RawGreenlet> owner_;
   int count_ = 0;
 };
 

@@ -1,5 +1,8 @@
 #include "sim/sim_hub.h"
 
+#include <algorithm>
+#include <poll.h>
+
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +30,11 @@ void SimHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
     }
   }
   if (deadline == absl::InfinitePast()) return;
+  if (internal_fd_ >= 0) {
+    // A signal that is already pending is handled before time moves on.
+    pollfd p{internal_fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) return;
+  }
   if (deadline == absl::InfiniteFuture()) {
     // Only work on other threads can wake the loop now.
     std::unique_lock<std::mutex> lock(wake_mu_);
@@ -35,6 +43,10 @@ void SimHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
     return;
   }
   if (deadline > virtual_now_) virtual_now_ = deadline;  // time jumps
+}
+
+void SimHub::WatchInternalFd(int fd, bool watch) {
+  internal_fd_ = watch ? fd : -1;
 }
 
 void SimHub::Wakeup() {
@@ -67,13 +79,22 @@ size_t SimHub::Choose(Decision d, size_t n) {
 }
 
 absl::Duration SimHub::TimerLateness() {
+  absl::Duration extra = absl::ZeroDuration();
+  if (lateness_source_) extra = std::max(extra, lateness_source_());
   if (options_.seed == 0 || options_.max_jitter <= absl::ZeroDuration()) {
-    return absl::ZeroDuration();
+    return extra;
   }
   const uint64_t bound_us =
       static_cast<uint64_t>(absl::ToInt64Microseconds(options_.max_jitter));
   size_t us = Decide(Decision::kTimerJitter, bound_us + 1);
-  return absl::Microseconds(static_cast<int64_t>(us));
+  return extra + absl::Microseconds(static_cast<int64_t>(us));
+}
+
+bool SimHub::CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run) {
+  (void)pass_start;
+  if (callbacks_run < kBusyPassCallbacks) return false;
+  virtual_now_ += switch_interval();
+  return true;
 }
 
 void SimHub::Mix(uint64_t v) {
@@ -84,6 +105,9 @@ void SimHub::Mix(uint64_t v) {
 }
 
 void SimHub::BackendObserve(const HubEvent& e) {
+  // A timer start only restates what the program did; keeping it out of the
+  // hash keeps schedule hashes stable across versions.
+  if (e.kind == HubEventKind::kTimerStarted) return;
   ++events_;
   Mix(static_cast<uint64_t>(e.kind));
   Mix(static_cast<uint64_t>(absl::ToInt64Nanoseconds(e.time - options_.epoch)));

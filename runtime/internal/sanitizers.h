@@ -4,6 +4,7 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GEVENT_ASAN 1
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #else
 #define GEVENT_ASAN 0

@@ -10,6 +10,8 @@
 
 #include <valgrind/valgrind.h>
 
+#include "runtime/internal/sanitizers.h"
+
 namespace gevent {
 namespace internal {
 namespace {
@@ -64,6 +66,11 @@ Stack StackPool::Acquire() {
   if (!free_.empty()) {
     Stack s = free_.back();
     free_.pop_back();
+#if GEVENT_ASAN
+    // A finished greenlet never returned from its frames, so their redzones
+    // are still poisoned; the next greenlet starts on a clean stack.
+    __asan_unpoison_memory_region(s.base, s.size);
+#endif
     return s;
   }
   Stack s;
