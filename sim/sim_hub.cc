@@ -92,6 +92,7 @@ absl::Duration SimHub::TimerLateness() {
 
 bool SimHub::CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run) {
   (void)pass_start;
+  if (pass_source_) return pass_source_(callbacks_run);
   if (callbacks_run < kBusyPassCallbacks) return false;
   virtual_now_ += switch_interval();
   return true;

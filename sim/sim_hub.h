@@ -80,6 +80,12 @@ class SimHub final : public Hub {
   void set_lateness_source(LatenessSource source) {
     lateness_source_ = std::move(source);
   }
+  // With a pass source, the source decides where a long pass of the callback
+  // FIFO ends (every 256 callbacks: true ends it) instead of the
+  // kBusyPassCallbacks rule, and the clock does not move by itself (an
+  // epoll trace records where its loop ended each pass).
+  using PassSource = std::function<bool(uint64_t callbacks_run)>;
+  void set_pass_source(PassSource source) { pass_source_ = std::move(source); }
 
  protected:
   absl::Time ClockNow() override { return virtual_now_; }
@@ -102,6 +108,7 @@ class SimHub final : public Hub {
   DecisionSource decision_source_;
   ClockSource clock_source_;
   LatenessSource lateness_source_;
+  PassSource pass_source_;
   absl::Time virtual_now_;
   SplitMix64 rng_;
   uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a offset basis

@@ -1,0 +1,303 @@
+#include "traces/recorder.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/raw_greenlet.h"
+#include "sim/sim_hub.h"
+#include "traces/internal/crc32c.h"
+#include "traces/internal/wire.h"
+#include "traces/trace.pb.h"
+
+namespace gevent {
+namespace trace {
+
+using internal::kBytes;
+using internal::kVarint;
+using internal::PutBytesField;
+using internal::PutField;
+using internal::PutFixed32Field;
+using internal::PutTag;
+using internal::PutVarint;
+using internal::VarintSize;
+using internal::ZigZag;
+
+namespace {
+
+constexpr uint32_t kCheckpointEvery = 64;
+constexpr uint32_t kFieldDt = 17;
+constexpr uint32_t kFieldCheckpoint = 30;
+constexpr uint32_t kFieldEnd = 31;
+
+int BuildIdCallback(dl_phdr_info* info, size_t, void* out) {
+  // The first object is the main program.
+  auto* id = static_cast<std::string*>(out);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE) continue;
+    const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+    const char* end = p + ph.p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const char* name = p + sizeof(ElfW(Nhdr));
+      const char* desc = name + ((nh->n_namesz + 3) & ~3u);
+      if (desc + nh->n_descsz > end) break;
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+          memcmp(name, "GNU", 4) == 0) {
+        static const char kHex[] = "0123456789abcdef";
+        for (size_t k = 0; k < nh->n_descsz; ++k) {
+          const auto b = static_cast<unsigned char>(desc[k]);
+          id->push_back(kHex[b >> 4]);
+          id->push_back(kHex[b & 15]);
+        }
+        return 1;
+      }
+      p = desc + ((nh->n_descsz + 3) & ~3u);
+    }
+  }
+  return 1;  // only the main program
+}
+
+}  // namespace
+
+std::string ProgramName() { return program_invocation_short_name; }
+
+std::string BuildId() {
+  static const std::string id = [] {
+    std::string s;
+    dl_iterate_phdr(&BuildIdCallback, &s);
+    return s;
+  }();
+  return id;
+}
+
+Recorder::Recorder(Hub* hub, const std::string& path)
+    : hub_(hub), next_(hub->observer()), path_(path) {
+  std::string error;
+  if (!sink_.Open(path, &error)) throw TraceError(error);
+  // A hub that has not run yet has no loop time: read the clock.
+  start_ = hub->now();
+  last_time_ = start_;
+  WriteHeader();
+  hub_->set_observer(this);
+  attached_ = true;
+}
+
+Recorder::~Recorder() { Stop(); }
+
+void Recorder::WriteHeader() {
+  proto::Header h;
+  h.set_format_version(kFormatVersion);
+  h.set_program(ProgramName());
+  h.set_build_id(BuildId());
+  h.set_backend(hub_->backend_name());
+  h.set_start_unix_ns(absl::ToUnixNanos(absl::Now()));
+  if (auto* sim = dynamic_cast<sim::SimHub*>(hub_)) {
+    h.set_seed(sim->seed());
+    h.set_max_jitter_ns(absl::ToInt64Nanoseconds(sim->options().max_jitter));
+    h.set_start_clock_ns(absl::ToInt64Nanoseconds(start_ - sim->options().epoch));
+  } else {
+    h.set_start_clock_ns(absl::ToInt64Nanoseconds(start_ - absl::UnixEpoch()));
+  }
+  const std::string bytes = h.SerializeAsString();
+  uint8_t* p = sink_.Reserve(bytes.size() + 32);
+  memcpy(p, "gevtrace", 8);
+  p += 8;
+  p = PutVarint(p, bytes.size());
+  memcpy(p, bytes.data(), bytes.size());
+  p += bytes.size();
+  sink_.Commit(p);
+  uint32_t crc = sink_.TakeCrc();
+  // The header's CRC covers the header message only.
+  crc = internal::Crc32c(0, bytes.data(), bytes.size());
+  p = sink_.Reserve(4);
+  for (int i = 0; i < 4; ++i) *p++ = static_cast<uint8_t>(crc >> (8 * i));
+  sink_.Commit(p);
+  sink_.TakeCrc();  // records' checksums start after the header
+  sink_.Sync();
+}
+
+void Recorder::WriteRecord(uint32_t field, const uint8_t* sub, size_t n,
+                           uint64_t dt) {
+  const size_t tag = field < 16 ? 1 : 2;
+  const size_t body =
+      tag + VarintSize(n) + n + (dt != 0 ? 2 + VarintSize(dt) : 0);
+  uint8_t* p = sink_.Reserve(body + 10);
+  p = PutVarint(p, body);
+  p = PutTag(p, field, kBytes);
+  p = PutVarint(p, n);
+  memcpy(p, sub, n);
+  p += n;
+  if (dt != 0) {
+    p = PutTag(p, kFieldDt, kVarint);
+    p = PutVarint(p, dt);
+  }
+  sink_.Commit(p);
+  ++records_;
+  if (++pending_ == kCheckpointEvery) Checkpoint();
+}
+
+void Recorder::Checkpoint() {
+  const uint32_t crc = sink_.TakeCrc();
+  uint8_t sub[16];
+  uint8_t* s = PutFixed32Field(sub, 1, crc);
+  s = PutField(s, 2, pending_);
+  const size_t n = static_cast<size_t>(s - sub);
+  const size_t body = 2 + VarintSize(n) + n;
+  uint8_t* p = sink_.Reserve(body + 10);
+  p = PutVarint(p, body);
+  p = PutTag(p, kFieldCheckpoint, kBytes);
+  p = PutVarint(p, n);
+  memcpy(p, sub, n);
+  p += n;
+  sink_.Commit(p);
+  sink_.TakeCrc();  // the checkpoint itself is not covered
+  pending_ = 0;
+  sink_.Sync();
+}
+
+void Recorder::OnHubEvent(const HubEvent& e) {
+  if (!closed_) {
+    uint64_t dt = 0;
+    if (e.time > last_time_) {
+      dt = static_cast<uint64_t>(absl::ToInt64Nanoseconds(e.time - last_time_));
+      last_time_ = e.time;
+    }
+    uint8_t sub[64];
+    uint8_t* s = sub;
+    const auto field = static_cast<uint32_t>(e.kind);
+    bool write = true;
+    switch (e.kind) {
+      case HubEventKind::kSwitch:
+      case HubEventKind::kTimeoutFired:
+      case HubEventKind::kKill:
+        s = PutField(s, 1, e.greenlet);
+        break;
+      case HubEventKind::kTimerFired:
+        s = PutField(s, 1,
+                     ZigZag(static_cast<int64_t>(
+                         last_seq_ - static_cast<uint64_t>(e.a))));
+        break;
+      case HubEventKind::kCallback:
+      case HubEventKind::kIdle:
+      case HubEventKind::kLoopExit:
+      case HubEventKind::kLinkNotified:
+        break;
+      case HubEventKind::kIo:
+        s = PutField(s, 1, static_cast<uint64_t>(e.a));
+        s = PutField(s, 2, static_cast<uint32_t>(e.b));
+        break;
+      case HubEventKind::kTimeAdvanced:
+        s = PutField(s, 1, dt);
+        dt = 0;
+        break;
+      case HubEventKind::kDecision:
+        s = PutField(s, 1, static_cast<uint64_t>(e.c));
+        s = PutField(s, 2, static_cast<uint64_t>(e.a));
+        s = PutField(s, 3, static_cast<uint64_t>(e.b));
+        break;
+      case HubEventKind::kSleep:
+        s = PutField(s, 1, e.greenlet);
+        s = PutField(s, 2, static_cast<uint64_t>(e.a));
+        s = PutField(s, 3, e.b == 0 ? 1 : 0);
+        break;
+      case HubEventKind::kTimerStarted: {
+        const auto seq = static_cast<uint64_t>(e.a);
+        s = PutField(s, 1, e.greenlet);
+        s = PutField(s, 2, seq - (last_seq_ + 1));
+        s = PutField(s, 3, static_cast<uint64_t>(e.b));
+        s = PutField(s, 4, hub_->in_hub() ? 1 : 0);
+        last_seq_ = seq;
+        break;
+      }
+      case HubEventKind::kSpawn:
+      case HubEventKind::kFinish:
+      case HubEventKind::kNote:
+        WriteSlow(e, dt);
+        write = false;
+        break;
+      default:
+        write = false;  // a kind this version does not know
+        break;
+    }
+    if (write) WriteRecord(field, sub, static_cast<size_t>(s - sub), dt);
+  }
+  if (next_ != nullptr) next_->OnHubEvent(e);
+}
+
+void Recorder::WriteSlow(const HubEvent& e, uint64_t dt) {
+  const bool by_hub = hub_->in_hub();
+  Event ev = EventFromHub(e, start_, by_hub);
+  scratch_.resize(64 + ev.text.size() + ev.text2.size() + ev.name.size());
+  auto* sub = reinterpret_cast<uint8_t*>(&scratch_[0]);
+  uint8_t* s = sub;
+  switch (e.kind) {
+    case HubEventKind::kSpawn:
+      s = PutField(s, 1, e.greenlet);
+      s = PutField(s, 2, static_cast<uint64_t>(e.a));
+      if (!IsDefaultName(ev.name, e.greenlet)) {
+        s = PutBytesField(s, 3, ev.name.data(), ev.name.size());
+      }
+      s = PutField(s, 4, by_hub ? 1 : 0);
+      break;
+    case HubEventKind::kFinish:
+      s = PutField(s, 1, e.greenlet);
+      s = PutField(s, 2, static_cast<uint64_t>(e.a));
+      s = PutBytesField(s, 3, ev.text.data(), ev.text.size());
+      s = PutBytesField(s, 4, ev.text2.data(), ev.text2.size());
+      s = PutBytesField(s, 5, ev.name.data(), ev.name.size());
+      break;
+    case HubEventKind::kNote:
+      s = PutField(s, 1, e.greenlet);
+      s = PutBytesField(s, 2, ev.text.data(), ev.text.size());
+      s = PutField(s, 3, by_hub ? 1 : 0);
+      break;
+    default:
+      return;
+  }
+  WriteRecord(static_cast<uint32_t>(e.kind), sub, static_cast<size_t>(s - sub),
+              dt);
+}
+
+bool Recorder::CloseFile() {
+  if (closed_) return true;
+  closed_ = true;
+  if (pending_ > 0) Checkpoint();
+  uint8_t sub[16];
+  uint8_t* s = PutField(sub, 1, records_);
+  const size_t n = static_cast<size_t>(s - sub);
+  const size_t body = 2 + VarintSize(n) + n;
+  uint8_t* p = sink_.Reserve(body + 10);
+  p = PutVarint(p, body);
+  p = PutTag(p, kFieldEnd, kBytes);
+  p = PutVarint(p, n);
+  memcpy(p, sub, n);
+  p += n;
+  sink_.Commit(p);
+  std::string error;
+  return sink_.Close(&error);
+}
+
+bool Recorder::Stop() {
+  if (attached_) {
+    attached_ = false;
+    if (hub_->observer() == this) hub_->set_observer(next_);
+  }
+  return CloseFile();
+}
+
+void note(std::string_view text) {
+  Hub* hub = get_hub();
+  if (!hub->observing()) return;
+  const std::string s(text);
+  RawGreenlet* g = hub->current();
+  hub->Emit(HubEventKind::kNote, g->id(), 0, 0, g, 0, s.c_str());
+}
+
+}  // namespace trace
+}  // namespace gevent

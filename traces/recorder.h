@@ -1,0 +1,105 @@
+// Recording a hub's events into a trace file.
+//
+//   {
+//     gevent::trace::Recording rec("/tmp/run.gtrace");  // the current hub
+//     ... run greenlets ...
+//   }  // the trace is complete (end record written, file closed)
+//
+// or `gevent::trace::Recorder rec(hub, path)` for a given hub, or, without
+// changing the program, GEVENT_TRACE=path in the environment of a binary
+// that links //traces: every hub that get_hub() creates is recorded (the
+// first into `path`, later ones into `path.2`, `path.3`, ...), until its
+// thread exits.
+//
+// Works on both backends. Records are written as events happen, into a
+// shared mapping of the file, so a process that crashes loses none of them
+// (see internal/sink.h). Greenlet ids are RawGreenlet::id() (per-hub
+// sequence numbers), never addresses. The format is traces/trace.proto,
+// described in docs/trace-format.md.
+#ifndef GEVENTPP_TRACES_RECORDER_H_
+#define GEVENTPP_TRACES_RECORDER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "runtime/hub.h"
+#include "traces/event.h"
+#include "traces/internal/sink.h"
+
+namespace gevent {
+namespace trace {
+
+class Recorder final : public HubObserver {
+ public:
+  // Starts recording `hub` into `path` (created or truncated). An observer
+  // already set on the hub keeps receiving every event. Throws TraceError
+  // if the file cannot be created. The hub must outlive the Recorder.
+  Recorder(Hub* hub, const std::string& path);
+  ~Recorder() override;
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  // Stops recording: detaches from the hub, writes the end record and
+  // closes the file. Idempotent. Returns false if writing failed.
+  bool Stop();
+
+  const std::string& path() const { return path_; }
+  // The hub's clock when recording started: record times count from it.
+  absl::Time start() const { return start_; }
+  // Event records written so far, and bytes (header included).
+  uint64_t records() const { return records_; }
+  uint64_t bytes() const { return sink_.size(); }
+
+  void OnHubEvent(const HubEvent& e) override;
+
+  // Ends the file without touching the hub (which may be gone); later
+  // events are ignored. Used for GEVENT_TRACE at thread exit.
+  bool CloseFile();
+
+ private:
+  void WriteHeader();
+  void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);
+  void WriteSlow(const HubEvent& e, uint64_t dt);
+  void Checkpoint();
+
+  Hub* hub_;
+  HubObserver* next_;
+  std::string path_;
+  internal::FileSink sink_;
+  absl::Time start_;
+  absl::Time last_time_;
+  uint64_t last_seq_ = 0;
+  uint64_t records_ = 0;
+  uint32_t pending_ = 0;  // records since the last checkpoint
+  bool attached_ = false;
+  bool closed_ = false;
+  std::string scratch_;
+};
+
+// Records the calling thread's hub (get_hub()) while in scope.
+class Recording {
+ public:
+  explicit Recording(const std::string& path) : rec_(get_hub(), path) {}
+  Recorder& recorder() { return rec_; }
+  bool Stop() { return rec_.Stop(); }
+
+ private:
+  Recorder rec_;
+};
+
+// Adds a note to the trace of the current hub (HubEventKind::kNote), if it
+// is recorded; free otherwise. Text after an embedded NUL is dropped.
+void note(std::string_view text);
+
+// The program's short name and its ELF build id (hex; empty if none), as
+// trace headers carry them.
+std::string ProgramName();
+std::string BuildId();
+
+}  // namespace trace
+}  // namespace gevent
+
+#endif  // GEVENTPP_TRACES_RECORDER_H_

@@ -1,0 +1,314 @@
+// Replay: traces recorded on epoll and on the simulator replay on the SimHub
+// to the identical event sequence; a different run stops with a divergence
+// report at the first difference; truncated traces replay their prefix.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "runtime/gevent.h"
+#include "sim/simulation.h"
+#include "traces/recorder.h"
+#include "traces/replay.h"
+#include "traces/test_programs.h"
+#include "traces/trace_testing.h"
+
+namespace gevent {
+namespace trace {
+namespace {
+
+using testing::FreshEpollHub;
+using testing::ReadFile;
+using testing::TempPath;
+using testing::WriteFile;
+
+template <typename F>
+void RecordOnEpoll(const std::string& path, F program) {
+  FreshEpollHub fresh;
+  Recording rec(path);
+  program();
+}
+
+template <typename F>
+void RecordOnSim(const std::string& path, uint64_t seed, F program) {
+  sim::SimOptions o;
+  o.seed = seed;
+  sim::Simulation sim(o);
+  Recording rec(path);
+  program();
+}
+
+// Replays `program` against `path`; returns the result (and any Divergence
+// thrown into main, as text).
+template <typename F>
+ReplayResult ReplayRun(const std::string& path, F program,
+                       std::string* thrown = nullptr,
+                       const Divergence** unused = nullptr) {
+  (void)unused;
+  Replay replay(path);
+  try {
+    program();
+  } catch (const Divergence& d) {
+    if (thrown != nullptr) *thrown = d.what();
+  }
+  return replay.Finish();
+}
+
+TEST(EpollToSim, WorkersReplayIdentically) {
+  const std::string path = TempPath("w.gtrace");
+  int recorded = 0;
+  RecordOnEpoll(path, [&] { recorded = programs::Workers(absl::Milliseconds(2)); });
+  int replayed = 0;
+  std::string thrown;
+  ReplayResult r = ReplayRun(path, [&] { replayed = programs::Workers(absl::Milliseconds(2)); }, &thrown);
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_EQ(thrown, "");
+  EXPECT_EQ(replayed, recorded);
+  EXPECT_GT(r.matched, 100u);
+}
+
+TEST(EpollToSim, ManyShortRunsReplayIdentically) {
+  // Short naps make the epoll loop's timing as irregular as it gets.
+  for (int i = 0; i < 10; ++i) {
+    const std::string path = TempPath("many.gtrace");
+    RecordOnEpoll(path, [&] {
+      programs::Workers(absl::Microseconds(50 * (i + 1)));
+      programs::Failing(absl::Microseconds(100));
+      programs::Race();
+      programs::PingPong(50);
+    });
+    ReplayResult r = ReplayRun(path, [&] {
+      programs::Workers(absl::Microseconds(50 * (i + 1)));
+      programs::Failing(absl::Microseconds(100));
+      programs::Race();
+      programs::PingPong(50);
+    });
+    ASSERT_EQ(r.status, ReplayStatus::kIdentical) << "run " << i << "\n" << r.report;
+  }
+}
+
+TEST(EpollToSim, BusyLoopReplaysWhereEpollEndedEachPass) {
+  // A sleep(0) busy loop keeps the callback FIFO full: epoll ends each pass
+  // after the switch interval (here 100 us) so the timer can fire; the
+  // replay ends its passes at the same callbacks.
+  const std::string path = TempPath("busy.gtrace");
+  int recorded = 0;
+  RecordOnEpoll(path, [&] {
+    recorded = programs::BusyUntilTimer(absl::Milliseconds(1), absl::Microseconds(100));
+  });
+  int replayed = 0;
+  ReplayResult r = ReplayRun(path, [&] {
+    replayed = programs::BusyUntilTimer(absl::Milliseconds(1), absl::Microseconds(100));
+  });
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_EQ(replayed, recorded);
+  EXPECT_GT(recorded, 256);
+}
+
+TEST(EpollToSim, ReplayFollowsRecordedTime) {
+  const std::string path = TempPath("naps.gtrace");
+  RecordOnEpoll(path, [] { programs::Naps(5, absl::Milliseconds(3)); });
+  absl::Duration virtual_elapsed;
+  {
+    Replay replay(path);
+    programs::Naps(5, absl::Milliseconds(3));
+    virtual_elapsed = replay.hub()->elapsed();
+    EXPECT_EQ(replay.Finish().status, ReplayStatus::kIdentical);
+  }
+  // The virtual clock went where epoll's clock went: at least the naps,
+  // and not the simulator's exact 15 ms (epoll wakes late).
+  EXPECT_GT(virtual_elapsed, absl::Milliseconds(15));
+  TraceReader r;
+  ASSERT_TRUE(r.Open(path));
+  Event e, last_advance;
+  while (r.Next(&e)) {
+    if (e.kind == HubEventKind::kTimeAdvanced) last_advance = e;
+  }
+  EXPECT_EQ(absl::ToInt64Nanoseconds(virtual_elapsed), last_advance.time_ns);
+}
+
+TEST(SimToSim, SeededRunsReplayIdentically) {
+  for (uint64_t seed : {1u, 7u, 42u}) {
+    const std::string path = TempPath("race.gtrace");
+    int recorded = 0;
+    RecordOnSim(path, seed, [&] {
+      recorded = programs::Race() * 1000 + programs::Workers();
+    });
+    int replayed = 0;
+    ReplayResult r = ReplayRun(path, [&] {
+      replayed = programs::Race() * 1000 + programs::Workers();
+    });
+    EXPECT_EQ(r.status, ReplayStatus::kIdentical) << "seed " << seed << "\n" << r.report;
+    EXPECT_EQ(replayed, recorded) << "seed " << seed;
+  }
+}
+
+TEST(SimToSim, DecisionsComeFromTheTrace) {
+  // Find a seed whose race loses an increment and one that does not: the
+  // replay of each reproduces its outcome though the code is the same.
+  std::vector<int> outcomes;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    const std::string path = TempPath("race" + std::to_string(seed) + ".gtrace");
+    int recorded = 0;
+    RecordOnSim(path, seed, [&] { recorded = programs::Race(); });
+    int replayed = 0;
+    ReplayResult r = ReplayRun(path, [&] { replayed = programs::Race(); });
+    EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+    EXPECT_EQ(replayed, recorded);
+    outcomes.push_back(recorded);
+  }
+  EXPECT_NE(*std::min_element(outcomes.begin(), outcomes.end()),
+            *std::max_element(outcomes.begin(), outcomes.end()));
+}
+
+TEST(Divergence, AnotherProgramStopsAtTheFirstMismatch) {
+  const std::string path = TempPath("workers_then_other.gtrace");
+  RecordOnSim(path, 0, [] { programs::Workers(); });
+  std::string thrown;
+  bool threw = false;
+  uint64_t index = 0;
+  Replay replay(path);
+  try {
+    programs::PingPong(10);
+  } catch (const Divergence& d) {
+    threw = true;
+    thrown = d.what();
+    index = d.record_index();
+    EXPECT_FALSE(d.trace_ended());
+    EXPECT_NE(d.expected().find("#"), std::string::npos);
+  }
+  ReplayResult r = replay.Finish();
+  ASSERT_TRUE(threw);
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_EQ(thrown, r.report);
+  // Both runs spawn g1 first; the second record differs (g2 spawned vs
+  // main sleeping).
+  EXPECT_EQ(index, 1u);
+  std::vector<std::string> lines = absl::StrSplit(r.report, '\n');
+  ASSERT_GE(lines.size(), 5u);
+  EXPECT_EQ(lines[0], "replay of '" + path + "' diverged at record 1:");
+  EXPECT_EQ(lines[1].rfind("  expected: #1 ", 0), 0u) << lines[1];
+  EXPECT_NE(lines[1].find("spawn g2 by main"), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[2].rfind("  actual:   #1 ", 0), 0u) << lines[2];
+  EXPECT_NE(lines[2].find("main sleeps 0"), std::string::npos) << lines[2];
+  EXPECT_EQ(lines[3], "the last 1 events before it:");
+  EXPECT_NE(lines[4].find("spawn g1 by main"), std::string::npos);
+}
+
+TEST(Divergence, ReportsTheLast20Events) {
+  const std::string path = TempPath("naps10.gtrace");
+  RecordOnSim(path, 0, [] { programs::Naps(10, absl::Milliseconds(1)); });
+  std::string thrown;
+  ReplayResult r = ReplayRun(path, [] {
+    programs::Naps(8, absl::Milliseconds(1));
+    programs::Naps(1, absl::Milliseconds(2));  // differs here
+  }, &thrown);
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_EQ(thrown, r.report);
+  std::vector<std::string> lines = absl::StrSplit(r.report, '\n');
+  // headline, expected, actual, "the last 20 events before it:", 20 events
+  ASSERT_EQ(lines.size(), 24u) << r.report;
+  EXPECT_EQ(lines[3], "the last 20 events before it:");
+  EXPECT_NE(lines[1].find("main sleeps 1ms"), std::string::npos) << r.report;
+  EXPECT_NE(lines[2].find("main sleeps 2ms"), std::string::npos) << r.report;
+}
+
+TEST(Divergence, SameIndexAsDiffOfTheTwoTraces) {
+  const std::string a = TempPath("a.gtrace"), b = TempPath("b.gtrace");
+  RecordOnSim(a, 0, [] { programs::Workers(absl::Milliseconds(1)); });
+  RecordOnSim(b, 0, [] { programs::Workers(absl::Milliseconds(2)); });
+  // Where the traces first differ.
+  TraceReader ra, rb;
+  ASSERT_TRUE(ra.Open(a));
+  ASSERT_TRUE(rb.Open(b));
+  Event ea, eb;
+  uint64_t first = 0;
+  while (ra.Next(&ea) && rb.Next(&eb) && SameEvent(ea, eb, true)) ++first;
+  uint64_t index = 0;
+  {
+    Replay replay(a);
+    try {
+      programs::Workers(absl::Milliseconds(2));
+    } catch (const Divergence& d) {
+      index = d.record_index();
+    }
+    EXPECT_EQ(replay.Finish().status, ReplayStatus::kDiverged);
+  }
+  EXPECT_GT(first, 5u);
+  EXPECT_EQ(index, first);
+}
+
+TEST(Divergence, EpollTraceOfAnotherRunDiverges) {
+  const std::string path = TempPath("e.gtrace");
+  RecordOnEpoll(path, [] { programs::Naps(3, absl::Milliseconds(1)); });
+  std::string thrown;
+  ReplayResult r = ReplayRun(path, [] { programs::Naps(3, absl::Milliseconds(5)); }, &thrown);
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged) << r.report;
+  EXPECT_NE(thrown, "");
+}
+
+TEST(Divergence, RunEndingEarly) {
+  const std::string path = TempPath("naps.gtrace");
+  RecordOnSim(path, 0, [] { programs::Naps(10); });
+  Replay replay(path);
+  programs::Naps(5);
+  ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kRunEndedEarly);
+  EXPECT_NE(r.report.find("the run ended after"), std::string::npos) << r.report;
+}
+
+TEST(Divergence, RunGoingOnAfterTheTrace) {
+  const std::string path = TempPath("naps.gtrace");
+  RecordOnSim(path, 0, [] { programs::Naps(3); });
+  std::string thrown;
+  ReplayResult r = ReplayRun(path, [] { programs::Naps(6); }, &thrown);
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_NE(r.report.find("the run goes on after the trace ended"), std::string::npos)
+      << r.report;
+  EXPECT_NE(thrown, "");
+}
+
+TEST(Truncated, ReplaysTheCompletePrefixThenStops) {
+  const std::string path = TempPath("pp.gtrace");
+  RecordOnSim(path, 0, [] { programs::PingPong(300); });
+  std::string data = ReadFile(path);
+  const std::string cut = TempPath("pp_cut.gtrace");
+  WriteFile(cut, data.substr(0, data.size() * 6 / 10));
+  TraceReader r;
+  ASSERT_TRUE(r.Open(cut));
+  Event e;
+  uint64_t readable = 0;
+  while (r.Next(&e)) ++readable;
+  ASSERT_FALSE(r.complete());
+  bool threw = false;
+  bool ended = false;
+  Replay replay(cut);
+  try {
+    programs::PingPong(300);
+  } catch (const Divergence& d) {
+    threw = true;
+    ended = d.trace_ended();
+  }
+  ReplayResult result = replay.Finish();
+  EXPECT_TRUE(threw);
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(result.status, ReplayStatus::kPrefixReplayed) << result.report;
+  EXPECT_EQ(result.matched, readable);
+  EXPECT_NE(result.report.find("is truncated at byte"), std::string::npos) << result.report;
+}
+
+TEST(BadInput, ReplayOfAMissingFileIsATraceError) {
+  try {
+    Replay replay(TempPath("does-not-exist.gtrace"));
+    FAIL() << "no error";
+  } catch (const TraceError& e) {
+    EXPECT_NE(std::string(e.what()).find("No such file or directory"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace trace
+}  // namespace gevent

@@ -1,0 +1,879 @@
+#include "traces/tool.h"
+
+#include <algorithm>
+#include <cstring>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "traces/replay.h"
+#include "traces/trace.pb.h"
+
+namespace gevent {
+namespace trace {
+namespace {
+
+constexpr size_t kMaxLoadedEvents = 2000000;
+constexpr int64_t kMaxTimeNs = int64_t{1} << 62;
+
+int64_t SaneTime(int64_t t) {
+  if (t < 0) return 0;
+  return t > kMaxTimeNs ? kMaxTimeNs : t;
+}
+
+std::string HeaderLine(const TraceReader& r) {
+  const proto::Header& h = r.header();
+  std::string s = absl::StrCat("# trace '", Printable(r.name()), "': format ",
+                               h.format_version(), ", program '",
+                               Printable(h.program()), "'");
+  if (!h.build_id().empty()) absl::StrAppend(&s, " (build ", Printable(h.build_id()), ")");
+  absl::StrAppend(&s, ", backend ", Printable(h.backend()));
+  if (h.backend() == "sim") {
+    absl::StrAppend(&s, ", seed ", h.seed(), ", max jitter ",
+                    FormatDuration(h.max_jitter_ns()));
+  }
+  absl::StrAppend(&s, ", recorded ",
+                  absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                                   absl::FromUnixNanos(h.start_unix_ns()),
+                                   absl::UTCTimeZone()));
+  return s;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string v = ValidUtf8(s);
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string Xml(const std::string& s) {
+  std::string v = ValidUtf8(s);
+  std::string out;
+  for (char c : v) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string Clip(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  // Do not cut a UTF-8 sequence in half (ValidUtf8 would show '?').
+  size_t k = n;
+  while (k > 0 && (static_cast<unsigned char>(s[k]) & 0xc0) == 0x80) --k;
+  return s.substr(0, k) + "...";
+}
+
+// Loads up to kMaxLoadedEvents events (the readable prefix).
+std::vector<Event> LoadAll(TraceReader& r, bool* capped) {
+  std::vector<Event> events;
+  Event e;
+  *capped = false;
+  while (r.Next(&e)) {
+    if (events.size() == kMaxLoadedEvents) {
+      *capped = true;
+      break;
+    }
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+// "" if the trace was read completely, else a note for the output.
+std::string EndNote(const TraceReader& r, bool capped) {
+  if (capped) return absl::StrCat("only the first ", kMaxLoadedEvents, " records");
+  if (r.complete()) return "";
+  return absl::StrCat("incomplete trace: ", r.error());
+}
+
+int Finish(const TraceReader& r, bool capped, std::ostream& err) {
+  if (capped) {
+    err << "gtrace: '" << Printable(r.name()) << "' has more than "
+        << kMaxLoadedEvents << " records; only the first were used\n";
+    return 0;
+  }
+  if (r.complete()) return 0;
+  err << "gtrace: " << Printable(r.error()) << "\n";
+  return 1;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- dump
+
+int Dump(TraceReader& r, std::ostream& out, std::ostream& err) {
+  out << HeaderLine(r) << "\n";
+  Event e;
+  while (r.Next(&e)) out << FormatLine(e) << "\n";
+  if (r.complete()) {
+    out << "# end of trace: " << r.delivered() << " records\n";
+    return 0;
+  }
+  out << "# the readable prefix ends here, after " << r.delivered()
+      << " records\n";
+  err << "gtrace: " << Printable(r.error()) << "\n";
+  return 1;
+}
+
+// ---------------------------------------------------------------- stats
+
+int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
+  std::map<int, uint64_t> per_kind;
+  std::set<uint64_t> spawned;
+  uint64_t finished[3] = {0, 0, 0};
+  int64_t last_time = 0;
+  uint64_t n = 0;
+  Event e;
+  while (r.Next(&e)) {
+    ++n;
+    ++per_kind[static_cast<int>(e.kind)];
+    last_time = e.time_ns;
+    if (e.kind == HubEventKind::kSpawn) spawned.insert(e.greenlet);
+    if (e.kind == HubEventKind::kFinish && e.a >= 0 && e.a <= 2) ++finished[e.a];
+  }
+  const proto::Header& h = r.header();
+  out << "trace:      " << Printable(r.name()) << " (" << r.file_size()
+      << " bytes, "
+      << (r.complete() ? "complete" : "INCOMPLETE: " + Printable(r.error()))
+      << ")\n";
+  out << "program:    " << Printable(h.program());
+  if (!h.build_id().empty()) out << " (build " << Printable(h.build_id()) << ")";
+  out << "\nbackend:    " << Printable(h.backend());
+  if (h.backend() == "sim") {
+    out << ", seed " << h.seed() << ", max jitter "
+        << FormatDuration(h.max_jitter_ns());
+  }
+  char per[32];
+  snprintf(per, sizeof per, "%.2f",
+           n == 0 ? 0.0 : static_cast<double>(r.file_size()) / static_cast<double>(n));
+  out << "\nrecords:    " << n << " (" << per << " bytes/record)\n";
+  out << "duration:   " << FormatDuration(last_time) << " of trace time\n";
+  out << "greenlets:  " << spawned.size() << " spawned, "
+      << (finished[0] + finished[1] + finished[2]) << " finished ("
+      << finished[0] << " returned, " << finished[1] << " failed, "
+      << finished[2] << " killed)\n";
+  out << "per kind:\n";
+  for (const auto& [kind, count] : per_kind) {
+    char line[64];
+    snprintf(line, sizeof line, "  %-15s %" PRIu64 "\n",
+             KindName(static_cast<HubEventKind>(kind)), count);
+    out << line;
+  }
+  return Finish(r, false, err);
+}
+
+// ---------------------------------------------------------------- diff
+
+int Diff(TraceReader& a, TraceReader& b, std::ostream& out, std::ostream& err) {
+  (void)err;
+  const bool compare_times = a.backend() == "sim" && b.backend() == "sim";
+  std::deque<std::string> history;
+  uint64_t n = 0;
+  auto end_of = [](const TraceReader& r, const char* which) {
+    return r.complete()
+               ? absl::StrCat("(the end of ", which, ")")
+               : absl::StrCat("(the end of ", which,
+                              "'s readable data: ", Printable(r.error()), ")");
+  };
+  for (;;) {
+    const Event* ea = a.Peek();
+    const Event* eb = b.Peek();
+    if (ea == nullptr && eb == nullptr) {
+      if (a.complete() && b.complete()) {
+        out << "identical (" << n << " records)\n";
+        return 0;
+      }
+      out << "the " << n << " records both have are identical, but ";
+      if (!a.complete()) out << "A: " << Printable(a.error());
+      if (!a.complete() && !b.complete()) out << "; ";
+      if (!b.complete()) out << "B: " << Printable(b.error());
+      out << "\n";
+      return 1;
+    }
+    if (ea == nullptr || eb == nullptr || !SameEvent(*ea, *eb, compare_times)) {
+      const std::string headline = absl::StrCat(
+          "traces diverge at record ", n, " (expected: A '",
+          Printable(a.name()), "', actual: B '", Printable(b.name()), "'):");
+      out << DivergenceReport(headline, ea ? FormatLine(*ea) : end_of(a, "A"),
+                              eb ? FormatLine(*eb) : end_of(b, "B"), history)
+          << "\n";
+      return 1;
+    }
+    if (history.size() == kHistoryEvents) history.pop_front();
+    history.push_back(FormatLine(*ea));
+    Event skip;
+    a.Next(&skip);
+    b.Next(&skip);
+    ++n;
+  }
+}
+
+// ---------------------------------------------------------------- model
+
+namespace {
+
+// Who runs when: spans on the greenlet lanes and on the hub, derived from
+// the records (a greenlet runs from the switch into it until the next event
+// only the hub emits).
+struct Span {
+  size_t from;  // event index
+  size_t to;    // event index where it ended (exclusive end position)
+  bool hub;
+  uint64_t greenlet;
+};
+
+struct Wake {
+  size_t cause;   // hub-side event that woke it
+  size_t target;  // the switch
+};
+
+struct Model {
+  std::vector<Span> spans;
+  std::vector<Wake> wakes;
+};
+
+Model BuildModel(const std::vector<Event>& ev, size_t from, size_t to) {
+  Model m;
+  // State at `from`: who runs (main at the start of a trace).
+  bool hub_running = false;
+  uint64_t running = 0;
+  for (size_t i = 0; i < from && i < ev.size(); ++i) {
+    if (ev[i].kind == HubEventKind::kSwitch) {
+      hub_running = false;
+      running = ev[i].greenlet;
+    } else if (IsHubSide(ev[i].kind)) {
+      hub_running = true;
+    }
+  }
+  size_t since = from;
+  size_t cause = SIZE_MAX;
+  for (size_t i = from; i < to; ++i) {
+    const Event& e = ev[i];
+    if (!IsHubSide(e.kind)) continue;
+    if (e.kind == HubEventKind::kSwitch) {
+      if (i > since) m.spans.push_back({since, i, hub_running, running});
+      if (cause != SIZE_MAX) m.wakes.push_back({cause, i});
+      cause = SIZE_MAX;
+      hub_running = false;
+      running = e.greenlet;
+      since = i;
+      continue;
+    }
+    if (!hub_running) {
+      m.spans.push_back({since, i, false, running});
+      hub_running = true;
+      since = i;
+    }
+    if (e.kind != HubEventKind::kTimeAdvanced) cause = i;
+  }
+  if (to > since) m.spans.push_back({since, to, hub_running, running});
+  return m;
+}
+
+// Lanes in order of appearance: the hub first, then main, then greenlets.
+struct Lanes {
+  static constexpr size_t kMax = 48;
+  std::vector<uint64_t> order;  // greenlet ids (the hub is row 0, not here)
+  std::unordered_map<uint64_t, size_t> row;  // id -> row (1-based)
+  std::unordered_map<uint64_t, std::string> names;
+  size_t dropped = 0;
+  std::set<uint64_t> dropped_ids;
+
+  bool Add(uint64_t id) {
+    if (id == kHubGreenlet || row.count(id) != 0) return true;
+    if (order.size() >= kMax) {
+      if (dropped_ids.size() < 100000 && dropped_ids.insert(id).second) ++dropped;
+      return false;
+    }
+    order.push_back(id);
+    row[id] = order.size();
+    return true;
+  }
+  // 0 for the hub; -1 if not drawn.
+  int RowOf(uint64_t id) const {
+    if (id == kHubGreenlet) return 0;
+    auto it = row.find(id);
+    return it == row.end() ? -1 : static_cast<int>(it->second);
+  }
+};
+
+std::string LaneLabel(uint64_t id, const std::unordered_map<uint64_t, std::string>& names) {
+  std::string s = GreenletName(id);
+  auto it = names.find(id);
+  if (it != names.end() && !IsDefaultName(it->second, id)) {
+    absl::StrAppend(&s, " ", Clip(it->second, 20));
+  }
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- chrome
+
+int ChromeJson(TraceReader& r, std::string* json, std::ostream& err) {
+  bool capped = false;
+  std::vector<Event> ev = LoadAll(r, &capped);
+  // Strictly increasing timestamps (ns): events at the same instant (the
+  // simulator's are) are spread 1 ns apart so that spans have a width.
+  std::vector<int64_t> ts(ev.size() + 1);
+  int64_t prev = -1;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    int64_t t = SaneTime(ev[i].time_ns);
+    if (t <= prev) t = prev + 1;
+    ts[i] = t;
+    prev = t;
+  }
+  ts[ev.size()] = prev + 1;
+  auto us = [&](int64_t ns) {
+    char buf[48];
+    snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64, ns / 1000, ns % 1000);
+    return std::string(buf);
+  };
+  std::unordered_map<uint64_t, std::string> names;
+  std::vector<uint64_t> order;
+  std::unordered_map<uint64_t, int> tid;
+  auto tid_of = [&](uint64_t id) {
+    if (id == kHubGreenlet) return 1;
+    auto it = tid.find(id);
+    if (it != tid.end()) return it->second;
+    const int t = static_cast<int>(tid.size()) + 2;  // the hub is tid 1
+    tid[id] = t;
+    order.push_back(id);
+    return t;
+  };
+  tid_of(0);  // main
+  for (const Event& e : ev) {
+    if (e.kind == HubEventKind::kSpawn || (e.kind == HubEventKind::kFinish && !e.name.empty())) {
+      names[e.greenlet] = e.name;
+    }
+    if (HasGreenlet(e.kind)) tid_of(e.greenlet);
+  }
+  std::string o;
+  o.reserve(ev.size() * 120 + 1024);
+  o += "{\"displayTimeUnit\":\"ns\",\"otherData\":{";
+  absl::StrAppend(&o, "\"program\":", JsonString(r.header().program()),
+                  ",\"backend\":", JsonString(r.header().backend()),
+                  ",\"seed\":", r.header().seed(), ",\"records\":", ev.size(),
+                  ",\"status\":",
+                  JsonString(EndNote(r, capped).empty() ? "complete" : EndNote(r, capped)),
+                  "},\n\"traceEvents\":[\n");
+  bool first = true;
+  auto add = [&](const std::string& item) {
+    if (!first) o += ",\n";
+    first = false;
+    o += item;
+  };
+  add(absl::StrCat("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":",
+                   JsonString(absl::StrCat(r.header().program(), " (",
+                                           r.header().backend(), ")")),
+                   "}}"));
+  add("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"hub\"}}");
+  add("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"sort_index\":0}}");
+  for (uint64_t id : order) {
+    const int t = tid[id];
+    add(absl::StrCat("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":", t,
+                     ",\"args\":{\"name\":", JsonString(LaneLabel(id, names)), "}}"));
+    add(absl::StrCat("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":", t,
+                     ",\"args\":{\"sort_index\":", t, "}}"));
+  }
+  // Running spans: greenlets, and the hub's work, one slice per hub event.
+  Model m = BuildModel(ev, 0, ev.size());
+  for (const Span& s : m.spans) {
+    if (s.hub) continue;
+    add(absl::StrCat("{\"name\":", JsonString(LaneLabel(s.greenlet, names)),
+                     ",\"cat\":\"run\",\"ph\":\"X\",\"pid\":1,\"tid\":", tid_of(s.greenlet),
+                     ",\"ts\":", us(ts[s.from]), ",\"dur\":",
+                     us(ts[s.to] - ts[s.from]), ",\"args\":{\"record\":", s.from, "}}"));
+  }
+  for (size_t i = 0; i < ev.size(); ++i) {
+    const Event& e = ev[i];
+    const std::string what = JsonString(Clip(Describe(e), 200));
+    if (IsHubSide(e.kind) && e.kind != HubEventKind::kSwitch) {
+      add(absl::StrCat("{\"name\":", JsonString(KindName(e.kind)),
+                       ",\"cat\":\"hub\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":",
+                       us(ts[i]), ",\"dur\":", us(ts[i + 1] - ts[i]),
+                       ",\"args\":{\"record\":", i, ",\"what\":", what, "}}"));
+      continue;
+    }
+    if (e.kind == HubEventKind::kSwitch) continue;
+    const int t = HasGreenlet(e.kind) ? tid_of(e.greenlet) : 1;
+    std::string name = KindName(e.kind);
+    if (e.kind == HubEventKind::kFinish && e.a == 1) name = "FAILED: " + Clip(e.text, 80);
+    add(absl::StrCat("{\"name\":", JsonString(name),
+                     ",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":", t,
+                     ",\"ts\":", us(ts[i]), ",\"args\":{\"record\":", i,
+                     ",\"what\":", what, "}}"));
+  }
+  // Wake-ups as flow arrows from the hub's slice to the greenlet's.
+  uint64_t flow = 1;
+  for (const Wake& w : m.wakes) {
+    add(absl::StrCat("{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"s\",\"id\":", flow,
+                     ",\"pid\":1,\"tid\":1,\"ts\":", us(ts[w.cause]), "}"));
+    add(absl::StrCat("{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"f\",\"bp\":\"e\",\"id\":",
+                     flow, ",\"pid\":1,\"tid\":", tid_of(ev[w.target].greenlet),
+                     ",\"ts\":", us(ts[w.target]), "}"));
+    ++flow;
+  }
+  o += "\n]}\n";
+  *json = std::move(o);
+  return Finish(r, capped, err);
+}
+
+// ---------------------------------------------------------------- timeline
+
+namespace {
+
+const char* kLaneColors[] = {"#4878b8", "#3f9b6e", "#8a5cb8", "#c0793a",
+                             "#3a9bb0", "#b8506e", "#6b8e23", "#7a6a58"};
+
+std::string Num(double v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+bool Minor(HubEventKind k) {
+  switch (k) {
+    case HubEventKind::kCallback:
+    case HubEventKind::kTimerStarted:
+    case HubEventKind::kLinkNotified:
+    case HubEventKind::kIdle:
+    case HubEventKind::kDecision:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+int TimelineSvg(TraceReader& r, const TimelineOptions& options,
+                std::string* svg, std::ostream& err) {
+  bool capped = false;
+  std::vector<Event> ev = LoadAll(r, &capped);
+  const size_t n = ev.size();
+  // The window.
+  size_t count = options.count <= 0 ? 400 : static_cast<size_t>(std::min<int64_t>(options.count, 5000));
+  size_t failure = SIZE_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    if (ev[i].kind == HubEventKind::kFinish && ev[i].a == 1) {
+      failure = i;
+      break;
+    }
+  }
+  size_t from;
+  if (options.from >= 0) {
+    from = std::min<size_t>(static_cast<size_t>(options.from), n);
+  } else if (failure != SIZE_MAX && failure + 1 > count) {
+    // End a little after the failure.
+    const size_t end = std::min(n, failure + std::max<size_t>(count / 8, 1));
+    from = end > count ? end - count : 0;
+  } else {
+    from = 0;
+  }
+  const size_t to = std::min(n, from + count);
+
+  // Lanes, names.
+  Lanes lanes;
+  lanes.Add(0);
+  for (size_t i = 0; i < n; ++i) {
+    const Event& e = ev[i];
+    if (e.kind == HubEventKind::kSpawn || (e.kind == HubEventKind::kFinish && !e.name.empty())) {
+      lanes.names[e.greenlet] = e.name;
+    }
+    if (i >= from && i < to && HasGreenlet(e.kind)) lanes.Add(e.greenlet);
+  }
+  // Columns: minor events are narrow.
+  const double kLeft = 170, kTop = 78, kRow = 30, kMajor = 16, kMinorW = 7;
+  std::vector<double> x(to - from + 1);
+  double cx = kLeft + 10;
+  for (size_t i = from; i < to; ++i) {
+    const double w = Minor(ev[i].kind) ? kMinorW : kMajor;
+    x[i - from] = cx + w / 2;
+    cx += w;
+  }
+  x[to - from] = cx;
+  auto X = [&](size_t i) { return x[i - from]; };
+  const size_t rows = lanes.order.size() + 1;
+  const double width = std::max(cx + 40, 720.0);
+  const double lanes_bottom = kTop + static_cast<double>(rows) * kRow;
+  const double height = lanes_bottom + 96;
+  auto Y = [&](int row) { return kTop + row * kRow + kRow / 2; };
+
+  std::string o;
+  o.reserve((to - from) * 300 + 4096);
+  absl::StrAppend(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", Num(width),
+                  "\" height=\"", Num(height), "\" viewBox=\"0 0 ", Num(width), " ",
+                  Num(height), "\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"11\">\n");
+  o += "<defs>";
+  for (const char* c : {"#e08a00", "#888888", "#d03030", "#2e8b57", "#1f8fa0"}) {
+    absl::StrAppend(&o, "<marker id=\"ah", c + 1, "\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" "
+                        "markerWidth=\"7\" markerHeight=\"7\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"",
+                    c, "\"/></marker>");
+  }
+  o += "</defs>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+
+  // Title.
+  const proto::Header& h = r.header();
+  std::string title = absl::StrCat(Clip(h.program(), 60), " - ", h.backend());
+  if (h.backend() == "sim") absl::StrAppend(&title, ", seed ", h.seed());
+  absl::StrAppend(&title, " - records ", from, "..", to == 0 ? 0 : to - 1, " of ", n);
+  if (to > from) {
+    absl::StrAppend(&title, ", trace time ", FormatTime(ev[from].time_ns), " to ",
+                    FormatTime(ev[to - 1].time_ns));
+  }
+  absl::StrAppend(&o, "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">",
+                  Xml(title), "</text>\n");
+  std::string note = EndNote(r, capped);
+  if (failure != SIZE_MAX) {
+    const Event& f = ev[failure];
+    absl::StrAppend(&o, "<text x=\"10\" y=\"38\" font-size=\"12\" fill=\"#c00000\" font-weight=\"bold\">",
+                    Xml(absl::StrCat("FAILURE at record ", failure, " (", FormatTime(f.time_ns), "): ",
+                                     Clip(Describe(f), 160))),
+                    "</text>\n");
+  }
+  if (!note.empty() || lanes.dropped > 0) {
+    std::string s = note;
+    if (lanes.dropped > 0) {
+      absl::StrAppend(&s, s.empty() ? "" : "; ", lanes.dropped,
+                      " more greenlets not drawn");
+    }
+    absl::StrAppend(&o, "<text x=\"10\" y=\"54\" font-size=\"11\" fill=\"#a05000\">",
+                    Xml(Clip(s, 200)), "</text>\n");
+  }
+
+  // Lane backgrounds and labels.
+  for (size_t row = 0; row < rows; ++row) {
+    const double y0 = kTop + static_cast<double>(row) * kRow;
+    absl::StrAppend(&o, "<rect x=\"0\" y=\"", Num(y0), "\" width=\"", Num(width),
+                    "\" height=\"", Num(kRow), "\" fill=\"", row % 2 ? "#f6f6f6" : "#ffffff",
+                    "\"/>\n");
+    const std::string label = row == 0 ? "hub" : LaneLabel(lanes.order[row - 1], lanes.names);
+    absl::StrAppend(&o, "<text x=\"8\" y=\"", Num(y0 + kRow / 2 + 4), "\"",
+                    row == 0 ? " font-style=\"italic\"" : "", ">", Xml(label), "</text>\n");
+  }
+  absl::StrAppend(&o, "<line x1=\"", Num(kLeft), "\" y1=\"", Num(kTop), "\" x2=\"", Num(kLeft),
+                  "\" y2=\"", Num(lanes_bottom), "\" stroke=\"#cccccc\"/>\n");
+
+  // Time: a dashed line where the clock moved, labelled with the time.
+  double last_label = -1e9;
+  absl::StrAppend(&o, "<text x=\"", Num(kLeft + 4), "\" y=\"", Num(kTop - 8),
+                  "\" fill=\"#555555\">", to > from ? Xml(FormatTime(ev[from].time_ns)) : "", "</text>\n");
+  last_label = kLeft + 4;
+  for (size_t i = from; i < to; ++i) {
+    if (ev[i].kind != HubEventKind::kTimeAdvanced) continue;
+    const double xi = X(i);
+    absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(kTop - 4), "\" x2=\"", Num(xi),
+                    "\" y2=\"", Num(lanes_bottom), "\" stroke=\"#9aa5b5\" stroke-dasharray=\"3,3\"/>\n");
+    if (xi - last_label > 70) {
+      absl::StrAppend(&o, "<text x=\"", Num(xi + 2), "\" y=\"", Num(kTop - 8),
+                      "\" fill=\"#555555\">", Xml(FormatTime(ev[i].time_ns)), "</text>\n");
+      last_label = xi;
+    }
+  }
+  absl::StrAppend(&o, "<text x=\"", Num(kLeft), "\" y=\"", Num(kTop - 24),
+                  "\" fill=\"#777777\" font-size=\"10\">trace time (dashed lines: the clock moved); "
+                  "x axis: one step per record</text>\n");
+
+  // Lifetimes: a thin line from spawn (or the window start) to finish.
+  std::unordered_map<uint64_t, size_t> born, died;
+  for (size_t i = 0; i < to; ++i) {
+    const Event& e = ev[i];
+    if (e.kind == HubEventKind::kSpawn && born.count(e.greenlet) == 0) born[e.greenlet] = i;
+    if (e.kind == HubEventKind::kFinish && died.count(e.greenlet) == 0) died[e.greenlet] = i;
+  }
+  for (uint64_t id : lanes.order) {
+    const int row = lanes.RowOf(id);
+    double x0 = kLeft + 4, x1 = x[to - from];
+    auto b = born.find(id);
+    if (b != born.end() && b->second >= from) x0 = X(b->second);
+    auto d = died.find(id);
+    if (d != died.end()) {
+      if (d->second < from) continue;
+      x1 = X(d->second);
+    }
+    absl::StrAppend(&o, "<line x1=\"", Num(x0), "\" y1=\"", Num(Y(row)), "\" x2=\"", Num(x1),
+                    "\" y2=\"", Num(Y(row)), "\" stroke=\"#b8b8b8\" stroke-width=\"1.5\"/>\n");
+  }
+
+  // Running spans.
+  Model m = BuildModel(ev, from, to);
+  for (const Span& s : m.spans) {
+    const int row = s.hub ? 0 : lanes.RowOf(s.greenlet);
+    if (row < 0) continue;
+    const double x0 = s.from == from && s.from != 0 ? kLeft + 4 : X(s.from);
+    const double x1 = s.to >= to ? x[to - from] : X(s.to);
+    const char* color =
+        s.hub ? "#c9c9c9" : kLaneColors[static_cast<size_t>(row) % (sizeof kLaneColors / sizeof *kLaneColors)];
+    absl::StrAppend(&o, "<rect x=\"", Num(x0), "\" y=\"", Num(Y(row) - (s.hub ? 5 : 8)),
+                    "\" width=\"", Num(std::max(x1 - x0, 2.0)), "\" height=\"", s.hub ? "10" : "16",
+                    "\" rx=\"2\" fill=\"", color, "\"><title>",
+                    Xml(absl::StrCat(s.hub ? "hub" : GreenletName(s.greenlet), " runs, records ",
+                                     s.from, "..", s.to)),
+                    "</title></rect>\n");
+  }
+
+  // Wake-up arrows: from the hub event that caused it to the switch.
+  for (const Wake& w : m.wakes) {
+    const int row = lanes.RowOf(ev[w.target].greenlet);
+    if (row <= 0) continue;
+    const char* c = "#888888";
+    switch (ev[w.cause].kind) {
+      case HubEventKind::kTimerFired: c = "#e08a00"; break;
+      case HubEventKind::kKill:
+      case HubEventKind::kTimeoutFired: c = "#d03030"; break;
+      case HubEventKind::kLinkNotified: c = "#2e8b57"; break;
+      case HubEventKind::kIo: c = "#1f8fa0"; break;
+      default: break;
+    }
+    const double x0 = X(w.cause), y0 = Y(0) + 5, x1 = X(w.target), y1 = Y(row) - 9;
+    absl::StrAppend(&o, "<path d=\"M", Num(x0), ",", Num(y0), " C", Num(x0), ",", Num((y0 + y1) / 2), " ",
+                    Num(x1), ",", Num((y0 + y1) / 2 - 6), " ", Num(x1), ",", Num(y1),
+                    "\" fill=\"none\" stroke=\"", c, "\" stroke-width=\"1.3\" marker-end=\"url(#ah", c + 1,
+                    ")\"><title>", Xml(absl::StrCat(Describe(ev[w.cause]), " wakes ",
+                                                   GreenletName(ev[w.target].greenlet))),
+                    "</title></path>\n");
+  }
+
+  // Markers.
+  for (size_t i = from; i < to; ++i) {
+    const Event& e = ev[i];
+    const double xi = X(i);
+    const std::string tip = Xml(FormatLine(e));
+    switch (e.kind) {
+      case HubEventKind::kTimerFired:
+        absl::StrAppend(&o, "<path d=\"M", Num(xi), ",", Num(Y(0) - 7), " l5,7 l-5,7 l-5,-7 z\" fill=\"#e08a00\" "
+                        "stroke=\"#8a5500\" stroke-width=\"0.7\"><title>", tip, "</title></path>\n");
+        break;
+      case HubEventKind::kCallback:
+        absl::StrAppend(&o, "<circle cx=\"", Num(xi), "\" cy=\"", Num(Y(0)), "\" r=\"1.8\" fill=\"#666666\"><title>",
+                        tip, "</title></circle>\n");
+        break;
+      case HubEventKind::kDecision:
+        absl::StrAppend(&o, "<rect x=\"", Num(xi - 3), "\" y=\"", Num(Y(0) - 3),
+                        "\" width=\"6\" height=\"6\" fill=\"#8a3ab8\"><title>", tip, "</title></rect>\n");
+        break;
+      case HubEventKind::kIo:
+        absl::StrAppend(&o, "<circle cx=\"", Num(xi), "\" cy=\"", Num(Y(0)), "\" r=\"3.5\" fill=\"#1f8fa0\"><title>",
+                        tip, "</title></circle>\n");
+        break;
+      case HubEventKind::kLoopExit:
+        absl::StrAppend(&o, "<rect x=\"", Num(xi - 2), "\" y=\"", Num(Y(0) - 8),
+                        "\" width=\"4\" height=\"16\" fill=\"#333333\"><title>", tip, "</title></rect>\n");
+        break;
+      case HubEventKind::kSpawn: {
+        const int row = lanes.RowOf(e.greenlet);
+        if (row <= 0) break;
+        const int parent = lanes.RowOf(static_cast<uint64_t>(e.a));
+        if (parent >= 0 && parent != row) {
+          absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(Y(parent)), "\" x2=\"", Num(xi),
+                          "\" y2=\"", Num(Y(row)), "\" stroke=\"#999999\" stroke-dasharray=\"2,2\"/>\n");
+        }
+        absl::StrAppend(&o, "<circle cx=\"", Num(xi), "\" cy=\"", Num(Y(row)),
+                        "\" r=\"4\" fill=\"white\" stroke=\"#555555\" stroke-width=\"1.5\"><title>", tip,
+                        "</title></circle>\n");
+        break;
+      }
+      case HubEventKind::kSleep: {
+        const int row = lanes.RowOf(e.greenlet);
+        if (row < 0) break;
+        absl::StrAppend(&o, "<text x=\"", Num(xi - 3), "\" y=\"", Num(Y(row) - 10),
+                        "\" font-size=\"9\" fill=\"#555555\">z<title>", tip, "</title></text>\n");
+        break;
+      }
+      case HubEventKind::kTimerStarted: {
+        const int row = lanes.RowOf(e.greenlet);
+        if (row < 0) break;
+        absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(Y(row) + 9), "\" x2=\"", Num(xi),
+                        "\" y2=\"", Num(Y(row) + 13), "\" stroke=\"#e08a00\" stroke-width=\"2\"><title>", tip,
+                        "</title></line>\n");
+        break;
+      }
+      case HubEventKind::kNote: {
+        const int row = lanes.RowOf(e.greenlet);
+        if (row < 0) break;
+        absl::StrAppend(&o, "<path d=\"M", Num(xi), ",", Num(Y(row) + 10), " v-22 l8,4 l-8,4\" fill=\"#f2c200\" "
+                        "stroke=\"#7a6200\"><title>", tip, "</title></path>\n",
+                        "<text x=\"", Num(xi + 10), "\" y=\"", Num(Y(row) - 6), "\" font-size=\"10\" fill=\"#7a6200\">",
+                        Xml(Clip(e.text, 40)), "</text>\n");
+        break;
+      }
+      case HubEventKind::kFinish: {
+        const int row = lanes.RowOf(e.greenlet);
+        if (row < 0) break;
+        const double y = Y(row);
+        if (e.a == 1) {
+          absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(kTop), "\" x2=\"", Num(xi), "\" y2=\"",
+                          Num(lanes_bottom), "\" stroke=\"#d03030\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n",
+                          "<path d=\"M", Num(xi - 6), ",", Num(y - 6), " l12,12 M", Num(xi + 6), ",", Num(y - 6),
+                          " l-12,12\" stroke=\"#d03030\" stroke-width=\"3\"><title>", tip, "</title></path>\n",
+                          "<text x=\"", Num(xi + 9), "\" y=\"", Num(y - 7),
+                          "\" font-size=\"11\" font-weight=\"bold\" fill=\"#c00000\">",
+                          Xml(Clip(absl::StrCat(e.text, e.text2.empty() ? "" : ": ", e.text2), 70)),
+                          "</text>\n");
+        } else {
+          absl::StrAppend(&o, "<rect x=\"", Num(xi - 2), "\" y=\"", Num(y - 7), "\" width=\"4\" height=\"14\" fill=\"",
+                          e.a == 2 ? "#555555" : "#2e8b57", "\"><title>", tip, "</title></rect>\n");
+        }
+        break;
+      }
+      case HubEventKind::kKill:
+      case HubEventKind::kTimeoutFired: {
+        absl::StrAppend(&o, "<path d=\"M", Num(xi - 4), ",", Num(Y(0) - 4), " l8,8 M", Num(xi + 4), ",",
+                        Num(Y(0) - 4), " l-8,8\" stroke=\"#d03030\" stroke-width=\"2\"><title>", tip,
+                        "</title></path>\n");
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // Legend.
+  const double ly = lanes_bottom + 28;
+  struct Item {
+    const char* svg;
+    const char* text;
+  };
+  const Item items[] = {
+      {"<rect x=\"0\" y=\"-6\" width=\"18\" height=\"12\" rx=\"2\" fill=\"#4878b8\"/>", "running"},
+      {"<rect x=\"0\" y=\"-4\" width=\"18\" height=\"8\" rx=\"2\" fill=\"#c9c9c9\"/>", "hub working"},
+      {"<line x1=\"0\" y1=\"0\" x2=\"18\" y2=\"0\" stroke=\"#b8b8b8\" stroke-width=\"1.5\"/>", "alive, waiting"},
+      {"<path d=\"M9,-7 l5,7 l-5,7 l-5,-7 z\" fill=\"#e08a00\"/>", "timer fired"},
+      {"<path d=\"M0,-6 C0,0 18,0 18,6\" fill=\"none\" stroke=\"#e08a00\" stroke-width=\"1.3\"/>", "wake-up (timer)"},
+      {"<path d=\"M0,-6 C0,0 18,0 18,6\" fill=\"none\" stroke=\"#888888\" stroke-width=\"1.3\"/>", "wake-up (callback)"},
+      {"<circle cx=\"9\" cy=\"0\" r=\"4\" fill=\"white\" stroke=\"#555555\" stroke-width=\"1.5\"/>", "spawn"},
+      {"<text x=\"6\" y=\"-2\" font-size=\"9\" fill=\"#555555\">z</text>", "sleep"},
+      {"<rect x=\"7\" y=\"-7\" width=\"4\" height=\"14\" fill=\"#2e8b57\"/>", "finished"},
+      {"<path d=\"M3,-6 l12,12 M15,-6 l-12,12\" stroke=\"#d03030\" stroke-width=\"3\"/>", "failed"},
+  };
+  double lx = 10;
+  for (const Item& it : items) {
+    absl::StrAppend(&o, "<g transform=\"translate(", Num(lx), ",", Num(ly), ")\">", it.svg,
+                    "<text x=\"24\" y=\"4\">", it.text, "</text></g>\n");
+    lx += 24 + 7.0 * static_cast<double>(strlen(it.text)) + 18;
+  }
+  o += "</svg>\n";
+  *svg = std::move(o);
+  return Finish(r, capped, err);
+}
+
+// ---------------------------------------------------------------- CLI
+
+namespace {
+
+const char kUsage[] =
+    "usage: gtrace dump TRACE\n"
+    "       gtrace stats TRACE\n"
+    "       gtrace diff A B\n"
+    "       gtrace export --chrome OUT.json TRACE\n"
+    "       gtrace timeline OUT.svg TRACE [--from N] [--count N]\n";
+
+std::string Resolve(const std::string& path, const std::string& cwd) {
+  if (cwd.empty() || path.empty() || path[0] == '/') return path;
+  return cwd + "/" + path;
+}
+
+bool Open(TraceReader& r, const std::string& path, const std::string& cwd,
+          std::ostream& err) {
+  if (!r.Open(Resolve(path, cwd))) {
+    err << "gtrace: " << Printable(r.error()) << "\n";
+    return false;
+  }
+  return true;
+}
+
+bool WriteFile(const std::string& path, const std::string& data, std::ostream& err) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (f) f.write(data.data(), static_cast<std::streamsize>(data.size()));
+  if (f) f.close();
+  if (!f) {
+    err << "gtrace: cannot write '" << Printable(path) << "'\n";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int RunTool(const std::vector<std::string>& args, std::ostream& out,
+            std::ostream& err, const std::string& cwd) {
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    (args.empty() ? err : out) << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string& cmd = args[0];
+  if ((cmd == "dump" || cmd == "stats") && args.size() == 2) {
+    TraceReader r;
+    if (!Open(r, args[1], cwd, err)) return 2;
+    return cmd == "dump" ? Dump(r, out, err) : Stats(r, out, err);
+  }
+  if (cmd == "diff" && args.size() == 3) {
+    TraceReader a, b;
+    if (!Open(a, args[1], cwd, err) || !Open(b, args[2], cwd, err)) return 2;
+    return Diff(a, b, out, err);
+  }
+  if (cmd == "export" && args.size() == 4 && args[1] == "--chrome") {
+    TraceReader r;
+    if (!Open(r, args[3], cwd, err)) return 2;
+    std::string json;
+    const int rc = ChromeJson(r, &json, err);
+    if (!WriteFile(Resolve(args[2], cwd), json, err)) return 2;
+    out << "wrote " << args[2] << " (" << json.size() << " bytes; open it in https://ui.perfetto.dev)\n";
+    return rc;
+  }
+  if (cmd == "timeline" && args.size() >= 3 && args.size() % 2 == 1) {
+    TimelineOptions options;
+    for (size_t i = 3; i + 1 < args.size(); i += 2) {
+      int64_t v;
+      if (!absl::SimpleAtoi(args[i + 1], &v) || v < 0) {
+        err << "gtrace: " << args[i] << " needs a non-negative number\n";
+        return 2;
+      }
+      if (args[i] == "--from") {
+        options.from = v;
+      } else if (args[i] == "--count") {
+        options.count = v;
+      } else {
+        err << "gtrace: unknown option " << Printable(args[i]) << "\n" << kUsage;
+        return 2;
+      }
+    }
+    TraceReader r;
+    if (!Open(r, args[2], cwd, err)) return 2;
+    std::string svg;
+    const int rc = TimelineSvg(r, options, &svg, err);
+    if (!WriteFile(Resolve(args[1], cwd), svg, err)) return 2;
+    out << "wrote " << args[1] << " (" << svg.size() << " bytes)\n";
+    return rc;
+  }
+  err << "gtrace: bad command line\n" << kUsage;
+  return 2;
+}
+
+}  // namespace trace
+}  // namespace gevent

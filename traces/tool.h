@@ -1,0 +1,55 @@
+// The gtrace command-line tool, as functions (the binary is gtrace_main.cc;
+// tests call these directly).
+//
+//   gtrace dump TRACE                      one line per record
+//   gtrace stats TRACE                     counts per kind, duration, greenlets
+//   gtrace diff A B                        the first divergence (replay's report)
+//   gtrace export --chrome OUT.json TRACE  Chrome Trace Event JSON (Perfetto)
+//   gtrace timeline OUT.svg TRACE [--from N] [--count N]
+//                                          an SVG picture, one lane per greenlet
+//
+// Exit status: 0 fine; 1 the trace is truncated or corrupt (the readable
+// prefix was still processed) or, for diff, the traces differ; 2 usage
+// error or a file that cannot be read at all. Errors are one line on
+// stderr, starting with "gtrace: ".
+#ifndef GEVENTPP_TRACES_TOOL_H_
+#define GEVENTPP_TRACES_TOOL_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "traces/event.h"
+#include "traces/reader.h"
+
+namespace gevent {
+namespace trace {
+
+// Runs one gtrace command. `args` excludes the program name. Relative paths
+// are taken from `cwd` if it is not empty.
+int RunTool(const std::vector<std::string>& args, std::ostream& out,
+            std::ostream& err, const std::string& cwd = "");
+
+// The pieces, on a reader opened by the caller.
+int Dump(TraceReader& r, std::ostream& out, std::ostream& err);
+int Stats(TraceReader& r, std::ostream& out, std::ostream& err);
+int Diff(TraceReader& a, TraceReader& b, std::ostream& out, std::ostream& err);
+
+struct TimelineOptions {
+  // The window of records to draw: `count` records from `from`. from < 0:
+  // around the first failure (an error finish) if there is one, else from
+  // the start.
+  int64_t from = -1;
+  int64_t count = 400;
+};
+// Reads the events and renders them. Returns the exit status; the document
+// is complete (and valid) even when the trace is truncated.
+int ChromeJson(TraceReader& r, std::string* json, std::ostream& err);
+int TimelineSvg(TraceReader& r, const TimelineOptions& options,
+                std::string* svg, std::ostream& err);
+
+}  // namespace trace
+}  // namespace gevent
+
+#endif  // GEVENTPP_TRACES_TOOL_H_
