@@ -29,6 +29,17 @@ std::atomic<size_t> g_guarded_stacks{0};
   abort();
 }
 
+// A finished greenlet never returned from its frames, so their redzones stay
+// poisoned; and a fresh mapping may sit where an unmapped stack was, whose
+// shadow ASan did not clear. Every greenlet starts on a clean stack.
+void UnpoisonForAsan(const Stack& s) {
+#if GEVENT_ASAN
+  __asan_unpoison_memory_region(s.base, s.size);
+#else
+  (void)s;
+#endif
+}
+
 }  // namespace
 
 size_t StackPool::MaxGuardedStacks() {
@@ -66,11 +77,7 @@ Stack StackPool::Acquire() {
   if (!free_.empty()) {
     Stack s = free_.back();
     free_.pop_back();
-#if GEVENT_ASAN
-    // A finished greenlet never returned from its frames, so their redzones
-    // are still poisoned; the next greenlet starts on a clean stack.
-    __asan_unpoison_memory_region(s.base, s.size);
-#endif
+    UnpoisonForAsan(s);
     return s;
   }
   Stack s;
@@ -79,6 +86,7 @@ Stack StackPool::Acquire() {
   } else {
     s = NewFromSlab();
   }
+  UnpoisonForAsan(s);
   *reinterpret_cast<uint64_t*>(s.base) = kStackCanary;
   s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.top());
   all_.push_back(s);
