@@ -594,7 +594,7 @@ void Hub::EnsureHubGreenlet() {
   hub_greenlet_ = std::make_shared<HubGreenlet>(this);
   hub_greenlet_->name_ = "Hub";
   RawGreenlet* h = hub_greenlet_.get();
-  h->stack_ = stacks_.Acquire();
+  h->stack_ = stacks_->Acquire();
   internal::MakeContext(&h->ctx_, h->stack_.base, h->stack_.size,
                         &RawGreenlet::Entry, h);
   h->state_ = RawGreenlet::State::kActive;
@@ -660,7 +660,7 @@ void Hub::ReleaseFinished() {
   RawGreenlet* g = finished_;
   if (g == nullptr) return;
   finished_ = nullptr;
-  stacks_.Release(g->stack_);
+  stacks_->Release(g->stack_);
   g->stack_ = internal::Stack();
   running_.remove(g);
   std::shared_ptr<RawGreenlet> self = std::move(g->self_);
@@ -699,7 +699,7 @@ void Hub::resume(RawGreenlet* g, std::exception_ptr error) {
       g->state_ = RawGreenlet::State::kFinished;
       return;
     }
-    g->stack_ = stacks_.Acquire();
+    g->stack_ = stacks_->Acquire();
     internal::MakeContext(&g->ctx_, g->stack_.base, g->stack_.size,
                           &RawGreenlet::Entry, g);
     g->state_ = RawGreenlet::State::kActive;
@@ -846,9 +846,10 @@ void Hub::ReleaseQueued() {
     signal_fd_ = -1;
   }
   if (hub_greenlet_ != nullptr) {
-    stacks_.Release(hub_greenlet_->stack_);
+    stacks_->Release(hub_greenlet_->stack_);
     hub_greenlet_->stack_ = internal::Stack();
   }
+  stacks_->Trim();
   // Greenlets that could not be killed keep their stacks until the pool goes.
   running_.for_each([&](internal::ListNode* n) {
     auto* g = static_cast<RawGreenlet*>(n);

@@ -371,7 +371,10 @@ class Hub {
 
   // Next per-hub greenlet id (deterministic: 1, 2, 3, ...).
   uint64_t next_greenlet_id() { return ++greenlet_seq_; }
-  internal::StackPool& stack_pool() { return stacks_; }
+  internal::StackPool& stack_pool() { return *stacks_; }
+  // Gives the memory of idle pooled stacks back to the kernel, keeping the
+  // most recently used ones warm. Returns how many stacks were trimmed.
+  size_t trim_stacks() { return stacks_->Trim(); }
 
   // The longest time the callback FIFO may run before the loop polls I/O.
   absl::Duration switch_interval() const { return switch_interval_; }
@@ -498,7 +501,8 @@ class Hub {
   bool backend_observes_ = false;
   bool observing_ = false;
 
-  internal::StackPool stacks_;
+  std::shared_ptr<internal::StackPool> stacks_ =
+      internal::StackPool::ForThisThread();
   std::shared_ptr<RawGreenlet> main_;
   std::shared_ptr<RawGreenlet> hub_greenlet_;
   RawGreenlet* current_ = nullptr;

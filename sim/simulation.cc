@@ -21,8 +21,10 @@ Simulation::Simulation(SimOptions options) {
 }
 
 Simulation::~Simulation() {
+  // Destroy while still installed: greenlets unwinding now (finally blocks,
+  // destructors) that call get_hub() must find this hub, not the previous.
+  hub_->destroy();
   std::unique_ptr<Hub> mine = exchange_hub(std::move(previous_));
-  mine->destroy();
 }
 
 void Simulation::run_for(absl::Duration d) { gevent::sleep(d); }

@@ -23,8 +23,8 @@ void HubTest::SetUp() {
 }
 
 void HubTest::TearDown() {
+  hub_->destroy();  // while still the thread's hub (see sim::Simulation)
   std::unique_ptr<Hub> mine = exchange_hub(std::move(previous_));
-  mine->destroy();
   mine.reset();
   EXPECT_EQ(RawGreenlet::live_count(), greenlets_before_)
       << "greenlet objects leaked by this test (still referenced after the "

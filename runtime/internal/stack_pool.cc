@@ -87,19 +87,41 @@ Stack StackPool::Acquire() {
     s = NewFromSlab();
   }
   UnpoisonForAsan(s);
-  *reinterpret_cast<uint64_t*>(s.base) = kStackCanary;
+  // Only unguarded stacks need the canary; writing it into a guarded one
+  // would cost a page fault and 4 KiB resident for nothing.
+  if (s.guard == nullptr) *reinterpret_cast<uint64_t*>(s.base) = kStackCanary;
   s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.top());
   all_.push_back(s);
   return s;
 }
 
-void StackPool::Release(const Stack& s) {
-  if (free_.size() >= kWarmStacks) {
-    // Give the pages back but keep the canary page (the first page) mapped
-    // with its content, so the stack can be reused without re-arming.
+void StackPool::Release(const Stack& s) { free_.push_back(s); }
+
+size_t StackPool::Trim(size_t keep_warm) {
+  // The most recently freed stacks are at the back and stay warm. Giving
+  // pages back costs a system call per stack and a page fault on reuse, so
+  // it is done in bulk, when the owner decides, never per release.
+  size_t trimmed = 0;
+  const size_t cold = free_.size() > keep_warm ? free_.size() - keep_warm : 0;
+  for (size_t i = 0; i < cold; ++i) {
+    const Stack& s = free_[i];
+    // Keep the first page (the canary of unguarded stacks) mapped.
     madvise(s.base + page_, s.size - page_, MADV_DONTNEED);
+    ++trimmed;
   }
-  free_.push_back(s);
+  return trimmed;
+}
+
+std::shared_ptr<StackPool> StackPool::ForThisThread() {
+  // Shared by every hub of the thread (a simulation per test case reuses the
+  // warm stacks of the previous one), and alive as long as one of them is.
+  thread_local std::weak_ptr<StackPool> pool;
+  std::shared_ptr<StackPool> p = pool.lock();
+  if (p == nullptr) {
+    p = std::make_shared<StackPool>();
+    pool = p;
+  }
+  return p;
 }
 
 Stack StackPool::NewGuarded() {

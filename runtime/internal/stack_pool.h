@@ -3,7 +3,8 @@
 //
 // A fresh mmap'd stack costs microseconds; a pooled one costs nanoseconds, so
 // stacks are recycled (most recently freed first, while it is still warm in
-// the cache). Each guarded stack costs two kernel mappings (the guard page and
+// the cache), and one pool serves every hub of a thread. Freed stacks stay
+// resident until Trim() (the hub trims when it is destroyed). Each guarded stack costs two kernel mappings (the guard page and
 // the stack), and Linux allows about 65,530 per process, so only the first
 // `kMaxGuardedStacks` stacks get a guard page; the rest are carved from large
 // unguarded slabs and protected by a canary word at their low end that is
@@ -14,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace gevent {
@@ -35,8 +37,7 @@ class StackPool {
  public:
   static constexpr size_t kDefaultStackSize = 128 * 1024;
   static constexpr size_t kSlabStacks = 64;
-  // Stacks kept resident when freed; beyond this, freed stacks give their
-  // pages back to the kernel (MADV_DONTNEED) but keep their mapping.
+  // Stacks Trim() keeps resident by default.
   static constexpr size_t kWarmStacks = 256;
 
   explicit StackPool(size_t stack_size = kDefaultStackSize);
@@ -46,6 +47,11 @@ class StackPool {
 
   Stack Acquire();
   void Release(const Stack& s);
+  // Gives the pages of all but the `keep_warm` most recently freed stacks
+  // back to the kernel (their mappings stay). Returns how many were trimmed.
+  size_t Trim(size_t keep_warm = kWarmStacks);
+  // The pool of the calling thread, shared by its hubs.
+  static std::shared_ptr<StackPool> ForThisThread();
 
   size_t stack_size() const { return stack_size_; }
   size_t guarded_count() const { return guarded_; }
@@ -53,8 +59,10 @@ class StackPool {
 
   // True if `addr` lies in the guard page of `s`.
   static bool InGuard(const Stack& s, const void* addr);
+  // Guarded stacks rely on their guard page and carry no canary.
   static bool CanaryIntact(const Stack& s) {
-    return *reinterpret_cast<const uint64_t*>(s.base) == kStackCanary;
+    return s.guard != nullptr ||
+           *reinterpret_cast<const uint64_t*>(s.base) == kStackCanary;
   }
   // How many guarded stacks one process may hold, derived from
   // /proc/sys/vm/max_map_count (a quarter of it, at most 16,384).
