@@ -69,7 +69,10 @@ void RecordFromEnvironment(Hub* hub) {
   if (base == nullptr || *base == '\0') return;
   const std::string path = NthPath(base, &g_traced_hubs);
   try {
-    auto* rec = new Recorder(hub, path);
+    RecorderOptions options;
+    const char* cb = getenv("GEVENT_TRACE_CALLBACKS");
+    options.callbacks = cb != nullptr && *cb != '\0' && *cb != '0';
+    auto* rec = new Recorder(hub, path, options);
     {
       std::lock_guard<std::mutex> lock(Mu());
       Keep().push_back(rec);

@@ -104,10 +104,22 @@ std::string ValidUtf8(const std::string& s) {
 std::string DefaultName(uint64_t id) { return absl::StrCat("Greenlet-", id); }
 
 bool IsDefaultName(const std::string& name, uint64_t id) {
-  char buf[32];
-  int n = snprintf(buf, sizeof buf, "Greenlet-%" PRIu64, id);
-  return n > 0 && name.size() == static_cast<size_t>(n) &&
-         name.compare(0, name.size(), buf, static_cast<size_t>(n)) == 0;
+  // "Greenlet-" then the decimal id, without leading zeros.
+  constexpr size_t kPrefix = 9;
+  if (name.size() <= kPrefix || name.size() > kPrefix + 20 ||
+      name.compare(0, kPrefix, "Greenlet-") != 0 ||
+      (name[kPrefix] == '0' && name.size() > kPrefix + 1)) {
+    return false;
+  }
+  uint64_t v = 0;
+  for (size_t i = kPrefix; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c < '0' || c > '9') return false;
+    const uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
+    if (next / 10 != v) return false;  // overflow
+    v = next;
+  }
+  return v == id;
 }
 
 Event EventFromHub(const HubEvent& e, absl::Time start, bool in_hub) {

@@ -11,9 +11,10 @@
 // first into `path`, later ones into `path.2`, `path.3`, ...), until its
 // thread exits.
 //
-// Works on both backends. Records are written as events happen, into a
-// shared mapping of the file, so a process that crashes loses none of them
-// (see internal/sink.h). Greenlet ids are RawGreenlet::id() (per-hub
+// Works on both backends. Records are encoded as events happen and written
+// to the file every 32 KiB or 5 ms (at a checkpoint or time advance); a
+// crash (fatal signal, abort, uncaught exception) writes what is pending
+// before the process dies (see internal/sink.h). Greenlet ids are RawGreenlet::id() (per-hub
 // sequence numbers), never addresses. The format is traces/trace.proto,
 // described in docs/trace-format.md.
 #ifndef GEVENTPP_TRACES_RECORDER_H_
@@ -32,12 +33,20 @@
 namespace gevent {
 namespace trace {
 
-class Recorder final : public HubObserver {
+struct RecorderOptions {
+  // Also record each callback the hub runs (HubEventKind::kCallback). They
+  // follow from the other events, and are a third of the records of a
+  // sleep(0) loop; useful to see a callback-heavy loop in detail.
+  // GEVENT_TRACE_CALLBACKS=1 turns them on for GEVENT_TRACE.
+  bool callbacks = false;
+};
+
+class alignas(64) Recorder final : public HubObserver {
  public:
   // Starts recording `hub` into `path` (created or truncated). An observer
   // already set on the hub keeps receiving every event. Throws TraceError
   // if the file cannot be created. The hub must outlive the Recorder.
-  Recorder(Hub* hub, const std::string& path);
+  Recorder(Hub* hub, const std::string& path, RecorderOptions options = {});
   ~Recorder() override;
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
@@ -60,29 +69,37 @@ class Recorder final : public HubObserver {
   bool CloseFile();
 
  private:
+  __attribute__((noinline)) void OnHubEventSlow(const HubEvent& e);
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);
   void WriteSlow(const HubEvent& e, uint64_t dt);
+  uint64_t Advance(absl::Time t);
   void Checkpoint();
 
-  Hub* hub_;
-  HubObserver* next_;
-  std::string path_;
-  internal::FileSink sink_;
-  absl::Time start_;
+  // Touched by every record: the first two cache lines (after the vtable
+  // pointer), so that a busy hub evicting them costs little.
   absl::Time last_time_;
+  int64_t last_ns_ = 0;  // last_time_ in Unix ns
   uint64_t last_seq_ = 0;
-  uint64_t records_ = 0;
+  HubObserver* next_;
+  Hub* hub_;
   uint32_t pending_ = 0;  // records since the last checkpoint
-  bool attached_ = false;
   bool closed_ = false;
+  RecorderOptions options_;
+  uint64_t records_ = 0;
+  internal::FileSink sink_;  // its write position comes first
+  // The rest.
+  bool attached_ = false;
+  absl::Time start_;
+  std::string path_;
   std::string scratch_;
 };
 
 // Records the calling thread's hub (get_hub()) while in scope.
 class Recording {
  public:
-  explicit Recording(const std::string& path) : rec_(get_hub(), path) {}
+  explicit Recording(const std::string& path, RecorderOptions options = {})
+      : rec_(get_hub(), path, options) {}
   Recorder& recorder() { return rec_; }
   bool Stop() { return rec_.Stop(); }
 

@@ -52,6 +52,7 @@ std::string DivergenceReport(const std::string& headline,
 Replayer::Replayer(std::unique_ptr<TraceReader> reader, ReplayOptions options)
     : reader_(std::move(reader)), options_(options) {
   from_epoll_ = reader_->backend() != "sim";
+  callbacks_ = reader_->header().callbacks();
 }
 
 Replayer::~Replayer() { Detach(); }
@@ -81,6 +82,7 @@ std::unique_ptr<sim::SimHub> Replayer::MakeHub() {
 void Replayer::Detach() {
   pending_throw_.stop();
   if (hub_ != nullptr && hub_->observer() == this) hub_->set_observer(nullptr);
+  hub_ = nullptr;  // it may be destroyed from now on
   stopped_ = true;
 }
 
@@ -148,6 +150,7 @@ bool Replayer::PassOver(uint64_t callbacks_run) {
 
 void Replayer::OnHubEvent(const HubEvent& e) {
   if (stopped_) return;
+  if (e.kind == HubEventKind::kCallback && !callbacks_) return;  // not recorded
   idle_polls_ = 0;
   Event actual = EventFromHub(e, start_, hub_ != nullptr && hub_->in_hub());
   const Event* expected = reader_->Peek();

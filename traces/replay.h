@@ -136,6 +136,7 @@ class Replayer final : public HubObserver {
   sim::SimHub* hub_ = nullptr;
   absl::Time start_;
   bool from_epoll_ = false;
+  bool callbacks_ = false;  // the trace has callback records
   bool stopped_ = false;
   bool finished_ = false;
   int idle_polls_ = 0;

@@ -275,7 +275,9 @@ Model BuildModel(const std::vector<Event>& ev, size_t from, size_t to) {
     if (!IsHubSide(e.kind)) continue;
     if (e.kind == HubEventKind::kSwitch) {
       if (i > since) m.spans.push_back({since, i, hub_running, running});
-      if (cause != SIZE_MAX) m.wakes.push_back({cause, i});
+      // Without a recorded cause (callbacks are usually not recorded) the
+      // hub woke it by a callback at the switch itself.
+      m.wakes.push_back({cause != SIZE_MAX ? cause : i, i});
       cause = SIZE_MAX;
       hub_running = false;
       running = e.greenlet;
@@ -455,6 +457,26 @@ std::string Num(double v) {
   return buf;
 }
 
+// "+15.37ms", "+2.5s", "+0": a time label that fits between grid lines.
+std::string ShortTime(int64_t ns) {
+  if (ns <= 0) return "+0";
+  char buf[32];
+  const double v = static_cast<double>(ns);
+  if (ns < 1000) {
+    snprintf(buf, sizeof buf, "+%lldns", static_cast<long long>(ns));
+  } else if (ns < 1000000) {
+    snprintf(buf, sizeof buf, "+%.4gus", v / 1e3);
+  } else if (ns < 1000000000) {
+    snprintf(buf, sizeof buf, "+%.4gms", v / 1e6);
+  } else {
+    snprintf(buf, sizeof buf, "+%.5gs", v / 1e9);
+  }
+  return buf;
+}
+
+// Text on a white halo, readable over spans and lines.
+const char kHalo[] = " stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\" stroke-linejoin=\"round\"";
+
 bool Minor(HubEventKind k) {
   switch (k) {
     case HubEventKind::kCallback:
@@ -518,9 +540,9 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   x[to - from] = cx;
   auto X = [&](size_t i) { return x[i - from]; };
   const size_t rows = lanes.order.size() + 1;
-  const double width = std::max(cx + 40, 720.0);
+  const double width = std::max(cx + 40, 1150.0);  // the legend fits
   const double lanes_bottom = kTop + static_cast<double>(rows) * kRow;
-  const double height = lanes_bottom + 96;
+  const double height = lanes_bottom + 56;
   auto Y = [&](int row) { return kTop + row * kRow + kRow / 2; };
 
   std::string o;
@@ -582,16 +604,16 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   // Time: a dashed line where the clock moved, labelled with the time.
   double last_label = -1e9;
   absl::StrAppend(&o, "<text x=\"", Num(kLeft + 4), "\" y=\"", Num(kTop - 8),
-                  "\" fill=\"#555555\">", to > from ? Xml(FormatTime(ev[from].time_ns)) : "", "</text>\n");
+                  "\" fill=\"#555555\">", to > from ? Xml(ShortTime(ev[from].time_ns)) : "", "</text>\n");
   last_label = kLeft + 4;
   for (size_t i = from; i < to; ++i) {
     if (ev[i].kind != HubEventKind::kTimeAdvanced) continue;
     const double xi = X(i);
     absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(kTop - 4), "\" x2=\"", Num(xi),
                     "\" y2=\"", Num(lanes_bottom), "\" stroke=\"#9aa5b5\" stroke-dasharray=\"3,3\"/>\n");
-    if (xi - last_label > 70) {
+    if (xi - last_label > 62) {
       absl::StrAppend(&o, "<text x=\"", Num(xi + 2), "\" y=\"", Num(kTop - 8),
-                      "\" fill=\"#555555\">", Xml(FormatTime(ev[i].time_ns)), "</text>\n");
+                      "\" fill=\"#555555\">", Xml(ShortTime(ev[i].time_ns)), "</text>\n");
       last_label = xi;
     }
   }
@@ -599,20 +621,32 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                   "\" fill=\"#777777\" font-size=\"10\">trace time (dashed lines: the clock moved); "
                   "x axis: one step per record</text>\n");
 
-  // Lifetimes: a thin line from spawn (or the window start) to finish.
-  std::unordered_map<uint64_t, size_t> born, died;
-  for (size_t i = 0; i < to; ++i) {
+  // Lifetimes: a thin line from spawn (or the window start) to finish. Raw
+  // greenlets (a link runs in one) have no finish record: their line ends
+  // where they were last seen running, if the trace goes on without them.
+  std::unordered_map<uint64_t, size_t> born, died, last_seen;
+  for (size_t i = 0; i < n; ++i) {
     const Event& e = ev[i];
     if (e.kind == HubEventKind::kSpawn && born.count(e.greenlet) == 0) born[e.greenlet] = i;
     if (e.kind == HubEventKind::kFinish && died.count(e.greenlet) == 0) died[e.greenlet] = i;
+    if (HasGreenlet(e.kind)) last_seen[e.greenlet] = i;
+  }
+  for (const auto& [id, at] : last_seen) {
+    if (id == 0 || died.count(id) != 0) continue;
+    size_t end = at + 1;  // the greenlet stops at the next hub-side event
+    while (end < n && !IsHubSide(ev[end].kind)) ++end;
+    if (end < n) died[id] = end;
   }
   for (uint64_t id : lanes.order) {
     const int row = lanes.RowOf(id);
     double x0 = kLeft + 4, x1 = x[to - from];
     auto b = born.find(id);
-    if (b != born.end() && b->second >= from) x0 = X(b->second);
+    if (b != born.end() && b->second >= from) {
+      if (b->second >= to) continue;  // (a corrupt trace spawns it again)
+      x0 = X(b->second);
+    }
     auto d = died.find(id);
-    if (d != died.end()) {
+    if (d != died.end() && d->second < to) {
       if (d->second < from) continue;
       x1 = X(d->second);
     }
@@ -654,8 +688,9 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
     absl::StrAppend(&o, "<path d=\"M", Num(x0), ",", Num(y0), " C", Num(x0), ",", Num((y0 + y1) / 2), " ",
                     Num(x1), ",", Num((y0 + y1) / 2 - 6), " ", Num(x1), ",", Num(y1),
                     "\" fill=\"none\" stroke=\"", c, "\" stroke-width=\"1.3\" marker-end=\"url(#ah", c + 1,
-                    ")\"><title>", Xml(absl::StrCat(Describe(ev[w.cause]), " wakes ",
-                                                   GreenletName(ev[w.target].greenlet))),
+                    ")\"><title>",
+                    Xml(absl::StrCat(w.cause == w.target ? "a callback" : Describe(ev[w.cause]),
+                                     " wakes ", GreenletName(ev[w.target].greenlet))),
                     "</title></path>\n");
   }
 
@@ -718,8 +753,8 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
         if (row < 0) break;
         absl::StrAppend(&o, "<path d=\"M", Num(xi), ",", Num(Y(row) + 10), " v-22 l8,4 l-8,4\" fill=\"#f2c200\" "
                         "stroke=\"#7a6200\"><title>", tip, "</title></path>\n",
-                        "<text x=\"", Num(xi + 10), "\" y=\"", Num(Y(row) - 6), "\" font-size=\"10\" fill=\"#7a6200\">",
-                        Xml(Clip(e.text, 40)), "</text>\n");
+                        "<text x=\"", Num(xi + 10), "\" y=\"", Num(Y(row) - 10), "\" font-size=\"10\" fill=\"#7a6200\"",
+                        kHalo, ">", Xml(Clip(e.text, 40)), "</text>\n");
         break;
       }
       case HubEventKind::kFinish: {
@@ -731,8 +766,8 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                           Num(lanes_bottom), "\" stroke=\"#d03030\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n",
                           "<path d=\"M", Num(xi - 6), ",", Num(y - 6), " l12,12 M", Num(xi + 6), ",", Num(y - 6),
                           " l-12,12\" stroke=\"#d03030\" stroke-width=\"3\"><title>", tip, "</title></path>\n",
-                          "<text x=\"", Num(xi + 9), "\" y=\"", Num(y - 7),
-                          "\" font-size=\"11\" font-weight=\"bold\" fill=\"#c00000\">",
+                          "<text x=\"", Num(xi + 9), "\" y=\"", Num(y + 15),
+                          "\" font-size=\"11\" font-weight=\"bold\" fill=\"#c00000\"", kHalo, ">",
                           Xml(Clip(absl::StrCat(e.text, e.text2.empty() ? "" : ": ", e.text2), 70)),
                           "</text>\n");
         } else {
@@ -754,7 +789,7 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   }
 
   // Legend.
-  const double ly = lanes_bottom + 28;
+  const double ly = lanes_bottom + 26;
   struct Item {
     const char* svg;
     const char* text;

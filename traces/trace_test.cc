@@ -45,17 +45,23 @@ std::vector<Event> ReadAll(const std::string& path, TraceReader* r) {
 // Records `program` on the current hub; checks that the trace holds exactly
 // the events the hub reported (times included), and returns them.
 template <typename F>
-std::vector<Event> RecordAndCompare(const std::string& path, F program) {
+std::vector<Event> RecordAndCompare(const std::string& path, F program,
+                                    RecorderOptions options = {}) {
   Hub* hub = get_hub();
   Capture capture(hub);
   absl::Time start;
   {
-    Recorder rec(hub, path);  // chains to `capture`
+    Recorder rec(hub, path, options);  // chains to `capture`
     start = rec.start();
     program();
     EXPECT_TRUE(rec.Stop());
   }
-  const std::vector<Event> expected = capture.Events(start);
+  std::vector<Event> expected;
+  for (Event& e : capture.Events(start)) {
+    if (e.kind == HubEventKind::kCallback && !options.callbacks) continue;
+    e.index = expected.size();
+    expected.push_back(std::move(e));
+  }
   TraceReader r;
   const std::vector<Event> got = ReadAll(path, &r);
   EXPECT_TRUE(r.complete()) << r.error();
@@ -90,6 +96,22 @@ TEST(RoundTrip, SimWorkers) {
   bool by_hub = false;
   for (const Event& e : ev) by_hub |= e.kind == HubEventKind::kSpawn && e.a == -1;
   EXPECT_TRUE(by_hub);
+}
+
+TEST(RoundTrip, CallbacksWhenAskedFor) {
+  sim::Simulation sim(0);
+  RecorderOptions with;
+  with.callbacks = true;
+  std::vector<Event> ev = RecordAndCompare(
+      TempPath("sim_callbacks.gtrace"), [] { programs::PingPong(10); }, with);
+  EXPECT_GT(CountKind(ev, HubEventKind::kCallback), 10u);
+  TraceReader r;
+  ASSERT_TRUE(r.Open(TempPath("sim_callbacks.gtrace")));
+  EXPECT_TRUE(r.header().callbacks());
+  std::vector<Event> without = RecordAndCompare(
+      TempPath("sim_no_callbacks.gtrace"), [] { programs::PingPong(10); });
+  EXPECT_EQ(CountKind(without, HubEventKind::kCallback), 0u);
+  EXPECT_EQ(without.size() + CountKind(ev, HubEventKind::kCallback), ev.size());
 }
 
 TEST(RoundTrip, SimSeededHasDecisionsAndJitter) {
@@ -165,6 +187,7 @@ TEST(Note, OnlyWhenObserved) {
   {
     Recording rec(path);
     note("hello\nworld");
+    note("not utf-8: \xff\xfe");
     sleep(absl::Milliseconds(1));
   }
   TraceReader r;
@@ -174,36 +197,53 @@ TEST(Note, OnlyWhenObserved) {
   EXPECT_EQ(ev[0].text, "hello\nworld");
   EXPECT_EQ(ev[0].greenlet, 0u);
   EXPECT_NE(FormatLine(ev[0]).find("hello\\nworld"), std::string::npos);
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_TRUE(r.complete()) << r.error();
+  EXPECT_EQ(ev[1].text, "not utf-8: \xff\xfe");
+  EXPECT_NE(FormatLine(ev[1]).find("not utf-8: \\xff\\xfe"), std::string::npos) << FormatLine(ev[1]);
   EXPECT_FALSE(get_hub()->observing());  // detached again
 }
 
-// A recorder killed mid-run (SIGKILL: no destructor, no flush) loses none
-// of the records it wrote; the reader gives them all and says where the
-// trace ends.
-TEST(Crash, KilledRecorderLosesNothing) {
-  const std::string path = TempPath("killed.gtrace");
+// Runs `body` in a forked child that records into `path` and dies in it;
+// returns how many records the child had written (it says through a pipe
+// just before dying) and how it ended.
+template <typename F>
+uint64_t RecordInChild(const std::string& path, F body, int* status) {
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  EXPECT_EQ(pipe(fds), 0);
   pid_t pid = fork();
-  ASSERT_GE(pid, 0);
   if (pid == 0) {
     close(fds[0]);
-    sim::Simulation sim(0);
-    auto* rec = new Recorder(get_hub(), path);
-    programs::PingPong(1000);
-    const uint64_t n = rec->records();
-    if (write(fds[1], &n, sizeof n) != sizeof n) _exit(1);
-    raise(SIGKILL);
+    body(path, fds[1]);
     _exit(1);
   }
   close(fds[1]);
   uint64_t written = 0;
-  ASSERT_EQ(read(fds[0], &written, sizeof written),
-            static_cast<ssize_t>(sizeof written));
+  EXPECT_EQ(read(fds[0], &written, sizeof written), static_cast<ssize_t>(sizeof written));
   close(fds[0]);
+  waitpid(pid, status, 0);
+  return written;
+}
+
+void Tell(int fd, const Recorder& rec) {
+  const uint64_t n = rec.records();
+  if (write(fd, &n, sizeof n) != sizeof n) _exit(1);
+}
+
+// A crash (here abort(); likewise SIGSEGV, SIGBUS, an uncaught exception)
+// writes every pending record before the process dies.
+TEST(Crash, AbortLosesNothing) {
+  const std::string path = TempPath("aborted.gtrace");
   int status = 0;
-  waitpid(pid, &status, 0);
+  const uint64_t written = RecordInChild(path, [](const std::string& p, int fd) {
+    sim::Simulation sim(0);
+    auto* rec = new Recorder(get_hub(), p);
+    programs::PingPong(1000);
+    Tell(fd, *rec);
+    abort();
+  }, &status);
   ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
   EXPECT_GT(written, 3000u);
   TraceReader r;
   std::vector<Event> ev = ReadAll(path, &r);
@@ -213,6 +253,49 @@ TEST(Crash, KilledRecorderLosesNothing) {
   EXPECT_NE(r.error().find("after " + std::to_string(written) + " records"),
             std::string::npos)
       << r.error();
+}
+
+TEST(Crash, SegfaultLosesNothing) {
+  const std::string path = TempPath("segv.gtrace");
+  int status = 0;
+  const uint64_t written = RecordInChild(path, [](const std::string& p, int fd) {
+    sim::Simulation sim(0);
+    auto* rec = new Recorder(get_hub(), p);
+    programs::Workers();
+    Tell(fd, *rec);
+    volatile int* null = nullptr;
+    *null = 1;
+  }, &status);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  TraceReader r;
+  std::vector<Event> ev = ReadAll(path, &r);
+  EXPECT_EQ(ev.size(), written);
+}
+
+// Killed outright (SIGKILL: no handler runs), a recorder loses at most what
+// it encoded since its last write: 50 ms of real time at a time advance, or
+// 32 KiB.
+TEST(Crash, SigkillLosesOnlyTheLastMilliseconds) {
+  const std::string path = TempPath("killed.gtrace");
+  int status = 0;
+  const uint64_t written = RecordInChild(path, [](const std::string& p, int fd) {
+    FreshEpollHub fresh;
+    auto* rec = new Recorder(get_hub(), p);
+    const absl::Time until = absl::Now() + absl::Milliseconds(400);
+    while (absl::Now() < until) {
+      programs::PingPong(50);
+      sleep(absl::Milliseconds(1));
+    }
+    Tell(fd, *rec);
+    raise(SIGKILL);
+  }, &status);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  TraceReader r;
+  std::vector<Event> ev = ReadAll(path, &r);
+  EXPECT_FALSE(r.complete());
+  EXPECT_GT(written, 2000u);
+  EXPECT_LE(ev.size(), written);
+  EXPECT_GE(ev.size(), written * 3 / 4) << "lost " << written - ev.size() << " of " << written;
 }
 
 // Bytes per record, before compression (target: <= 8 on average).

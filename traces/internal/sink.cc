@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "traces/internal/crc32c.h"
@@ -15,9 +17,8 @@ namespace gevent {
 namespace trace {
 namespace internal {
 namespace {
-constexpr size_t kWindow = size_t{4} << 20;
-constexpr size_t kBuffer = size_t{64} << 10;
-constexpr uint64_t kPage = 4096;
+
+constexpr size_t kBuffer = 64 * 1024;
 
 bool WriteAll(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
@@ -31,6 +32,62 @@ bool WriteAll(int fd, const uint8_t* p, size_t n) {
   }
   return true;
 }
+
+int64_t CoarseNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// ---- Crash registry: the sinks a fatal signal must flush.
+
+constexpr int kSlots = 256;
+std::atomic<FileSink*> g_sinks[kSlots];
+constexpr int kFatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+struct sigaction g_previous[NSIG];
+
+void OnFatalSignal(int sig, siginfo_t* info, void* context) {
+  for (auto& slot : g_sinks) {
+    if (FileSink* s = slot.load(std::memory_order_acquire)) s->FlushFromSignal();
+  }
+  // Then what would have happened without us.
+  const struct sigaction& prev = g_previous[sig];
+  if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction != nullptr) {
+    prev.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (prev.sa_handler == SIG_IGN) return;
+  if (prev.sa_handler != SIG_DFL && prev.sa_handler != nullptr) {
+    prev.sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);  // delivered when this handler returns
+}
+
+void InstallCrashHandlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int sig : kFatal) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_sigaction = &OnFatalSignal;
+      sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+      sigemptyset(&sa.sa_mask);
+      sigaction(sig, &sa, &g_previous[sig]);
+    }
+  });
+}
+
+int Register(FileSink* s) {
+  InstallCrashHandlers();
+  for (int i = 0; i < kSlots; ++i) {
+    FileSink* expected = nullptr;
+    if (g_sinks[i].compare_exchange_strong(expected, s)) return i;
+  }
+  return -1;  // more than kSlots recorders: the others flush normally only
+}
+
 }  // namespace
 
 FileSink::~FileSink() {
@@ -39,35 +96,18 @@ FileSink::~FileSink() {
 }
 
 bool FileSink::Open(const std::string& path, std::string* error) {
-  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     *error = absl::StrCat("cannot create trace file '", path,
                           "': ", strerror(errno));
     return false;
   }
-  struct stat st;
-  if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && MapWindow(0)) {
-    mapped_ = true;
-  } else {
-    buffer_.resize(kBuffer);
-    base_ = buffer_.data();
-    pos_ = base_;
-    end_ = base_ + buffer_.size();
-  }
-  crc_mark_ = pos_;
-  return true;
-}
-
-bool FileSink::MapWindow(uint64_t offset) {
-  if (ftruncate(fd_, static_cast<off_t>(offset + kWindow)) != 0) return false;
-  void* p = mmap(nullptr, kWindow, PROT_READ | PROT_WRITE, MAP_SHARED, fd_,
-                 static_cast<off_t>(offset));
-  if (p == MAP_FAILED) return false;
-  base_ = static_cast<uint8_t*>(p);
-  pos_ = base_;
-  end_ = base_ + kWindow;
-  base_off_ = offset;
-  window_ = kWindow;
+  capacity_ = kBuffer;
+  buffer_.reset(new uint8_t[capacity_]);
+  base_ = pos_ = crc_mark_ = buffer_.get();
+  end_ = base_ + capacity_;
+  last_flush_ns_ = CoarseNowNs();
+  slot_ = Register(this);
   return true;
 }
 
@@ -78,71 +118,61 @@ void FileSink::FoldCrc() {
 
 uint32_t FileSink::TakeCrc() {
   FoldCrc();
-  uint32_t c = crc_;
+  const uint32_t c = crc_;
   crc_ = 0;
   return c;
 }
 
 void FileSink::Grow(size_t n) {
-  FoldCrc();
-  if (mapped_) {
-    // Remap from the page holding the write position.
-    const uint64_t at = size();
-    const uint64_t off = at - at % kPage;
-    munmap(base_, window_);
-    base_ = pos_ = end_ = nullptr;
-    if (!MapWindow(off)) {
-      // Out of disk or address space: continue in the fallback mode (the
-      // file keeps what was written; the rest goes through write(2)).
-      mapped_ = false;
-      if (ftruncate(fd_, static_cast<off_t>(at)) != 0 ||
-          lseek(fd_, static_cast<off_t>(at), SEEK_SET) < 0) {
-        failed_ = true;
-      }
-      buffer_.resize(kBuffer);
-      base_ = pos_ = buffer_.data();
-      end_ = base_ + buffer_.size();
-      base_off_ = at;
-    } else {
-      pos_ = base_ + (at - off);
-    }
-  } else {
-    Sync();
-    if (static_cast<size_t>(end_ - pos_) < n) {
-      buffer_.resize(n + kBuffer);
-      base_ = pos_ = buffer_.data();
-      end_ = base_ + buffer_.size();
-    }
+  Flush();
+  if (static_cast<size_t>(end_ - pos_) < n) {
+    // A record larger than the buffer (long texts): a larger buffer.
+    if (slot_ >= 0) g_sinks[slot_].store(nullptr, std::memory_order_release);
+    capacity_ = n + kBuffer;
+    buffer_.reset(new uint8_t[capacity_]);
+    base_ = pos_ = crc_mark_ = buffer_.get();
+    end_ = base_ + capacity_;
+    if (slot_ >= 0) g_sinks[slot_].store(this, std::memory_order_release);
   }
-  crc_mark_ = pos_;
 }
 
-void FileSink::Sync() {
-  if (mapped_ || fd_ < 0) return;
+void FileSink::MaybeFlush() {
+  if (static_cast<size_t>(pos_ - base_) >= kFlushBytes) {
+    Flush();
+    return;
+  }
+  if (pos_ != base_ && CoarseNowNs() - last_flush_ns_ >= kFlushIntervalNs) Flush();
+}
+
+void FileSink::Flush() {
+  if (fd_ < 0) return;
   FoldCrc();
   const size_t n = static_cast<size_t>(pos_ - base_);
   if (n > 0 && !failed_ && !WriteAll(fd_, base_, n)) failed_ = true;
-  base_off_ += n;
-  pos_ = base_;
-  crc_mark_ = pos_;
+  written_ += n;
+  pos_ = crc_mark_ = base_;
+  last_flush_ns_ = CoarseNowNs();
+}
+
+void FileSink::FlushFromSignal() {
+  if (fd_ < 0) return;
+  uint8_t* p = pos_;
+  if (p > base_) {
+    WriteAll(fd_, base_, static_cast<size_t>(p - base_));
+    pos_ = crc_mark_ = base_;  // not twice (a handler may chain to abort)
+  }
 }
 
 bool FileSink::Close(std::string* error) {
   if (fd_ < 0) return true;
-  bool ok = true;
-  const uint64_t at = size();
-  if (mapped_) {
-    munmap(base_, window_);
-    if (ftruncate(fd_, static_cast<off_t>(at)) != 0) ok = false;
-  } else {
-    Sync();
+  Flush();
+  if (slot_ >= 0) {
+    g_sinks[slot_].store(nullptr, std::memory_order_release);
+    slot_ = -1;
   }
-  base_off_ = at;  // size() stays right
-  if (failed_) ok = false;
+  bool ok = !failed_;
   if (close(fd_) != 0) ok = false;
   fd_ = -1;
-  base_ = pos_ = end_ = nullptr;
-  mapped_ = false;
   if (!ok) *error = "writing the trace file failed (disk full?)";
   return ok;
 }

@@ -1,19 +1,25 @@
 // FileSink: where a recorder's bytes go.
 //
-// A regular file is written through a shared memory mapping: a byte stored
-// in the mapping is in the kernel's page cache at once, so a recording
-// process that crashes (even SIGKILL) loses nothing it wrote, without a
-// system call per record. The file grows in windows of 4 MiB; until Close()
-// cuts it to size, zero bytes follow the data (readers stop there). Anything
-// else (a pipe, /dev/stdout), or a failed mapping, is written with write(2)
-// at every Sync().
+// Records are encoded into a buffer in memory and written to the file with
+// write(2) when 32 KiB are pending, or at a checkpoint or time advance once
+// 50 ms of real time passed since the last write, and when the recorder
+// stops. A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: crashes,
+// abort(), an uncaught exception) writes every recorder's pending bytes
+// before the process dies, so a crash loses nothing; only a process killed
+// outright (SIGKILL) can lose its last 50 ms (at most 32 KiB) of records.
+// (A write every few milliseconds costs more than the recording itself in a
+// quiet program: a system call is ~5 us on the virtual machines measured.)
+//
+// (A memory mapping of the file would survive SIGKILL too, but the first
+// write to each fresh page costs microseconds on virtual machines: 2.5 ns a
+// byte measured here, against 0.2 ns through write(2).)
 #ifndef GEVENTPP_TRACES_INTERNAL_SINK_H_
 #define GEVENTPP_TRACES_INTERNAL_SINK_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <vector>
 
 namespace gevent {
 namespace trace {
@@ -21,6 +27,9 @@ namespace internal {
 
 class FileSink {
  public:
+  static constexpr size_t kFlushBytes = 32 * 1024;
+  static constexpr int64_t kFlushIntervalNs = 50000000;
+
   FileSink() = default;
   ~FileSink();
   FileSink(const FileSink&) = delete;
@@ -30,7 +39,7 @@ class FileSink {
   bool Open(const std::string& path, std::string* error);
   bool is_open() const { return fd_ >= 0; }
 
-  // Room for at least `n` contiguous bytes at the write position (n <= 1 MiB).
+  // Room for at least `n` contiguous bytes at the write position.
   uint8_t* Reserve(size_t n) {
     if (static_cast<size_t>(end_ - pos_) < n) Grow(n);
     return pos_;
@@ -40,32 +49,36 @@ class FileSink {
 
   // CRC-32C of everything written since the last TakeCrc() (or Open).
   uint32_t TakeCrc();
-  // Makes the data durable against a crash of this process (write(2) in
-  // the fallback mode; nothing to do with a mapping).
-  void Sync();
-  // Bytes written so far.
-  uint64_t size() const { return base_off_ + static_cast<uint64_t>(pos_ - base_); }
-  // Cuts the file to size and closes it. Returns false with `*error` set.
+  // Writes the pending bytes if 32 KiB are pending or 50 ms passed since
+  // the last write.
+  void MaybeFlush();
+  // Writes the pending bytes now.
+  void Flush();
+  // Bytes written so far (pending ones included).
+  uint64_t size() const { return written_ + static_cast<uint64_t>(pos_ - base_); }
+  // Writes what is pending and closes. Returns false with `*error` set if
+  // any write failed.
   bool Close(std::string* error);
+
+  // From a signal handler: writes the pending bytes (write(2) only).
+  void FlushFromSignal();
 
  private:
   void Grow(size_t n);
   void FoldCrc();
-  bool MapWindow(uint64_t offset);
 
-  int fd_ = -1;
-  bool mapped_ = false;
-  // The current window (mapping) or buffer: [base_, end_), write at pos_.
-  uint8_t* base_ = nullptr;
-  uint8_t* pos_ = nullptr;
+  uint8_t* pos_ = nullptr;  // hot: first
   uint8_t* end_ = nullptr;
-  uint64_t base_off_ = 0;  // file offset of base_
-  size_t window_ = 0;      // mapping length
-  std::vector<uint8_t> buffer_;  // fallback mode
+  uint8_t* base_ = nullptr;
+  int fd_ = -1;
+  std::unique_ptr<uint8_t[]> buffer_;
+  size_t capacity_ = 0;
+  uint64_t written_ = 0;
+  int64_t last_flush_ns_ = 0;
   uint8_t* crc_mark_ = nullptr;  // bytes before it are folded into crc_
   uint32_t crc_ = 0;
   bool failed_ = false;
-  std::string failure_;
+  int slot_ = -1;  // in the crash registry
 };
 
 }  // namespace internal

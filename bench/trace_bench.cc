@@ -1,0 +1,214 @@
+// What recording a trace costs (issue 5: <= 10% on the simulator's sleep(0)
+// ping-pong, <= 5% on an epoll workload with timers).
+//
+//   bazel run -c opt //bench:trace_bench
+//
+// Each benchmark alternates rounds without and with a gevent::trace::Recorder
+// attached to the same hub and keeps the fastest round of each, in CPU time
+// (the machine may be shared), then reports both and `overhead_pct`. The
+// trace goes to $TMPDIR (default /tmp).
+#include <time.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "benchmark/benchmark.h"
+#include "runtime/gevent.h"
+#include "sim/simulation.h"
+#include "traces/reader.h"
+#include "traces/recorder.h"
+
+namespace {
+
+// CPU time of this thread: on a shared machine, time spent descheduled is
+// not ours to count.
+double ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+double CpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+std::string TracePath() {
+  if (const char* path = getenv("GEVENT_TRACE_BENCH_PATH")) return path;
+  const char* dir = getenv("TMPDIR");
+  return std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") +
+         "/gevent_trace_bench.gtrace";
+}
+
+void Report(benchmark::State& state, const char* unit, double plain, double recorded,
+            double records_per_op) {
+  state.counters[std::string("plain_") + unit] = plain;
+  state.counters[std::string("recorded_") + unit] = recorded;
+  state.counters["overhead_pct"] = (recorded / plain - 1.0) * 100.0;
+  state.counters["records_per_op"] = records_per_op;
+}
+
+// The simulator's sleep(0) ping-pong: the main greenlet and a partner
+// alternate. op = one yield (3 records: sleep, callback, switch).
+void BM_SimPingPong(benchmark::State& state) {
+  constexpr int kYields = 200000;
+  constexpr int kRounds = 21;
+  for (auto _ : state) {
+    gevent::sim::Simulation sim(0);
+    bool stop = false;
+    auto partner = gevent::spawn([&stop] {
+      while (!stop) gevent::sleep();
+    });
+    gevent::sleep();
+    double best_plain = 1e300, best_recorded = 1e300, records = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      for (int recorded = 0; recorded < 2; ++recorded) {
+        std::unique_ptr<gevent::trace::Recorder> rec;
+        if (recorded) rec = std::make_unique<gevent::trace::Recorder>(sim.hub(), TracePath());
+        const double t0 = ThreadCpuNs();
+        for (int i = 0; i < kYields; ++i) gevent::sleep();
+        const double ns = (ThreadCpuNs() - t0) / (2.0 * kYields);
+        if (recorded) {
+          records = static_cast<double>(rec->records()) / (2.0 * kYields);
+          best_recorded = std::min(best_recorded, ns);
+        } else {
+          best_plain = std::min(best_plain, ns);
+        }
+      }
+    }
+    stop = true;
+    partner->join();
+    Report(state, "ns_per_yield", best_plain, best_recorded, records);
+  }
+}
+BENCHMARK(BM_SimPingPong)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The epoll hub with timers: `greenlets` greenlets each sleep a
+// pseudo-random 0.1..2 ms (dense: many timers per loop iteration) or a
+// fixed 1 ms (tickers: a few per iteration), `naps` times. Waiting costs no
+// CPU, so the figure is the process CPU time per timer wake-up. op = one
+// wake-up (sleep, timer start, timer fired, switch, and a time advance per
+// loop iteration).
+// An observer that does nothing: what the hub's event reporting alone
+// costs (the epoll hub reports nothing until an observer is set).
+class NullObserver : public gevent::HubObserver {
+ public:
+  void OnHubEvent(const gevent::HubEvent&) override {}
+};
+
+void BM_EpollTimers(benchmark::State& state) {
+  const int greenlets = static_cast<int>(state.range(0));
+  const bool dense = state.range(1) != 0;
+  const int naps = dense ? 25 : 50;
+  constexpr int kRounds = 11;
+  for (auto _ : state) {
+    gevent::Hub* hub = gevent::get_hub();
+    double best[3] = {1e300, 1e300, 1e300};
+    double records = 0;
+    NullObserver null;
+    for (int round = 0; round < kRounds; ++round) {
+      for (int mode = 0; mode < 3; ++mode) {  // plain, observed, recorded
+        std::unique_ptr<gevent::trace::Recorder> rec;
+        if (mode == 1) hub->set_observer(&null);
+        if (mode == 2) rec = std::make_unique<gevent::trace::Recorder>(hub, TracePath());
+        std::vector<std::shared_ptr<gevent::Greenlet<void>>> gs;
+        const double c0 = CpuNs();
+        for (int g = 0; g < greenlets; ++g) {
+          gs.push_back(gevent::spawn([g, dense, naps] {
+            std::minstd_rand rng(static_cast<unsigned>(g + 1));
+            for (int i = 0; i < naps; ++i) {
+              gevent::sleep(dense ? absl::Microseconds(100 + static_cast<int64_t>(rng() % 1900))
+                                  : absl::Milliseconds(1));
+            }
+          }));
+        }
+        gevent::joinall(gs);
+        const double ns = (CpuNs() - c0) / (greenlets * naps);
+        if (mode == 1) hub->set_observer(nullptr);
+        if (mode == 2) records = static_cast<double>(rec->records()) / (greenlets * naps);
+        best[mode] = std::min(best[mode], ns);
+      }
+    }
+    Report(state, "cpu_ns_per_wakeup", best[0], best[2], records);
+    state.counters["observed_cpu_ns_per_wakeup"] = best[1];
+    state.counters["observing_pct"] = (best[1] / best[0] - 1.0) * 100.0;
+  }
+}
+BENCHMARK(BM_EpollTimers)
+    ->ArgNames({"greenlets", "dense"})
+    ->Args({200, 1})
+    ->Args({10, 0})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The recorder alone: one Switch record per call, as the hub would report
+// it (no hub work). op = one record.
+void BM_RecordSwitch(benchmark::State& state) {
+  gevent::sim::Simulation sim(0);
+  gevent::trace::Recorder rec(sim.hub(), TracePath());
+  gevent::HubEvent e{gevent::HubEventKind::kSwitch, sim.hub()->loop_time(), 1};
+  for (auto _ : state) {
+    e.greenlet = (e.greenlet & 7) + 1;
+    rec.OnHubEvent(e);
+  }
+  state.counters["bytes_per_record"] =
+      static_cast<double>(rec.bytes()) / static_cast<double>(rec.records());
+}
+BENCHMARK(BM_RecordSwitch);
+
+// The recorder alone, on the event mix of a recorded epoll timer workload
+// (times changing, timer numbers, spawns and finishes). op = one record.
+void BM_RecordEpollMix(benchmark::State& state) {
+  const std::string source = TracePath() + ".mix";
+  {
+    auto hub = gevent::make_hub("epoll");
+    gevent::Hub* h = hub.get();
+    auto previous = gevent::exchange_hub(std::move(hub));
+    {
+      gevent::trace::Recorder rec(h, source);
+      std::vector<std::shared_ptr<gevent::Greenlet<void>>> gs;
+      for (int g = 0; g < 50; ++g) {
+        gs.push_back(gevent::spawn([g] {
+          for (int i = 0; i < 10; ++i) gevent::sleep(absl::Microseconds(100 + 37 * ((g * 7 + i) % 40)));
+        }));
+      }
+      gevent::joinall(gs);
+    }
+    h->destroy();
+    gevent::exchange_hub(std::move(previous));
+  }
+  gevent::trace::TraceReader reader;
+  if (!reader.Open(source)) {
+    state.SkipWithError(reader.error().c_str());
+    return;
+  }
+  std::vector<gevent::trace::Event> events;
+  gevent::trace::Event e;
+  while (reader.Next(&e)) events.push_back(e);
+  gevent::sim::Simulation sim(0);
+  gevent::trace::Recorder rec(sim.hub(), TracePath());
+  absl::Time base = sim.hub()->loop_time();
+  size_t i = 0;
+  for (auto _ : state) {
+    const gevent::trace::Event& x = events[i];
+    gevent::HubEvent h{x.kind, base + absl::Nanoseconds(x.time_ns), x.greenlet, x.a, x.b, x.c};
+    rec.OnHubEvent(h);
+    if (++i == events.size()) {
+      i = 0;
+      base += absl::Nanoseconds(events.back().time_ns + 1);
+    }
+  }
+  state.counters["bytes_per_record"] =
+      static_cast<double>(rec.bytes()) / static_cast<double>(rec.records());
+}
+BENCHMARK(BM_RecordEpollMix);
+
+}  // namespace
