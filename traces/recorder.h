@@ -44,7 +44,8 @@ struct RecorderOptions {
 class alignas(64) Recorder final : public HubObserver {
  public:
   // Starts recording `hub` into `path` (created or truncated). An observer
-  // already set on the hub keeps receiving every event. Throws TraceError
+  // already set on the hub keeps receiving every event (observers chain:
+  // stop them in the reverse order of their creation). Throws TraceError
   // if the file cannot be created. The hub must outlive the Recorder.
   Recorder(Hub* hub, const std::string& path, RecorderOptions options = {});
   ~Recorder() override;
