@@ -12,6 +12,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
 #include "runtime/internal/epoll_hub.h"
@@ -46,24 +47,6 @@ class HubGreenlet final : public RawGreenlet {
 
 // ---------------------------------------------------------------- watchers
 
-Callback::~Callback() {
-  if (hub_ != nullptr) hub_->cancel(this);
-}
-Timer::~Timer() {
-  if (hub_ != nullptr) hub_->stop(this);
-}
-IoWatcher::~IoWatcher() {
-  if (hub_ != nullptr) hub_->stop(this);
-}
-IdleWatcher::~IdleWatcher() {
-  if (hub_ != nullptr) hub_->stop(this);
-}
-SignalWatcher::~SignalWatcher() {
-  if (hub_ != nullptr) hub_->stop(this);
-}
-ForkWatcher::~ForkWatcher() {
-  if (hub_ != nullptr) hub_->stop(this);
-}
 
 const char* DecisionName(Decision d) {
   switch (d) {
@@ -589,8 +572,8 @@ void Hub::ReportDefault(const RawGreenlet* where, std::exception_ptr error) {
 
 // ---- switching
 
-void Hub::EnsureHubGreenlet() {
-  if (hub_greenlet_ != nullptr) return;
+RawGreenlet* Hub::EnsureHubGreenletSlow() {
+  if (hub_g_ != nullptr) return hub_g_;
   hub_greenlet_ = std::make_shared<HubGreenlet>(this);
   hub_greenlet_->name_ = "Hub";
   RawGreenlet* h = hub_greenlet_.get();
@@ -598,35 +581,38 @@ void Hub::EnsureHubGreenlet() {
   internal::MakeContext(&h->ctx_, h->stack_.base, h->stack_.size,
                         &RawGreenlet::Entry, h);
   h->state_ = RawGreenlet::State::kActive;
+  hub_g_ = h;
+  return h;
 }
 
-void Hub::SwitchToHub() {
-  EnsureHubGreenlet();
-  RawGreenlet* from = current_;
-  if (from->stack_.guard == nullptr && from->stack_.valid() &&
-      !internal::StackPool::CanaryIntact(from->stack_)) {
-    internal::DieOfStackOverflow(from->name_.c_str(), from->stack_.size);
-  }
-  current_ = hub_greenlet_.get();
-  NoteSwitch(from, current_);
-  internal::Jump(&from->ctx_, &hub_greenlet_->ctx_);
-  current_ = from;
-}
-
-void Hub::NoteSwitch(RawGreenlet* from, RawGreenlet* to) {
+inline void Hub::NoteSwitch(RawGreenlet* from, RawGreenlet* to) {
   // A single writer: a plain load + store, no locked instruction.
   switch_count_.store(switch_count_.load(std::memory_order_relaxed) + 1,
                       std::memory_order_relaxed);
   running_now_.store(to, std::memory_order_relaxed);
-  if (tracking_runs_ > 0) {
+  if (ABSL_PREDICT_FALSE(tracking_runs_ > 0)) {
     absl::Time t = now();
     absl::Duration ran = t - run_started_;
     if (ran > longest_run_) {
       longest_run_ = ran;
-      longest_runner_ = from->name_;
+      longest_runner_ = from->name();
     }
     run_started_ = t;
   }
+}
+
+inline void Hub::SwitchToHub() {
+  RawGreenlet* hub = hub_g_;
+  if (ABSL_PREDICT_FALSE(hub == nullptr)) hub = EnsureHubGreenletSlow();
+  RawGreenlet* from = current_;
+  if (from->stack_.guard == nullptr && from->stack_.valid() &&
+      !internal::StackPool::CanaryIntact(from->stack_)) {
+    internal::DieOfStackOverflow(from->name().c_str(), from->stack_.size);
+  }
+  current_ = hub;
+  NoteSwitch(from, hub);
+  internal::Jump(&from->ctx_, &hub->ctx_, eh_);
+  current_ = from;
 }
 
 void Hub::track_runs(bool on) {
@@ -641,15 +627,15 @@ void Hub::track_runs(bool on) {
   }
 }
 
-void Hub::SwitchInto(RawGreenlet* g) {
+inline void Hub::SwitchInto(RawGreenlet* g) {
   RawGreenlet* hub = current_;
   current_ = g;
   NoteSwitch(hub, g);
   if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
-  internal::Jump(&hub->ctx_, &g->ctx_);
+  internal::Jump(&hub->ctx_, &g->ctx_, eh_);
   current_ = hub;
-  ReleaseFinished();
-  if (hub->resume_error_ != nullptr) {
+  if (finished_ != nullptr) ReleaseFinished();
+  if (ABSL_PREDICT_FALSE(hub->resume_error_ != nullptr)) {
     std::exception_ptr e = std::move(hub->resume_error_);
     hub->resume_error_ = nullptr;
     std::rethrow_exception(e);
@@ -669,13 +655,13 @@ void Hub::ReleaseFinished() {
 
 void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
   RawGreenlet* g = current_;
-  if (g == hub_greenlet_.get()) {
+  if (ABSL_PREDICT_FALSE(g == hub_g_)) {
     throw BlockingSwitchOutError(absl::StrCat(
         "cannot block (in ", what,
         ") inside a hub callback: it would block the hub forever; spawn a "
         "greenlet to do it"));
   }
-  if (destroyed_) {
+  if (ABSL_PREDICT_FALSE(destroyed_)) {
     throw HubError(absl::StrCat("cannot block (in ", what,
                                 "): this thread's hub was destroyed"));
   }
@@ -684,14 +670,50 @@ void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
   SwitchToHub();
   g->waiting_on_ = nullptr;
   g->waiting_for_ = nullptr;
-  if (g->resume_error_ != nullptr) {
+  if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) {
     std::exception_ptr e = std::move(g->resume_error_);
     g->resume_error_ = nullptr;
     std::rethrow_exception(e);
   }
 }
 
+void Hub::resume(RawGreenlet* g) {
+  if (ABSL_PREDICT_TRUE(g->state_ == RawGreenlet::State::kActive)) {
+    SwitchInto(g);
+  } else {
+    StartAndSwitchInto(g, nullptr);
+  }
+}
+
 void Hub::resume(RawGreenlet* g, std::exception_ptr error) {
+  if (error == nullptr && g->state_ == RawGreenlet::State::kActive) {
+    SwitchInto(g);
+    return;
+  }
+  StartAndSwitchInto(g, std::move(error));
+}
+
+void Hub::yield() {
+  RawGreenlet* g = current_;
+  if (observing_) Emit(HubEventKind::kSleep, g->id_, 0, 1);
+  struct Resume : Callback {
+    Resume(Hub* h, RawGreenlet* w) : Callback(&Fire), hub(h), g(w) {}
+    static void Fire(Callback* c) {
+      auto* r = static_cast<Resume*>(c);
+      r->hub->resume(r->g);
+    }
+    Hub* hub;
+    RawGreenlet* g;
+  } resume_me(this, g);
+  // Checked by wait() too, but before queueing anything.
+  if (ABSL_PREDICT_FALSE(g == hub_g_ || destroyed_)) {
+    wait("sleep(0)");
+  }
+  run_callback(&resume_me);
+  wait("sleep(0)");
+}
+
+void Hub::StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error) {
   if (g->state_ == RawGreenlet::State::kFinished) return;
   if (g->state_ == RawGreenlet::State::kNotRun) {
     if (error != nullptr) {
@@ -728,7 +750,7 @@ void RawGreenlet::Entry(void* arg) {
       internal::DieOfStackOverflow(g->name_.c_str(), g->stack_.size);
     }
     hub->finished_ = g;
-    RawGreenlet* to = hub->hub_greenlet_.get();
+    RawGreenlet* to = hub->hub_g_;
     hub->current_ = to;
     internal::FinalJump(&g->ctx_, &to->ctx_);
   }
@@ -911,7 +933,6 @@ std::unique_ptr<Hub> make_hub(const std::string& backend) {
   return factory();
 }
 
-Hub* get_hub_if_exists() { return t_hub.get(); }
 
 namespace {
 std::vector<HubInitHook>& InitHooks() {
@@ -925,10 +946,11 @@ void register_hub_init_hook(HubInitHook hook) {
   InitHooks().push_back(hook);
 }
 
-Hub* get_hub() {
+Hub* internal::CreateThreadHub() {
   if (t_hub == nullptr) {
     const char* env = getenv("GEVENT_HUB");
     t_hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
+    internal::t_hub_ptr = t_hub.get();
     std::vector<HubInitHook> hooks;
     {
       std::lock_guard<std::mutex> lock(FactoryMutex());
@@ -943,11 +965,13 @@ void destroy_hub() {
   if (t_hub == nullptr) return;
   t_hub->destroy();
   t_hub.reset();
+  internal::t_hub_ptr = nullptr;
 }
 
 std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub) {
   std::unique_ptr<Hub> old = std::move(t_hub);
   t_hub = std::move(hub);
+  internal::t_hub_ptr = t_hub.get();
   return old;
 }
 

@@ -362,7 +362,11 @@ class Hub {
   // From the hub only: switches into `g` now (starting it if it has not run)
   // and returns when it blocks or finishes. With `error`, `g` resumes by
   // throwing it. Does nothing if `g` is dead.
-  void resume(RawGreenlet* g, std::exception_ptr error = nullptr);
+  void resume(RawGreenlet* g);
+  void resume(RawGreenlet* g, std::exception_ptr error);
+  // sleep(0): puts the current greenlet at the back of the callback FIFO and
+  // switches to the hub, so every greenlet that is ready runs first.
+  void yield();
   // Every greenlet of this hub that has started running and not finished, in
   // start order, plus the main greenlet if it is blocked.
   std::vector<const RawGreenlet*> blocked_greenlets() const;
@@ -463,9 +467,10 @@ class Hub {
   static void HubGreenletMain(void* hub);
   void SwitchToHub();
   void SwitchInto(RawGreenlet* g);
+  void StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error);
+  RawGreenlet* EnsureHubGreenletSlow();
   void ReleaseFinished();
   void ReportDefault(const RawGreenlet* where, std::exception_ptr error);
-  void EnsureHubGreenlet();
   void HubLoop();
   void ReleaseQueued();
   std::string LoopExitMessage() const;
@@ -505,6 +510,8 @@ class Hub {
       internal::StackPool::ForThisThread();
   std::shared_ptr<RawGreenlet> main_;
   std::shared_ptr<RawGreenlet> hub_greenlet_;
+  RawGreenlet* hub_g_ = nullptr;  // hub_greenlet_.get(), once made
+  internal::EhGlobals* const eh_ = internal::ThreadEhGlobals();
   RawGreenlet* current_ = nullptr;
   RawGreenlet* finished_ = nullptr;  // finished greenlet whose stack to free
   internal::IntrusiveList<internal::ListNode> running_;  // started greenlets
@@ -521,12 +528,22 @@ class Hub {
   void NoteSwitch(RawGreenlet* from, RawGreenlet* to);
 };
 
+namespace internal {
+// The calling thread's hub (the same as the owner held in hub.cc), read on
+// every blocking call: a plain thread_local pointer, no initialisation guard.
+inline thread_local Hub* t_hub_ptr = nullptr;
+Hub* CreateThreadHub();
+}  // namespace internal
+
 // The hub of the calling thread, created on first use. The backend is the
 // one selected by set_hub_factory(), else by the environment variable
 // GEVENT_HUB ("epoll", the default, or "sim" when the simulator is linked).
-Hub* get_hub();
+inline Hub* get_hub() {
+  Hub* h = internal::t_hub_ptr;
+  return h != nullptr ? h : internal::CreateThreadHub();
+}
 // The calling thread's hub if it exists, else nullptr.
-Hub* get_hub_if_exists();
+inline Hub* get_hub_if_exists() { return internal::t_hub_ptr; }
 // Destroys the calling thread's hub (see Hub::destroy). The next get_hub()
 // creates a fresh one.
 void destroy_hub();
@@ -546,6 +563,27 @@ void register_hub_factory(const char* name, HubFactory factory);
 // Creates a hub of the named backend; throws std::invalid_argument naming the
 // backend if none is registered under that name.
 std::unique_ptr<Hub> make_hub(const std::string& backend);
+
+// Watchers stop themselves when destroyed (inline: a Waiter or a sleep()
+// makes and destroys one on every blocking call).
+inline Callback::~Callback() {
+  if (hub_ != nullptr) hub_->cancel(this);
+}
+inline Timer::~Timer() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+inline IoWatcher::~IoWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+inline IdleWatcher::~IdleWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+inline SignalWatcher::~SignalWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
+inline ForkWatcher::~ForkWatcher() {
+  if (hub_ != nullptr) hub_->stop(this);
+}
 
 }  // namespace gevent
 

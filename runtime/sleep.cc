@@ -7,18 +7,14 @@ namespace gevent {
 
 void sleep(absl::Duration seconds, bool ref) {
   Hub* hub = get_hub();
+  if (seconds <= absl::ZeroDuration()) {
+    hub->yield();
+    return;
+  }
   internal::Waiter waiter(hub);
   if (hub->observing()) {
     hub->Emit(HubEventKind::kSleep, hub->current()->id(),
-              seconds <= absl::ZeroDuration() ? 0
-                                              : absl::ToInt64Nanoseconds(seconds),
-              ref ? 1 : 0);
-  }
-  if (seconds <= absl::ZeroDuration()) {
-    internal::Waiter::WakeCallback wake(&waiter);
-    hub->run_callback(&wake);
-    waiter.wait("sleep(0)");
-    return;
+              absl::ToInt64Nanoseconds(seconds), ref ? 1 : 0);
   }
   struct WakeTimer : Timer {
     explicit WakeTimer(internal::Waiter* w) : Timer(&Fire), waiter(w) {}

@@ -8,24 +8,6 @@ namespace ctx = boost::context::detail;
 
 namespace {
 
-// The two fields of the Itanium C++ ABI's per-thread exception globals.
-struct EhGlobals {
-  void* caught_exceptions;
-  unsigned int uncaught_exceptions;
-};
-
-EhGlobals* ThreadEhGlobals() {
-  thread_local EhGlobals* globals =
-      reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
-  return globals;
-}
-
-// Passed (by address, on the jumper's suspended stack) with every jump.
-struct JumpData {
-  Context* from;
-  Context* to;
-};
-
 void Trampoline(ctx::transfer_t t) {
   JumpData* jd = static_cast<JumpData*>(t.data);
   jd->from->fctx = t.fctx;
@@ -44,6 +26,12 @@ void Trampoline(ctx::transfer_t t) {
 
 }  // namespace
 
+EhGlobals* ThreadEhGlobals() {
+  thread_local EhGlobals* globals =
+      reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  return globals;
+}
+
 void MakeContext(Context* c, char* stack_base, size_t stack_size,
                  void (*entry)(void*), void* arg) {
   c->fctx = ctx::make_fcontext(stack_base + stack_size, stack_size, &Trampoline);
@@ -52,25 +40,6 @@ void MakeContext(Context* c, char* stack_base, size_t stack_size,
   c->asan_fake_stack = nullptr;
   c->entry = entry;
   c->entry_arg = arg;
-}
-
-void Jump(Context* from, Context* to) {
-  EhGlobals* g = ThreadEhGlobals();
-  EhGlobals saved = *g;
-  JumpData jd{from, to};
-#if GEVENT_ASAN
-  __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_bottom,
-                                 to->stack_size);
-#endif
-  ctx::transfer_t t = ctx::jump_fcontext(to->fctx, &jd);
-  JumpData* back = static_cast<JumpData*>(t.data);
-  back->from->fctx = t.fctx;
-#if GEVENT_ASAN
-  __sanitizer_finish_switch_fiber(from->asan_fake_stack,
-                                  &back->from->stack_bottom,
-                                  &back->from->stack_size);
-#endif
-  *g = saved;
 }
 
 void FinalJump(Context* from, Context* to) {
