@@ -320,14 +320,33 @@ class Hub {
   // ---- Observers ----
   void set_observer(HubObserver* observer) {
     observer_ = observer;
-    observing_ = observer_ != nullptr || backend_observes_;
+    observing_ = observer_ != nullptr || hashing_;
   }
   HubObserver* observer() const { return observer_; }
   // True if events are being observed (by an observer or the backend).
   bool observing() const { return observing_; }
   void Emit(HubEventKind kind, uint64_t greenlet = 0, int64_t a = 0,
             int64_t b = 0, const RawGreenlet* who = nullptr, int64_t c = 0,
-            const char* text = nullptr);
+            const char* text = nullptr) {
+    if (!observing_) return;
+    if (hashing_) HashEvent(kind, greenlet, a, b, c);
+    if (observer_ != nullptr) Notify(kind, greenlet, a, b, who, c, text);
+  }
+
+  // ---- Event hash ----
+  // Once on, every event is folded into a running 64-bit hash with its time
+  // (since `epoch`): equal hashes mean equal schedules. Timer starts (which
+  // only restate what the program did) and callback runs (which the switch
+  // or wake-up after them restates) are counted but not hashed. The
+  // simulator turns it on; it cannot be turned off.
+  void enable_event_hash(absl::Time epoch) {
+    hashing_ = true;
+    observing_ = true;
+    hash_epoch_ = hashed_time_ = epoch;
+  }
+  uint64_t event_hash() const { return event_hash_; }
+  // Events seen since the hash was turned on (timer starts excluded).
+  uint64_t event_count() const { return event_count_; }
   // Asks the backend to choose one of `n` options at decision point `d`, and
   // reports the choice. n < 2 is not a decision: returns 0.
   size_t Decide(Decision d, size_t n);
@@ -434,12 +453,6 @@ class Hub {
   virtual absl::Duration TimerLateness() { return absl::ZeroDuration(); }
   // True if the backend wants tie-breaking decisions at all (skips work).
   virtual bool perturbs() const { return false; }
-  // Sees every hub event, if the backend asked with ObserveEvents().
-  virtual void BackendObserve(const HubEvent& e) { (void)e; }
-  void ObserveEvents() {
-    backend_observes_ = true;
-    observing_ = true;
-  }
 
   // Backends that own kernel resources must call this from their
   // destructor before releasing them.
@@ -466,7 +479,22 @@ class Hub {
   uint32_t MaskOf(const FdWatchers& f) const;
   static void HubGreenletMain(void* hub);
   void SwitchToHub();
-  void SwitchInto(RawGreenlet* g);
+  void SwitchInto(RawGreenlet* g, bool tail = false);
+  // The callback sleep(0) queues: resumes `g`, and does nothing else.
+  struct YieldCallback : Callback {
+    YieldCallback(Hub* h, RawGreenlet* w) : Callback(&Fire), hub(h), g(w) {}
+    static void Fire(Callback* c);
+    Hub* hub;
+    RawGreenlet* g;
+  };
+  // The greenlet that a YieldCallback of the current callback pass switched
+  // into, while it runs (nullptr otherwise). When it yields again and the
+  // next callback is another YieldCallback, it can switch straight to that
+  // greenlet: the hub would do nothing else in between (see yield()).
+  RawGreenlet* tail_resumed_ = nullptr;
+  // Callbacks run in the current pass (yield() hand-offs count as the
+  // callbacks they stand for).
+  uint64_t pass_count_ = 0;
   void StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error);
   RawGreenlet* EnsureHubGreenletSlow();
   void ReleaseFinished();
@@ -503,8 +531,36 @@ class Hub {
   absl::Duration switch_interval_ = absl::Milliseconds(5);
   ErrorHandler error_handler_;
   HubObserver* observer_ = nullptr;
-  bool backend_observes_ = false;
   bool observing_ = false;
+  bool hashing_ = false;
+  void Notify(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
+              const RawGreenlet* who, int64_t c, const char* text);
+  void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
+                 int64_t c) {
+    if (kind == HubEventKind::kTimerStarted) return;
+    ++event_count_;
+    if (kind == HubEventKind::kCallback) return;
+    if (now_ != hashed_time_) {
+      hashed_time_ = now_;
+      hashed_ns_ = static_cast<uint64_t>(
+          absl::ToInt64Nanoseconds(now_ - hash_epoch_));
+    }
+    // The fields are folded into one word first (independent multiplies
+    // that overlap), then mixed into the running hash with one multiply.
+    // It only has to tell schedules apart, not resist an adversary.
+    const uint64_t word = (static_cast<uint64_t>(kind) | (greenlet << 8)) ^
+                          (hashed_ns_ * 0xff51afd7ed558ccdULL) ^
+                          (static_cast<uint64_t>(a) * 0xc4ceb9fe1a85ec53ULL) ^
+                          (static_cast<uint64_t>(b) * 0x94d049bb133111ebULL) ^
+                          (static_cast<uint64_t>(c) << 56);
+    uint64_t h = ((event_hash_ << 5) | (event_hash_ >> 59)) ^ word;
+    event_hash_ = h * 0x9e3779b97f4a7c15ULL;
+  }
+  uint64_t event_hash_ = 0xcbf29ce484222325ULL;
+  uint64_t event_count_ = 0;
+  absl::Time hash_epoch_;
+  absl::Time hashed_time_;
+  uint64_t hashed_ns_ = 0;
 
   std::shared_ptr<internal::StackPool> stacks_ =
       internal::StackPool::ForThisThread();

@@ -14,7 +14,7 @@ SimHub::SimHub(SimOptions options)
     : options_(options),
       virtual_now_(options.epoch),
       rng_(options.seed) {
-  ObserveEvents();
+  enable_event_hash(options.epoch);
   now();  // the hub's cached loop time starts at the epoch
 }
 
@@ -73,9 +73,7 @@ size_t SimHub::Choose(Decision d, size_t n) {
   }
   if (options_.seed == 0 || n < 2) return 0;
   ++decisions_;
-  size_t pick = static_cast<size_t>(rng_.Below(n));
-  Mix(static_cast<uint64_t>(d));
-  return pick;
+  return static_cast<size_t>(rng_.Below(n));
 }
 
 absl::Duration SimHub::TimerLateness() {
@@ -96,25 +94,6 @@ bool SimHub::CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run) {
   if (callbacks_run < kBusyPassCallbacks) return false;
   virtual_now_ += switch_interval();
   return true;
-}
-
-void SimHub::Mix(uint64_t v) {
-  // One multiply per word: cheap enough to run on every event. The hash
-  // only has to tell schedules apart, not resist an adversary.
-  hash_ = ((hash_ << 5) | (hash_ >> 59)) ^ v;
-  hash_ *= 0x9e3779b97f4a7c15ULL;
-}
-
-void SimHub::BackendObserve(const HubEvent& e) {
-  // A timer start only restates what the program did; keeping it out of the
-  // hash keeps schedule hashes stable across versions.
-  if (e.kind == HubEventKind::kTimerStarted) return;
-  ++events_;
-  Mix(static_cast<uint64_t>(e.kind));
-  Mix(static_cast<uint64_t>(absl::ToInt64Nanoseconds(e.time - options_.epoch)));
-  Mix(e.greenlet);
-  Mix(static_cast<uint64_t>(e.a));
-  Mix(static_cast<uint64_t>(e.b));
 }
 
 }  // namespace sim

@@ -56,10 +56,9 @@ class SimHub final : public Hub {
   const SimOptions& options() const { return options_; }
   // Virtual time elapsed since the epoch.
   absl::Duration elapsed() const { return virtual_now_ - options_.epoch; }
-  // A hash of every scheduling event so far (spawns, switches, timers,
-  // decisions, time jumps...): equal hashes mean equal schedules.
-  uint64_t event_hash() const { return hash_; }
-  uint64_t event_count() const { return events_; }
+  // event_hash() and event_count() (from Hub): a hash of every scheduling
+  // event so far (spawns, switches, timers, decisions, time jumps...): equal
+  // hashes mean equal schedules.
   uint64_t decision_count() const { return decisions_; }
 
   // Replay hooks (used by traces/). With a decision source, every decision
@@ -99,10 +98,8 @@ class SimHub final : public Hub {
   bool perturbs() const override {
     return options_.seed != 0 || decision_source_ != nullptr;
   }
-  void BackendObserve(const HubEvent& e) override;
 
  private:
-  void Mix(uint64_t v);
 
   SimOptions options_;
   DecisionSource decision_source_;
@@ -111,8 +108,6 @@ class SimHub final : public Hub {
   PassSource pass_source_;
   absl::Time virtual_now_;
   SplitMix64 rng_;
-  uint64_t hash_ = 0xcbf29ce484222325ULL;  // FNV-1a offset basis
-  uint64_t events_ = 0;
   uint64_t decisions_ = 0;
   // Cross-thread wake-ups are the one thing a simulation must really wait
   // for (work handed to other threads).
