@@ -88,7 +88,7 @@ bool Hub::alive() const {
 
 void Hub::Notify(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                  const RawGreenlet* who, int64_t c, const char* text) {
-  HubEvent e{kind, now_, greenlet, a, b, c, who, text};
+  HubEvent e{kind, internal::TimeFromNanos(now_ns_), greenlet, a, b, c, who, text};
   observer_->OnHubEvent(e);
 }
 
@@ -196,7 +196,7 @@ void Hub::DrainThreadsafe() {
 
 void Hub::RunCallbacks() {
   if (callbacks_.empty()) return;
-  const absl::Time pass_start = now();
+  const int64_t pass_start = now_ns_ = ClockNowNs();
   pass_count_ = 0;
   while (Callback* cb = callbacks_.pop_front()) {
     cb->hub_ = nullptr;
@@ -209,17 +209,25 @@ void Hub::RunCallbacks() {
   }
 }
 
-bool Hub::CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run) {
+bool Hub::CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run) {
   (void)callbacks_run;
-  return now() - pass_start >= switch_interval_;
+  now_ns_ = ClockNowNs();
+  return now_ns_ - pass_start_ns >= internal::ToNanos(switch_interval_);
 }
 
 // ---- timers
 
 void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
   if (t->hub_ != nullptr) stop(t);
-  if (after < absl::ZeroDuration()) after = absl::ZeroDuration();
-  t->TimerEntry::deadline = now() + after + TimerLateness();
+  int64_t after_ns = internal::ToNanos(after);
+  if (after_ns < 0) after_ns = 0;
+  now_ns_ = ClockNowNs();
+  int64_t deadline = internal::AddNanos(now_ns_, after_ns);
+  if (timer_lateness_) {
+    int64_t late = TimerLatenessNs();
+    if (late > 0) deadline = internal::AddNanos(deadline, late);
+  }
+  t->TimerEntry::deadline = deadline;
   t->priority = priority;
   t->seq = ++timer_seq_;
   t->ref_ = ref;
@@ -228,7 +236,7 @@ void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
   timers_.push(t);
   if (observing_) {
     Emit(HubEventKind::kTimerStarted, current_->id(),
-         static_cast<int64_t>(t->seq), absl::ToInt64Nanoseconds(after));
+         static_cast<int64_t>(t->seq), after_ns);
   }
 }
 
@@ -245,8 +253,9 @@ void Hub::stop(Timer* t) {
 
 bool Hub::FireTimers() {
   const uint64_t limit = timer_seq_;
-  while (internal::TimerEntry* top = timers_.top()) {
-    if (top->deadline > now_ || top->seq > limit) break;
+  while (!timers_.empty() && timers_.top_deadline() <= now_ns_) {
+    internal::TimerEntry* top = timers_.top();
+    if (top->seq > limit) break;
     timers_.pop();
     firing_.push_back(static_cast<Timer*>(top));
   }
@@ -257,7 +266,10 @@ bool Hub::FireTimers() {
     while (Timer* t = firing_.pop_front()) all.push_back(t);
     for (size_t i = 0; i < all.size();) {
       size_t j = i + 1;
-      while (j < all.size() && all[j]->deadline() == all[i]->deadline()) ++j;
+      while (j < all.size() &&
+             all[j]->TimerEntry::deadline == all[i]->TimerEntry::deadline) {
+        ++j;
+      }
       for (size_t k = i; k + 1 < j; ++k) {
         size_t n = j - k;
         size_t pick = k + Decide(Decision::kTimerTie, n);
@@ -510,22 +522,22 @@ void Hub::RunOnce() {
   RunCallbacks();
   // The callbacks may have ended the last referenced work: never block then.
   if (!alive()) return;
-  absl::Time deadline;
+  int64_t deadline;
   if (!callbacks_.empty() || !idle_.empty() ||
       threadsafe_pending_.load(std::memory_order_acquire) > 0) {
-    deadline = absl::InfinitePast();
-  } else if (internal::TimerEntry* top = timers_.top()) {
-    deadline = top->deadline;
+    deadline = internal::kNanosPast;
+  } else if (!timers_.empty()) {
+    deadline = timers_.top_deadline();
   } else {
-    deadline = absl::InfiniteFuture();
+    deadline = internal::kNanosFuture;
   }
-  const absl::Time before = now_;
+  const int64_t before = now_ns_;
   polling_.store(true, std::memory_order_relaxed);
   WaitForEvents(deadline, &io_ready_);
   polling_.store(false, std::memory_order_relaxed);
-  now_ = ClockNow();
-  if (observing_ && now_ != before) {
-    Emit(HubEventKind::kTimeAdvanced, 0, absl::ToInt64Nanoseconds(now_ - before));
+  now_ns_ = ClockNowNs();
+  if (observing_ && now_ns_ != before) {
+    Emit(HubEventKind::kTimeAdvanced, 0, now_ns_ - before);
   }
   DispatchSignals();
   bool fired = FireTimers();

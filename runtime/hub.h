@@ -44,6 +44,7 @@
 #include "absl/time/time.h"
 #include "runtime/internal/context.h"
 #include "runtime/internal/intrusive_list.h"
+#include "runtime/internal/nanos.h"
 #include "runtime/internal/stack_pool.h"
 #include "runtime/internal/timer_heap.h"
 
@@ -88,7 +89,9 @@ class Timer : private internal::TimerEntry, private internal::ListNode {
   Timer& operator=(const Timer&) = delete;
   // True from start until it fires or is stopped.
   bool active() const { return hub_ != nullptr; }
-  absl::Time deadline() const { return TimerEntry::deadline; }
+  absl::Time deadline() const {
+    return internal::TimeFromNanos(TimerEntry::deadline);
+  }
   bool referenced() const { return ref_; }
 
  private:
@@ -252,9 +255,10 @@ class Hub {
 
   // ---- Time ----
   // The current time of this hub's clock (monotonic or virtual).
-  absl::Time now() { return now_ = ClockNow(); }
-  // The time cached at the start of the current loop iteration.
-  absl::Time loop_time() const { return now_; }
+  absl::Time now() { return internal::TimeFromNanos(now_ns_ = ClockNowNs()); }
+  // The time cached at the start of the current loop iteration (or by the
+  // last now()).
+  absl::Time loop_time() const { return internal::TimeFromNanos(now_ns_); }
 
   // ---- Callbacks ----
   // Appends `cb` to the FIFO. Runs once, in the hub, in FIFO order.
@@ -342,7 +346,7 @@ class Hub {
   void enable_event_hash(absl::Time epoch) {
     hashing_ = true;
     observing_ = true;
-    hash_epoch_ = hashed_time_ = epoch;
+    hash_epoch_ns_ = internal::ToNanos(epoch);
   }
   uint64_t event_hash() const { return event_hash_; }
   // Events seen since the hash was turned on (timer starts excluded).
@@ -417,14 +421,15 @@ class Hub {
   Hub();
 
   // ---- What a backend supplies ----
-  virtual absl::Time ClockNow() = 0;
-  // Waits for I/O or a wake-up, at most until `deadline` (InfinitePast: do
-  // not block; InfiniteFuture: no limit), and appends ready descriptors.
+  // The clock, in nanoseconds (internal/nanos.h).
+  virtual int64_t ClockNowNs() = 0;
+  // Waits for I/O or a wake-up, at most until `deadline_ns` (kNanosPast: do
+  // not block; kNanosFuture: no limit), and appends ready descriptors.
   struct IoEvent {
     int fd;
     uint32_t revents;
   };
-  virtual void WaitForEvents(absl::Time deadline,
+  virtual void WaitForEvents(int64_t deadline_ns,
                              std::vector<IoEvent>* ready) = 0;
   // Called from any thread after run_callback_threadsafe queued work.
   virtual void Wakeup() = 0;
@@ -448,9 +453,11 @@ class Hub {
   // Checked every 256 callbacks of one pass of the FIFO: true ends the pass
   // so timers and I/O get their turn. The default: the switch interval has
   // passed on the clock.
-  virtual bool CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run);
-  // Extra lateness for a timer being started (the simulator's jitter).
-  virtual absl::Duration TimerLateness() { return absl::ZeroDuration(); }
+  virtual bool CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run);
+  // Extra lateness, in ns, for a timer being started (the simulator's
+  // jitter). Asked only when timer_lateness_ is set.
+  virtual int64_t TimerLatenessNs() { return 0; }
+  bool timer_lateness_ = false;
   // True if the backend wants tie-breaking decisions at all (skips work).
   virtual bool perturbs() const { return false; }
 
@@ -504,7 +511,7 @@ class Hub {
   std::string LoopExitMessage() const;
 
   const uint64_t id_;
-  absl::Time now_;
+  int64_t now_ns_ = 0;
   internal::IntrusiveList<Callback> callbacks_;
   internal::TimerHeap timers_;
   internal::IntrusiveList<Timer> firing_;  // expired, about to fire
@@ -540,16 +547,12 @@ class Hub {
     if (kind == HubEventKind::kTimerStarted) return;
     ++event_count_;
     if (kind == HubEventKind::kCallback) return;
-    if (now_ != hashed_time_) {
-      hashed_time_ = now_;
-      hashed_ns_ = static_cast<uint64_t>(
-          absl::ToInt64Nanoseconds(now_ - hash_epoch_));
-    }
     // The fields are folded into one word first (independent multiplies
     // that overlap), then mixed into the running hash with one multiply.
     // It only has to tell schedules apart, not resist an adversary.
     const uint64_t word = (static_cast<uint64_t>(kind) | (greenlet << 8)) ^
-                          (hashed_ns_ * 0xff51afd7ed558ccdULL) ^
+                          (static_cast<uint64_t>(now_ns_ - hash_epoch_ns_) *
+                           0xff51afd7ed558ccdULL) ^
                           (static_cast<uint64_t>(a) * 0xc4ceb9fe1a85ec53ULL) ^
                           (static_cast<uint64_t>(b) * 0x94d049bb133111ebULL) ^
                           (static_cast<uint64_t>(c) << 56);
@@ -558,9 +561,7 @@ class Hub {
   }
   uint64_t event_hash_ = 0xcbf29ce484222325ULL;
   uint64_t event_count_ = 0;
-  absl::Time hash_epoch_;
-  absl::Time hashed_time_;
-  uint64_t hashed_ns_ = 0;
+  int64_t hash_epoch_ns_ = 0;
 
   std::shared_ptr<internal::StackPool> stacks_ =
       internal::StackPool::ForThisThread();

@@ -55,7 +55,9 @@ class SimHub final : public Hub {
   uint64_t seed() const { return options_.seed; }
   const SimOptions& options() const { return options_; }
   // Virtual time elapsed since the epoch.
-  absl::Duration elapsed() const { return virtual_now_ - options_.epoch; }
+  absl::Duration elapsed() const {
+    return absl::Nanoseconds(virtual_now_ - epoch_ns_);
+  }
   // event_hash() and event_count() (from Hub): a hash of every scheduling
   // event so far (spawns, switches, timers, decisions, time jumps...): equal
   // hashes mean equal schedules.
@@ -78,6 +80,7 @@ class SimHub final : public Hub {
   using LatenessSource = std::function<absl::Duration()>;
   void set_lateness_source(LatenessSource source) {
     lateness_source_ = std::move(source);
+    timer_lateness_ = lateness_source_ != nullptr || max_jitter_us_ > 0;
   }
   // With a pass source, the source decides where a long pass of the callback
   // FIFO ends (every 256 callbacks: true ends it) instead of the
@@ -87,14 +90,14 @@ class SimHub final : public Hub {
   void set_pass_source(PassSource source) { pass_source_ = std::move(source); }
 
  protected:
-  absl::Time ClockNow() override { return virtual_now_; }
-  void WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) override;
+  int64_t ClockNowNs() override { return virtual_now_; }
+  void WaitForEvents(int64_t deadline_ns, std::vector<IoEvent>* ready) override;
   void Wakeup() override;
   void WatchInternalFd(int fd, bool watch) override;
   void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
   size_t Choose(Decision d, size_t n) override;
-  absl::Duration TimerLateness() override;
-  bool CallbackPassOver(absl::Time pass_start, uint64_t callbacks_run) override;
+  int64_t TimerLatenessNs() override;
+  bool CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run) override;
   bool perturbs() const override {
     return options_.seed != 0 || decision_source_ != nullptr;
   }
@@ -106,7 +109,9 @@ class SimHub final : public Hub {
   ClockSource clock_source_;
   LatenessSource lateness_source_;
   PassSource pass_source_;
-  absl::Time virtual_now_;
+  int64_t epoch_ns_;
+  int64_t virtual_now_;  // ns (internal/nanos.h)
+  int64_t max_jitter_us_;
   SplitMix64 rng_;
   uint64_t decisions_ = 0;
   // Cross-thread wake-ups are the one thing a simulation must really wait

@@ -71,27 +71,25 @@ void EpollHub::ReinitBackend() {
   OpenKernelObjects();
 }
 
-absl::Time EpollHub::ClockNow() {
+int64_t EpollHub::ClockNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return absl::UnixEpoch() + absl::Seconds(ts.tv_sec) +
-         absl::Nanoseconds(ts.tv_nsec);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-void EpollHub::WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) {
+void EpollHub::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
   int timeout_ms;
-  if (deadline == absl::InfinitePast()) {
+  if (deadline == kNanosPast) {
     timeout_ms = 0;
-  } else if (deadline == absl::InfiniteFuture()) {
+  } else if (deadline == kNanosFuture) {
     timeout_ms = -1;
   } else {
-    absl::Duration left = deadline - ClockNow();
-    if (left <= absl::ZeroDuration()) {
+    const int64_t left = deadline - ClockNowNs();
+    if (left <= 0) {
       timeout_ms = 0;
     } else {
       // Round up: waking early would just loop once more.
-      int64_t ms = absl::ToInt64Milliseconds(left + absl::Milliseconds(1) -
-                                             absl::Nanoseconds(1));
+      const int64_t ms = (left + 999999) / 1000000;
       timeout_ms = ms > 1000000 ? 1000000 : static_cast<int>(ms);
     }
   }

@@ -19,8 +19,8 @@ class EpollHub final : public Hub {
   const char* backend_name() const override { return "epoll"; }
 
  protected:
-  absl::Time ClockNow() override;
-  void WaitForEvents(absl::Time deadline, std::vector<IoEvent>* ready) override;
+  int64_t ClockNowNs() override;
+  void WaitForEvents(int64_t deadline_ns, std::vector<IoEvent>* ready) override;
   void Wakeup() override;
   void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
   void ReinitBackend() override;

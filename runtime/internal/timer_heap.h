@@ -5,6 +5,11 @@
 // deadlines, higher priority first, then the order in which the timers were
 // started (a per-hub sequence number), which makes the order total and
 // deterministic.
+//
+// The heap array holds the sort keys inline next to the entry pointer (24
+// bytes a node), so sifting compares nodes without touching the entries
+// themselves: a timer lives in the frame of the greenlet that sleeps, and
+// with thousands of sleepers every such dereference would be a cache miss.
 #ifndef GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 #define GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 
@@ -12,16 +17,15 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/time/time.h"
-
 namespace gevent {
 namespace internal {
 
 struct TimerEntry {
   static constexpr size_t kNotInHeap = ~size_t{0};
-  absl::Time deadline;
+  int64_t deadline = 0;  // nanoseconds (see nanos.h)
+  // Higher fires first among equal deadlines; clamped to [-32768, 32767].
   int priority = 0;
-  uint64_t seq = 0;
+  uint64_t seq = 0;  // start order; only its low 48 bits order ties
   size_t heap_index = kNotInHeap;
   bool in_heap() const { return heap_index != kNotInHeap; }
 };
@@ -30,26 +34,26 @@ class TimerHeap {
  public:
   bool empty() const { return heap_.empty(); }
   size_t size() const { return heap_.size(); }
-  TimerEntry* top() const { return heap_.empty() ? nullptr : heap_[0]; }
+  TimerEntry* top() const { return heap_.empty() ? nullptr : heap_[0].entry; }
+  // The earliest deadline; the heap must not be empty.
+  int64_t top_deadline() const { return heap_[0].deadline; }
 
   void push(TimerEntry* t) {
-    t->heap_index = heap_.size();
-    heap_.push_back(t);
-    SiftUp(t->heap_index);
+    const size_t i = heap_.size();
+    heap_.push_back(Node{t->deadline, TieKey(*t), t});
+    SiftUp(i, heap_[i]);
   }
 
   void remove(TimerEntry* t) {
-    size_t i = t->heap_index;
-    TimerEntry* last = heap_.back();
-    heap_.pop_back();
+    const size_t i = t->heap_index;
     t->heap_index = TimerEntry::kNotInHeap;
-    if (last == t) return;
-    heap_[i] = last;
-    last->heap_index = i;
+    const Node last = heap_.back();
+    heap_.pop_back();
+    if (i == heap_.size()) return;  // it was the last node
     if (i > 0 && Less(last, heap_[Parent(i)])) {
-      SiftUp(i);
+      SiftUp(i, last);
     } else {
-      SiftDown(i);
+      SiftDown(i, last);
     }
   }
 
@@ -60,50 +64,63 @@ class TimerHeap {
   }
 
   static bool Less(const TimerEntry* a, const TimerEntry* b) {
-    if (a->deadline != b->deadline) return a->deadline < b->deadline;
-    if (a->priority != b->priority) return a->priority > b->priority;
-    return a->seq < b->seq;
+    return Less(Node{a->deadline, TieKey(*a), nullptr},
+                Node{b->deadline, TieKey(*b), nullptr});
   }
 
  private:
   static constexpr size_t kArity = 4;
+  struct Node {
+    int64_t deadline;
+    uint64_t tie;  // (32767 - priority) << 48 | seq: smaller fires first
+    TimerEntry* entry;
+  };
+  static uint64_t TieKey(const TimerEntry& t) {
+    int p = t.priority;
+    if (p > 32767) p = 32767;
+    if (p < -32768) p = -32768;
+    return (static_cast<uint64_t>(32767 - p) << 48) |
+           (t.seq & ((uint64_t{1} << 48) - 1));
+  }
+  static bool Less(const Node& a, const Node& b) {
+    return a.deadline < b.deadline ||
+           (a.deadline == b.deadline && a.tie < b.tie);
+  }
   static size_t Parent(size_t i) { return (i - 1) / kArity; }
 
-  void Place(size_t i, TimerEntry* t) {
-    heap_[i] = t;
-    t->heap_index = i;
+  void Place(size_t i, const Node& n) {
+    heap_[i] = n;
+    n.entry->heap_index = i;
   }
 
-  void SiftUp(size_t i) {
-    TimerEntry* t = heap_[i];
+  void SiftUp(size_t i, const Node n) {
     while (i > 0) {
-      size_t p = Parent(i);
-      if (!Less(t, heap_[p])) break;
+      const size_t p = Parent(i);
+      if (!Less(n, heap_[p])) break;
       Place(i, heap_[p]);
       i = p;
     }
-    Place(i, t);
+    Place(i, n);
   }
 
-  void SiftDown(size_t i) {
-    TimerEntry* t = heap_[i];
-    const size_t n = heap_.size();
+  void SiftDown(size_t i, const Node n) {
+    const size_t size = heap_.size();
     for (;;) {
-      size_t first = i * kArity + 1;
-      if (first >= n) break;
+      const size_t first = i * kArity + 1;
+      if (first >= size) break;
       size_t best = first;
-      size_t end = first + kArity < n ? first + kArity : n;
+      const size_t end = first + kArity < size ? first + kArity : size;
       for (size_t c = first + 1; c < end; ++c) {
         if (Less(heap_[c], heap_[best])) best = c;
       }
-      if (!Less(heap_[best], t)) break;
+      if (!Less(heap_[best], n)) break;
       Place(i, heap_[best]);
       i = best;
     }
-    Place(i, t);
+    Place(i, n);
   }
 
-  std::vector<TimerEntry*> heap_;
+  std::vector<Node> heap_;
 };
 
 }  // namespace internal
