@@ -518,8 +518,10 @@ void Hub::reinit() {
 // ---- the loop
 
 void Hub::RunOnce() {
-  DrainThreadsafe();
-  RunCallbacks();
+  if (threadsafe_pending_.load(std::memory_order_acquire) != 0) {
+    DrainThreadsafe();
+  }
+  if (!callbacks_.empty()) RunCallbacks();
   // The callbacks may have ended the last referenced work: never block then.
   if (!alive()) return;
   int64_t deadline;
@@ -539,9 +541,9 @@ void Hub::RunOnce() {
   if (observing_ && now_ns_ != before) {
     Emit(HubEventKind::kTimeAdvanced, 0, now_ns_ - before);
   }
-  DispatchSignals();
+  if (signal_fd_ >= 0) DispatchSignals();
   bool fired = FireTimers();
-  bool io = DispatchIo();
+  bool io = !io_ready_.empty() && DispatchIo();
   if (!fired && !io && callbacks_.empty() &&
       threadsafe_pending_.load(std::memory_order_acquire) == 0) {
     RunIdle();
@@ -665,28 +667,39 @@ void Hub::ReleaseFinished() {
   self.reset();  // may destroy the greenlet
 }
 
-void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
-  RawGreenlet* g = current_;
-  if (ABSL_PREDICT_FALSE(g == hub_g_)) {
+namespace {
+// Out of line, so that the hot frames that call them stay small.
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void ThrowCannotBlock(const char* what,
+                                                           bool in_hub) {
+  if (in_hub) {
     throw BlockingSwitchOutError(absl::StrCat(
         "cannot block (in ", what,
         ") inside a hub callback: it would block the hub forever; spawn a "
         "greenlet to do it"));
   }
-  if (ABSL_PREDICT_FALSE(destroyed_)) {
-    throw HubError(absl::StrCat("cannot block (in ", what,
-                                "): this thread's hub was destroyed"));
+  throw HubError(absl::StrCat("cannot block (in ", what,
+                              "): this thread's hub was destroyed"));
+}
+}  // namespace
+
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void Hub::RethrowResumeError(
+    RawGreenlet* g) {
+  std::exception_ptr e = std::move(g->resume_error_);
+  g->resume_error_ = nullptr;
+  std::rethrow_exception(e);
+}
+
+void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
+  RawGreenlet* g = current_;
+  if (ABSL_PREDICT_FALSE(g == hub_g_ || destroyed_)) {
+    ThrowCannotBlock(what, g == hub_g_);
   }
   g->waiting_on_ = what;
   g->waiting_for_ = waiting_for;
   SwitchToHub();
   g->waiting_on_ = nullptr;
   g->waiting_for_ = nullptr;
-  if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) {
-    std::exception_ptr e = std::move(g->resume_error_);
-    g->resume_error_ = nullptr;
-    std::rethrow_exception(e);
-  }
+  if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) RethrowResumeError(g);
 }
 
 void Hub::resume(RawGreenlet* g) {
@@ -747,9 +760,7 @@ void Hub::yield() {
       current_ = g;
       g->waiting_on_ = nullptr;
       if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) {
-        std::exception_ptr e = std::move(g->resume_error_);
-        g->resume_error_ = nullptr;
-        std::rethrow_exception(e);
+        RethrowResumeError(g);
       }
       return;
     }

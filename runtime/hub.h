@@ -503,6 +503,7 @@ class Hub {
   // callbacks they stand for).
   uint64_t pass_count_ = 0;
   void StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error);
+  [[noreturn]] static void RethrowResumeError(RawGreenlet* g);
   RawGreenlet* EnsureHubGreenletSlow();
   void ReleaseFinished();
   void ReportDefault(const RawGreenlet* where, std::exception_ptr error);
