@@ -30,10 +30,28 @@ bool Event::keep_notifying() const {
 
 bool Event::wait(absl::Duration timeout) {
   if (flag_) return true;
-  internal::Waiter waiter(hub());
-  internal::Waiter::WakeLink link(&waiter);
-  rawlink(&link);
-  return waiter.wait("Event.wait", timeout) || flag_;
+  if (timeout != absl::InfiniteDuration()) {
+    internal::Waiter waiter(hub());
+    internal::Waiter::WakeLink link(&waiter);
+    LinkNotReady(&link);
+    return waiter.wait("Event.wait", timeout) || flag_;
+  }
+  // No timeout: the link resumes the waiter itself, no Waiter needed (the
+  // wait ends only by the link, or by an exception thrown in, after which
+  // the link's destructor unlinks it).
+  Hub* h = hub();
+  struct ResumeLink : Link {
+    ResumeLink(Hub* hub, RawGreenlet* g) : Link(&Fire), hub(hub), g(g) {}
+    static void Fire(Link* l, Waitable*) {
+      auto* r = static_cast<ResumeLink*>(l);
+      if (r->g->waiting_on() != nullptr) r->hub->resume(r->g);
+    }
+    Hub* hub;
+    RawGreenlet* g;
+  } link(h, h->current());
+  LinkNotReady(&link);
+  h->wait("Event.wait");
+  return true;
 }
 
 }  // namespace gevent

@@ -24,10 +24,6 @@ struct FunctionLink : Link {
 
 }  // namespace
 
-Link::~Link() {
-  if (source_ != nullptr) source_->unlink(this);
-}
-
 Waitable::Waitable(Hub* hub) : hub_(hub) { notifier_.owner = this; }
 
 Waitable::~Waitable() {
@@ -57,24 +53,6 @@ bool Waitable::unlink(LinkId id) {
   return true;
 }
 
-void Waitable::rawlink(Link* link) {
-  if (link->source_ != nullptr) link->source_->unlink(link);
-  link->source_ = this;
-  links_.push_back(link);
-  if (ready()) notify_links();
-}
-
-void Waitable::unlink(Link* link) {
-  if (link->source_ != this) return;
-  links_.remove(link);
-  link->source_ = nullptr;
-}
-
-void Waitable::notify_links() {
-  if (links_.empty() || notifier_.pending()) return;
-  on_notify_scheduled();
-  hub_->run_callback(&notifier_);
-}
 
 void Waitable::Run(Callback* cb) {
   Waitable* self = static_cast<Notifier*>(cb)->owner;

@@ -28,7 +28,7 @@ class Link : private internal::ListNode {
  public:
   using Fn = void (*)(Link*, Waitable*);
   explicit Link(Fn fn) : fn_(fn) {}
-  ~Link();
+  ~Link();  // inline, below
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
   // True while linked to a source that has not yet notified it.
@@ -60,8 +60,15 @@ class Waitable {
   // Removes a link that has not run yet. Returns false if there was none.
   bool unlink(LinkId id);
   // The same for intrusive links.
-  void rawlink(Link* link);
-  void unlink(Link* link);
+  void rawlink(Link* link) {
+    LinkNotReady(link);
+    if (ready()) notify_links();
+  }
+  void unlink(Link* link) {
+    if (link->source_ != this) return;
+    links_.remove(link);
+    link->source_ = nullptr;
+  }
   // Number of links waiting for notification.
   size_t link_count() const { return links_.size(); }
 
@@ -71,7 +78,18 @@ class Waitable {
   explicit Waitable(Hub* hub);
   // Call when the object became ready: the links will be notified in the hub,
   // in FIFO order.
-  void notify_links();
+  void notify_links() {
+    if (links_.empty() || notifier_.pending()) return;
+    on_notify_scheduled();
+    hub_->run_callback(&notifier_);
+  }
+  // rawlink() for a caller that knows the object is not ready (a primitive
+  // about to block): links without asking ready().
+  void LinkNotReady(Link* link) {
+    if (link->source_ != nullptr) link->source_->unlink(link);
+    link->source_ = this;
+    links_.push_back(link);
+  }
   // Whether a notification pass should go on to the next link. The default:
   // while the object is still ready.
   virtual bool keep_notifying() const { return ready(); }
@@ -93,6 +111,10 @@ class Waitable {
   uint64_t next_link_id_ = 0;
   bool* alive_during_notify_ = nullptr;
 };
+
+inline Link::~Link() {
+  if (source_ != nullptr) source_->unlink(this);
+}
 
 }  // namespace gevent
 

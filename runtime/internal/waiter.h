@@ -40,7 +40,7 @@ class Waiter {
       Waiter* w;
       ~Reset() {
         w->waiting_ = false;
-        w->hub_->stop(&w->timer_);
+        if (w->timer_.active()) w->hub_->stop(&w->timer_);
       }
     } reset{this};
     hub_->wait(what, waiting_for);
