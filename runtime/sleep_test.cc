@@ -2,6 +2,9 @@
 // sleep(ref=false), idle() priorities. Both hub backends.
 #include "runtime/sleep.h"
 
+#include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +48,53 @@ TEST_P(SleepTest, SleepZeroRoundRobinAcrossThreeGreenlets) {
                      spawn(w, std::string("c"))};
   joinall(gs);
   EXPECT_EQ(log, (Log{"a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"}));
+}
+
+// sleep(0) chains switch straight from one yielder to the next (the
+// hand-off in Hub::yield), except at every 256th callback, where the hub
+// checks its pass budget. The order must still be exactly the callback FIFO:
+// checked against a model of the FIFO, over more than 256 yields, with a
+// spawn and a plain callback queued in the middle of the chain.
+TEST_P(SleepTest, SleepZeroHandOffKeepsFifoOrder) {
+  constexpr int kSteps = 700;
+  Log log;
+  std::function<void(std::string)> w;
+  std::shared_ptr<GreenletBase> late;
+  w = [&](std::string name) {
+    for (int i = 0; i < kSteps; ++i) {
+      log.push_back(name);
+      if (name == "a" && i == 100) late = spawn(w, std::string("d"));
+      if (name == "b" && i == 300) {
+        get_hub()->run_callback([&log] { log.push_back("cb"); });
+      }
+      sleep(ZeroDuration());
+    }
+  };
+  GreenletList gs = {spawn(w, std::string("a")), spawn(w, std::string("b")),
+                     spawn(w, std::string("c"))};
+  joinall(gs);
+  late->join();
+
+  // The model: a FIFO of "run this greenlet's next step" and "callback".
+  Log want;
+  std::deque<std::string> fifo = {"a", "b", "c"};
+  std::map<std::string, int> step;
+  while (!fifo.empty()) {
+    std::string x = fifo.front();
+    fifo.pop_front();
+    if (x == "cb") {
+      want.push_back("cb");
+      continue;
+    }
+    int& i = step[x];
+    if (i == kSteps) continue;  // returns: the greenlet ends
+    want.push_back(x);
+    if (x == "a" && i == 100) fifo.push_back("d");
+    if (x == "b" && i == 300) fifo.push_back("cb");
+    ++i;
+    fifo.push_back(x);
+  }
+  EXPECT_EQ(log, want);
 }
 
 TEST_P(SleepTest, SleepZeroFromMainLetsSpawnedRunFirst) {
