@@ -40,15 +40,7 @@ bool Event::wait(absl::Duration timeout) {
   // wait ends only by the link, or by an exception thrown in, after which
   // the link's destructor unlinks it).
   Hub* h = hub();
-  struct ResumeLink : Link {
-    ResumeLink(Hub* hub, RawGreenlet* g) : Link(&Fire), hub(hub), g(g) {}
-    static void Fire(Link* l, Waitable*) {
-      auto* r = static_cast<ResumeLink*>(l);
-      if (r->g->waiting_on() != nullptr) r->hub->resume(r->g);
-    }
-    Hub* hub;
-    RawGreenlet* g;
-  } link(h, h->current());
+  internal::ResumeLink link(h->current());
   LinkNotReady(&link);
   h->wait("Event.wait");
   return true;

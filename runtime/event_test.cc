@@ -391,6 +391,138 @@ TEST_P(EventTest, CrossThreadSetManyThreads) {
   for (auto& e : events) EXPECT_TRUE(e->is_set());
 }
 
+// The hand-off (hub.cc, TryHandOff): a greenlet that blocks right after a
+// set() runs the Event's notification pass itself and switches straight to
+// each waiter that waits with a ResumeLink (no timeout); a waiter with a
+// timeout (a Waiter link) makes the rest of the pass go back to the hub; a
+// waiter that returns at once leaves the pass to the hub frame. The order is
+// what gevent 22.10 prints for the same program (the Python is in the
+// comment).
+//   e = Event()
+//   def waiter(name, timeout=None, stay=True):
+//       log.append(name + ' waits'); r = e.wait(timeout)
+//       log.append(name + ' woke ' + str(r))
+//       if stay: gevent.sleep(0); log.append(name + ' after sleep')
+//   def setter():
+//       for i in range(3): gevent.sleep(0)
+//       log.append('set'); e.set(); log.append('setter sleeps')
+//       gevent.sleep(0); log.append('setter back')
+//   joinall([spawn(waiter, 'w1'), spawn(waiter, 'w2', 5),
+//            spawn(waiter, 'w3', None, False), spawn(waiter, 'w4'),
+//            spawn(setter)])
+TEST_P(EventTest, HandOffPassMixedWaitersInGeventOrder) {
+  std::vector<std::string> log;
+  Event e;
+  auto waiter = [&](std::string name, absl::Duration timeout, bool stay) {
+    log.push_back(name + " waits");
+    bool r = e.wait(timeout);
+    log.push_back(name + " woke " + (r ? "True" : "False"));
+    if (stay) {
+      sleep();
+      log.push_back(name + " after sleep");
+    }
+  };
+  auto setter = [&] {
+    for (int i = 0; i < 3; ++i) sleep();
+    log.push_back("set");
+    e.set();
+    log.push_back("setter sleeps");
+    sleep();
+    log.push_back("setter back");
+  };
+  const absl::Duration inf = absl::InfiniteDuration();
+  GreenletList gs = {spawn(waiter, std::string("w1"), inf, true),
+                     spawn(waiter, std::string("w2"), Seconds(5), true),
+                     spawn(waiter, std::string("w3"), inf, false),
+                     spawn(waiter, std::string("w4"), inf, true),
+                     spawn(setter)};
+  joinall(gs);
+  EXPECT_EQ(log, (std::vector<std::string>{
+                     "w1 waits", "w2 waits", "w3 waits", "w4 waits", "set",
+                     "setter sleeps", "w1 woke True", "w2 woke True",
+                     "w3 woke True", "w4 woke True", "setter back",
+                     "w1 after sleep", "w2 after sleep", "w4 after sleep"}));
+}
+
+// set() + clear() at once, with waiters of both kinds interleaved: every
+// waiter that was waiting wakes (the owed wake-ups survive the pass going
+// back and forth between greenlets and the hub), each exactly once, in
+// order.
+TEST_P(EventTest, HandOffSetThenClearWakesMixedWaitersOnce) {
+  Event e;
+  std::vector<int> woke;
+  GreenletList gs;
+  for (int i = 0; i < 12; ++i) {
+    gs.push_back(spawn([&e, &woke, i] {
+      bool r = e.wait(i % 3 == 1 ? Seconds(30) : absl::InfiniteDuration());
+      EXPECT_TRUE(r);
+      woke.push_back(i);
+      // Some end at once: a greenlet woken in place that finishes hands the
+      // rest of the pass back to the hub.
+      if (i % 4 != 0) sleep();
+    }));
+  }
+  gs.push_back(spawn([&e] {
+    sleep();
+    sleep();
+    e.set();
+    e.clear();
+    sleep();
+  }));
+  joinall(gs);
+  std::vector<int> want;
+  for (int i = 0; i < 12; ++i) want.push_back(i);
+  EXPECT_EQ(woke, want);
+  EXPECT_FALSE(e.is_set());
+}
+
+// The last waiter woken by a pass that a greenlet runs in place destroys
+// the Event: the pass must notice and stop touching it.
+TEST_P(EventTest, HandOffWaiterDestroysEventDuringPass) {
+  auto e = std::make_unique<Event>();
+  int woke = 0;
+  GreenletList gs;
+  for (int i = 0; i < 3; ++i) {
+    gs.push_back(spawn([&e, &woke] {
+      e->wait();
+      if (++woke == 3) e.reset();
+      sleep();
+    }));
+  }
+  gs.push_back(spawn([&e] {
+    sleep();
+    e->set();
+    sleep();
+  }));
+  joinall(gs);
+  EXPECT_EQ(woke, 3);
+  EXPECT_EQ(e, nullptr);
+}
+
+// A waiter that sets the Event again and waits on it once more, without
+// clearing it: gevent wakes it again in the same pass (the pass goes on
+// while the flag is set), so each waiter passes through its two waits.
+TEST_P(EventTest, HandOffWaiterRelinksWhileSet) {
+  Event e;
+  std::vector<std::string> log;
+  GreenletList gs;
+  for (int i = 0; i < 2; ++i) {
+    gs.push_back(spawn([&e, &log, i] {
+      e.wait();
+      log.push_back("a" + std::to_string(i));
+      e.wait();  // still set: returns at once
+      log.push_back("b" + std::to_string(i));
+    }));
+  }
+  gs.push_back(spawn([&e] {
+    sleep();
+    e.set();
+    sleep();
+  }));
+  joinall(gs);
+  EXPECT_EQ(log, (std::vector<std::string>{"a0", "b0", "a1", "b1"}));
+}
+
 GEVENT_INSTANTIATE_BACKENDS(EventTest);
 GEVENT_INSTANTIATE_BACKENDS(EventSetClearTest);
 

@@ -19,6 +19,7 @@
 #include "runtime/internal/error_text.h"
 #include "runtime/internal/overflow_guard.h"
 #include "runtime/raw_greenlet.h"
+#include "runtime/waitable.h"
 
 namespace gevent {
 namespace {
@@ -200,7 +201,7 @@ void Hub::RunCallbacks() {
   pass_count_ = 0;
   while (Callback* cb = callbacks_.pop_front()) {
     cb->hub_ = nullptr;
-    if (observing_) Emit(HubEventKind::kCallback);
+    if (observing_ && cb != &continuation_) Emit(HubEventKind::kCallback);
     cb->fn_(cb);
     if ((++pass_count_ & 255) == 0 && !callbacks_.empty() &&
         CallbackPassOver(pass_start, pass_count_)) {
@@ -643,11 +644,13 @@ inline void Hub::SwitchInto(RawGreenlet* g, bool tail) {
   RawGreenlet* hub = current_;
   current_ = g;
   tail_resumed_ = tail ? g : nullptr;
+  open_pass_ = nullptr;
   NoteSwitch(hub, g);
   if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
   internal::Jump(&hub->ctx_, &g->ctx_, eh_);
   current_ = hub;
   tail_resumed_ = nullptr;
+  open_pass_ = nullptr;
   if (finished_ != nullptr) ReleaseFinished();
   if (ABSL_PREDICT_FALSE(hub->resume_error_ != nullptr)) {
     std::exception_ptr e = std::move(hub->resume_error_);
@@ -696,7 +699,7 @@ void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
   }
   g->waiting_on_ = what;
   g->waiting_for_ = waiting_for;
-  SwitchToHub();
+  if (tail_resumed_ != g || !TryHandOff(g)) SwitchToHub();
   g->waiting_on_ = nullptr;
   g->waiting_for_ = nullptr;
   if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) RethrowResumeError(g);
@@ -732,40 +735,179 @@ void Hub::yield() {
   if (ABSL_PREDICT_FALSE(g == hub_g_ || destroyed_)) wait("sleep(0)");
   YieldCallback resume_me(this, g);
   run_callback(&resume_me);
-  // The hand-off. `g` was switched into by a YieldCallback of this callback
-  // pass, so once `g` switches out the hub would only count that callback
-  // done, check the pass budget, and run the next callback. If that one is
-  // a YieldCallback too and the budget check is not due, do exactly that
-  // here and switch straight to its greenlet: half the switches, and the
-  // same order, events and counts as going through the hub.
-  Callback* next = callbacks_.front();
-  if (tail_resumed_ == g && next != &resume_me &&
-      next->fn_ == &YieldCallback::Fire && ((pass_count_ + 1) & 255) != 0) {
-    RawGreenlet* to = static_cast<YieldCallback*>(next)->g;
-    if (to->state_ == RawGreenlet::State::kActive) {
+  wait("sleep(0)");
+}
+
+// ---- the hand-off
+//
+// `g` is blocking, and the hub frame's current step switched into `g` as its
+// last action (tail_resumed_ == g): the hub would now finish that step, count
+// the callback, check its budget every 256 callbacks, and go on with the next
+// callback, until something switches into a greenlet. When every one of
+// those steps is one of the few kinds below, `g` does them itself, with the
+// same events and counts, and switches straight to the next greenlet: one
+// switch instead of two, and no trip through the hub's loop.
+//  - the next callback resumes a greenlet yielding in sleep(0);
+//  - the next callback is a notification pass (Event.set() and the like)
+//    whose links are ResumeLinks (Event.wait() without a timeout): its links
+//    fire here, each switching straight to its waiter; when that waiter
+//    blocks, the pass goes on from there in the same way.
+// Anything else (a timer, I/O, another kind of link or callback, the budget
+// check) is left to the hub: `g` switches to it as usual. A pass that was
+// started here but cannot be finished here is handed back to the hub as a
+// PassContinuation at the front of the FIFO, so nothing runs in between.
+//
+// Counting: pass_count_ counts finished callbacks, except the one the hub
+// frame is in, which the frame counts when it resumes. A hand-off chain
+// moves that "current" callback along; each step that finishes one counts it.
+
+void Hub::SwitchDirect(RawGreenlet* from, RawGreenlet* to) {
+  if (from->stack_.guard == nullptr && from->stack_.valid() &&
+      !internal::StackPool::CanaryIntact(from->stack_)) {
+    internal::DieOfStackOverflow(from->name().c_str(), from->stack_.size);
+  }
+  current_ = to;
+  tail_resumed_ = to;
+  NoteSwitch(from, to);
+  if (observing_) Emit(HubEventKind::kSwitch, to->id_, 0, 0, to);
+  if (to != from) internal::Jump(&from->ctx_, &to->ctx_, eh_);
+  current_ = from;
+}
+
+void Hub::ResumeFromPass(RawGreenlet* g, Waitable* pass) {
+  if (g->state_ != RawGreenlet::State::kActive) {
+    resume(g);
+    return;
+  }
+  bool* alive = running_pass_alive_;
+  RawGreenlet* hub = current_;
+  current_ = g;
+  tail_resumed_ = g;
+  open_pass_ = pass;
+  open_pass_alive_ = alive;
+  NoteSwitch(hub, g);
+  if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
+  internal::Jump(&hub->ctx_, &g->ctx_, eh_);
+  current_ = hub;
+  tail_resumed_ = nullptr;
+  open_pass_ = nullptr;
+  if (finished_ != nullptr) ReleaseFinished();
+  if (ABSL_PREDICT_FALSE(hub->resume_error_ != nullptr)) {
+    std::exception_ptr e = std::move(hub->resume_error_);
+    hub->resume_error_ = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+void Hub::PassContinuation::Fire(Callback* c) {
+  auto* k = static_cast<PassContinuation*>(c);
+  Waitable* w = k->pass;
+  k->pass = nullptr;
+  if (!k->alive) return;  // the object was destroyed meanwhile
+  bool alive = true;
+  Waitable::RunPass(w, &alive);
+}
+
+// Returns 1 if `g` switched to another greenlet (and has been resumed since),
+// 0 if the open pass ended here, 2 if it must go on in the hub.
+int Hub::ContinuePassInPlace(RawGreenlet* g) {
+  Waitable* w = open_pass_;
+  // The hub frame's own pass (not yet taken over) keeps its flag there.
+  bool frame_pass = open_pass_alive_ != &in_place_alive_;
+  if (!*open_pass_alive_) {  // a link or a greenlet destroyed the object
+    open_pass_ = nullptr;
+    return 0;
+  }
+  auto take_over = [&] {
+    if (!frame_pass) return;
+    frame_abandoned_ = true;
+    in_place_alive_ = true;
+    w->alive_during_notify_ = &in_place_alive_;
+    open_pass_alive_ = &in_place_alive_;
+    frame_pass = false;
+  };
+  for (;;) {
+    Link* front = w->links_.front();
+    if (front != nullptr && front->fn_ != &internal::ResumeLink::Fire) {
+      if (frame_pass) return 2;  // the frame goes on with its own pass
+      HandPassBack();
+      return 2;
+    }
+    if (!w->keep_notifying()) break;
+    Link* l = w->links_.pop_front();
+    if (l == nullptr) break;
+    take_over();
+    l->source_ = nullptr;
+    if (observing_) Emit(HubEventKind::kLinkNotified);
+    RawGreenlet* to = static_cast<internal::ResumeLink*>(l)->greenlet;
+    if (to->waiting_on_ == nullptr || to->state_ != RawGreenlet::State::kActive) {
+      continue;  // the link does nothing: on with the pass
+    }
+    open_pass_ = w;
+    SwitchDirect(g, to);
+    return 1;
+  }
+  // The pass is over.
+  take_over();
+  w->alive_during_notify_ = nullptr;
+  open_pass_ = nullptr;
+  w->on_links_notified();  // may destroy `w`
+  return 0;
+}
+
+void Hub::HandPassBack() {
+  Waitable* w = open_pass_;
+  open_pass_ = nullptr;
+  if (w == nullptr || open_pass_alive_ != &in_place_alive_) return;
+  if (!in_place_alive_) return;  // destroyed: nothing left to notify
+  // The rest of the pass runs in the hub, first in line.
+  continuation_.pass = w;
+  continuation_.alive = true;
+  w->alive_during_notify_ = &continuation_.alive;
+  continuation_.hub_ = this;
+  callbacks_.push_front(&continuation_);
+  --pass_count_;  // the frame counts the pass when it resumes; so will this
+}
+
+bool Hub::TryHandOff(RawGreenlet* g) {
+  for (;;) {
+    if (open_pass_ != nullptr) {
+      const int r = ContinuePassInPlace(g);
+      if (r != 0) return r == 1;
+    }
+    // The current callback is finished; the hub would count it, and check
+    // its budget on every 256th.
+    if (((pass_count_ + 1) & 255) == 0) return false;
+    Callback* next = callbacks_.front();
+    if (next == nullptr) return false;
+    if (next->fn_ == &YieldCallback::Fire) {
+      RawGreenlet* to = static_cast<YieldCallback*>(next)->g;
+      if (to->state_ != RawGreenlet::State::kActive) return false;
       callbacks_.pop_front();
       next->hub_ = nullptr;
       ++pass_count_;
       if (observing_) Emit(HubEventKind::kCallback);
-      if (g->stack_.guard == nullptr && g->stack_.valid() &&
-          !internal::StackPool::CanaryIntact(g->stack_)) {
-        internal::DieOfStackOverflow(g->name().c_str(), g->stack_.size);
-      }
-      g->waiting_on_ = "sleep(0)";
-      current_ = to;
-      tail_resumed_ = to;
-      NoteSwitch(g, to);
-      if (observing_) Emit(HubEventKind::kSwitch, to->id_, 0, 0, to);
-      internal::Jump(&g->ctx_, &to->ctx_, eh_);
-      current_ = g;
-      g->waiting_on_ = nullptr;
-      if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) {
-        RethrowResumeError(g);
-      }
-      return;
+      SwitchDirect(g, to);
+      return true;
     }
+    if (next->fn_ == &Waitable::Run) {
+      Waitable* w = static_cast<Waitable::Notifier*>(next)->owner;
+      Link* front = w->links_.front();
+      if (front != nullptr && front->fn_ != &internal::ResumeLink::Fire) {
+        return false;
+      }
+      callbacks_.pop_front();
+      next->hub_ = nullptr;
+      ++pass_count_;
+      if (observing_) Emit(HubEventKind::kCallback);
+      in_place_alive_ = true;
+      w->alive_during_notify_ = &in_place_alive_;
+      open_pass_ = w;
+      open_pass_alive_ = &in_place_alive_;
+      continue;
+    }
+    return false;
   }
-  wait("sleep(0)");
 }
 
 void Hub::StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error) {
@@ -804,6 +946,9 @@ void RawGreenlet::Entry(void* arg) {
         !internal::StackPool::CanaryIntact(g->stack_)) {
       internal::DieOfStackOverflow(g->name_.c_str(), g->stack_.size);
     }
+    // Resumed by a hand-off from a pass that is not over: the hub finishes
+    // the pass first.
+    if (hub->tail_resumed_ == g) hub->HandPassBack();
     hub->finished_ = g;
     RawGreenlet* to = hub->hub_g_;
     hub->current_ = to;

@@ -52,6 +52,10 @@ namespace gevent {
 
 class Hub;
 class RawGreenlet;
+class Waitable;
+namespace internal {
+struct ResumeLink;
+}  // namespace internal
 
 namespace internal {
 // Thrown into the hub greenlet to unwind it when the hub is destroyed. Code
@@ -467,6 +471,8 @@ class Hub {
 
  private:
   friend class RawGreenlet;
+  friend class Waitable;
+  friend struct internal::ResumeLink;
   friend class Callback;
   friend class Timer;
   friend class IoWatcher;
@@ -494,14 +500,42 @@ class Hub {
     Hub* hub;
     RawGreenlet* g;
   };
-  // The greenlet that a YieldCallback of the current callback pass switched
-  // into, while it runs (nullptr otherwise). When it yields again and the
-  // next callback is another YieldCallback, it can switch straight to that
-  // greenlet: the hub would do nothing else in between (see yield()).
+  // ---- The hand-off (see TryHandOff in hub.cc) ----
+  // The greenlet that the current step of the callback pass switched into
+  // as its last action: by a YieldCallback, or by a ResumeLink of a
+  // notification pass (then open_pass_ is that pass's Waitable and
+  // open_pass_alive_ turns false if it is destroyed). When that greenlet
+  // blocks, whatever the hub would do next up to the next switch can be done
+  // in the greenlet itself, ending in a switch straight to the next greenlet.
   RawGreenlet* tail_resumed_ = nullptr;
-  // Callbacks run in the current pass (yield() hand-offs count as the
-  // callbacks they stand for).
+  Waitable* open_pass_ = nullptr;
+  bool* open_pass_alive_ = nullptr;
+  // The alive flag of a pass that a greenlet runs in place (the hub frame's
+  // own pass keeps its flag in its frame).
+  bool in_place_alive_ = false;
+  // The pass that Waitable::Run is running in the hub frame, if any.
+  bool* running_pass_alive_ = nullptr;
+  // Set when a greenlet took over (and finished) the pass the hub frame was
+  // running: the frame returns at once when it resumes.
+  bool frame_abandoned_ = false;
+  // Callbacks run in the current pass (hand-offs count as the callbacks they
+  // stand for).
   uint64_t pass_count_ = 0;
+  // Runs the rest of a notification pass that a greenlet started in place
+  // but could not finish (its next link must run in the hub). Not reported
+  // as a callback: to observers it is the same callback going on.
+  struct PassContinuation : Callback {
+    PassContinuation() : Callback(&Fire) {}
+    static void Fire(Callback* c);
+    Waitable* pass = nullptr;
+    bool alive = false;
+  };
+  PassContinuation continuation_;
+  bool TryHandOff(RawGreenlet* g);
+  int ContinuePassInPlace(RawGreenlet* g);
+  void SwitchDirect(RawGreenlet* from, RawGreenlet* to);
+  void HandPassBack();
+  void ResumeFromPass(RawGreenlet* g, Waitable* pass);
   void StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error);
   [[noreturn]] static void RethrowResumeError(RawGreenlet* g);
   RawGreenlet* EnsureHubGreenletSlow();

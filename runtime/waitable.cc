@@ -1,5 +1,7 @@
 #include "runtime/waitable.h"
 
+#include "runtime/raw_greenlet.h"
+
 #include <memory>
 #include <utility>
 
@@ -56,27 +58,46 @@ bool Waitable::unlink(LinkId id) {
 
 void Waitable::Run(Callback* cb) {
   Waitable* self = static_cast<Notifier*>(cb)->owner;
+  bool alive = true;
+  RunPass(self, &alive);
+}
+
+void Waitable::RunPass(Waitable* self, bool* alive) {
+  Hub* hub = self->hub_;
   // Ends the pass however this frame is left (normally, or unwound when the
   // hub is destroyed while a resumed waiter was running), unless a link
-  // destroyed the object.
+  // destroyed the object or a greenlet took the pass over (hand-off).
   struct Pass {
     Waitable* w;
-    bool alive = true;
+    bool* alive;
     ~Pass() {
-      if (!alive) return;
+      if (!*alive) return;
       w->alive_during_notify_ = nullptr;
       w->on_links_notified();  // may destroy the object: nothing may follow
     }
-  } pass{self};
-  self->alive_during_notify_ = &pass.alive;
+  } pass{self, alive};
+  self->alive_during_notify_ = alive;
   while (self->keep_notifying()) {
     Link* l = self->links_.pop_front();
     if (l == nullptr) break;
     l->source_ = nullptr;
-    if (self->hub_->observing()) self->hub_->Emit(HubEventKind::kLinkNotified);
+    if (hub->observing()) hub->Emit(HubEventKind::kLinkNotified);
+    hub->running_pass_alive_ = alive;
     l->fn_(l, self);
-    if (!pass.alive) return;  // a link destroyed the object
+    hub->running_pass_alive_ = nullptr;
+    if (hub->frame_abandoned_) {
+      // A greenlet resumed by that link finished this pass itself.
+      hub->frame_abandoned_ = false;
+      *alive = false;
+      return;
+    }
+    if (!*alive) return;  // a link destroyed the object
   }
+}
+
+void internal::ResumeLink::Fire(Link* l, Waitable* source) {
+  RawGreenlet* g = static_cast<ResumeLink*>(l)->greenlet;
+  if (g->waiting_on() != nullptr) source->hub()->ResumeFromPass(g, source);
 }
 
 void Waitable::Discard(Callback* cb) {

@@ -36,6 +36,7 @@ class Link : private internal::ListNode {
 
  private:
   friend class Waitable;
+  friend class Hub;
   friend class internal::IntrusiveList<Link>;
   Fn fn_;
   Waitable* source_ = nullptr;
@@ -98,11 +99,15 @@ class Waitable {
   virtual void on_links_notified() {}
 
  private:
+  friend class Hub;
   struct Notifier : Callback {
     Notifier() : Callback(&Run, &Discard) {}
     Waitable* owner = nullptr;
   };
   static void Run(Callback* cb);
+  // The notification pass itself; `alive` turns false if a link destroys
+  // the object.
+  static void RunPass(Waitable* self, bool* alive);
   static void Discard(Callback* cb);
 
   Hub* hub_;
@@ -115,6 +120,20 @@ class Waitable {
 inline Link::~Link() {
   if (source_ != nullptr) source_->unlink(this);
 }
+
+namespace internal {
+// A link that resumes a greenlet blocked in Hub::wait() (if it still is),
+// and does nothing else. A greenlet that waits with one needs no Waiter:
+// the wait ends by this link or by an exception thrown in, after which the
+// link's destructor unlinks it. The hub recognises these links: when the
+// greenlet it resumed blocks, the rest of the pass can run in place (the
+// hand-off, hub.cc).
+struct ResumeLink : Link {
+  explicit ResumeLink(RawGreenlet* g) : Link(&Fire), greenlet(g) {}
+  static void Fire(Link* l, Waitable* source);
+  RawGreenlet* greenlet;
+};
+}  // namespace internal
 
 }  // namespace gevent
 

@@ -47,6 +47,42 @@ struct JumpData {
   Context* to;
 };
 
+// boost::context::detail::jump_fcontext, entered with a jump instead of a
+// call. jump_fcontext resumes the other context with an indirect jump, not
+// a `ret`, so a plain call leaves one stale entry on the CPU's return-stack
+// predictor per switch. Every `ret` on the way back up the resumed
+// greenlet's frames is then predicted one frame off: a misprediction each.
+// Entered by a jump, the switch adds no entry. When two greenlets switch to
+// each other through the same code (a hand-off between like greenlets),
+// their return addresses match, and every return is predicted. Same
+// semantics as the call: callee-saved registers are saved by jump_fcontext,
+// and the caller-saved ones are declared clobbered.
+inline boost::context::detail::transfer_t JumpFcontext(
+    boost::context::detail::fcontext_t to, void* data) {
+#if defined(__x86_64__) && !GEVENT_ASAN
+  void* from_ctx;
+  void* from_data;
+  asm volatile(
+      "movq %%rsp, %%r12\n\t"
+      "subq $128, %%rsp\n\t"  // step over the red zone
+      "andq $-16, %%rsp\n\t"
+      "leaq 1f(%%rip), %%rax\n\t"
+      "pushq %%rax\n\t"  // the return address jump_fcontext resumes at
+      "jmp jump_fcontext\n"
+      "1:\n\t"
+      "movq %%r12, %%rsp\n\t"
+      : "=a"(from_ctx), "=d"(from_data), "+D"(to), "+S"(data)
+      :
+      : "rbx", "rcx", "r8", "r9", "r10", "r11", "r12", "memory", "cc",
+        "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+        "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+        "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+  return {from_ctx, from_data};
+#else
+  return boost::context::detail::jump_fcontext(to, data);
+#endif
+}
+
 // Prepares `ctx` to run `entry(arg)` on the given stack the first time it is
 // jumped to. `entry` must never return; it ends with FinalJump.
 void MakeContext(Context* ctx, char* stack_base, size_t stack_size,
@@ -63,8 +99,7 @@ inline void Jump(Context* from, Context* to, EhGlobals* eh) {
   __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_bottom,
                                  to->stack_size);
 #endif
-  boost::context::detail::transfer_t t =
-      boost::context::detail::jump_fcontext(to->fctx, &jd);
+  boost::context::detail::transfer_t t = JumpFcontext(to->fctx, &jd);
   static_cast<JumpData*>(t.data)->from->fctx = t.fctx;
 #if GEVENT_ASAN
   JumpData* back = static_cast<JumpData*>(t.data);

@@ -37,6 +37,15 @@ class IntrusiveList {
     ++size_;
   }
 
+  void push_front(T* item) {
+    ListNode* n = item;
+    n->next = head_.next;
+    n->prev = &head_;
+    head_.next->prev = n;
+    head_.next = n;
+    ++size_;
+  }
+
   T* front() const { return empty() ? nullptr : static_cast<T*>(head_.next); }
   T* back() const { return empty() ? nullptr : static_cast<T*>(head_.prev); }
 
