@@ -1,15 +1,21 @@
 // An indexed 4-ary min-heap of timers, shared by every hub backend.
 //
-// Each entry records its own position, so cancelling or re-arming a timer is
+// Each entry can be found in O(1), so cancelling or re-arming a timer is
 // O(log n) without a search. Order: earliest deadline first; for equal
 // deadlines, higher priority first, then the order in which the timers were
 // started (a per-hub sequence number), which makes the order total and
 // deterministic.
 //
-// The heap array holds the sort keys inline next to the entry pointer (24
-// bytes a node), so sifting compares nodes without touching the entries
-// themselves: a timer lives in the frame of the greenlet that sleeps, and
-// with thousands of sleepers every such dereference would be a cache miss.
+// Memory layout, because timers live in the frames of sleeping greenlets
+// and with thousands of sleepers every touch of one is a cache miss:
+//  - the heap array holds each node's sort key inline (deadline and a tie
+//    key, 128 bits compared at once), so sifting compares without touching
+//    the entries;
+//  - a node does not point at its entry but at a slot of a dense side table
+//    that holds the entry pointer and the node's position. Moving a node
+//    updates its slot, not the entry: a pop moves about log4(n) nodes, and
+//    writing each position into its timer would be as many misses on other
+//    greenlets' stacks. Freed slots are reused most recent first.
 #ifndef GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 #define GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 
@@ -21,32 +27,50 @@ namespace gevent {
 namespace internal {
 
 struct TimerEntry {
-  static constexpr size_t kNotInHeap = ~size_t{0};
+  static constexpr uint32_t kNoSlot = ~uint32_t{0};
   int64_t deadline = 0;  // nanoseconds (see nanos.h)
   // Higher fires first among equal deadlines; clamped to [-32768, 32767].
   int priority = 0;
   uint64_t seq = 0;  // start order; only its low 48 bits order ties
-  size_t heap_index = kNotInHeap;
-  bool in_heap() const { return heap_index != kNotInHeap; }
+  uint32_t slot = kNoSlot;  // the heap's handle, while in the heap
+  bool in_heap() const { return slot != kNoSlot; }
 };
 
 class TimerHeap {
  public:
   bool empty() const { return heap_.empty(); }
   size_t size() const { return heap_.size(); }
-  TimerEntry* top() const { return heap_.empty() ? nullptr : heap_[0].entry; }
+  TimerEntry* top() const {
+    return heap_.empty() ? nullptr : slots_[heap_[0].slot].entry;
+  }
   // The earliest deadline; the heap must not be empty.
   int64_t top_deadline() const { return heap_[0].deadline; }
+  // The position of `t` in the heap array (for tests).
+  size_t index_of(const TimerEntry* t) const { return slots_[t->slot].index; }
 
   void push(TimerEntry* t) {
+    uint32_t slot;
+    if (free_slot_ != kNone) {
+      slot = free_slot_;
+      free_slot_ = slots_[slot].index;
+    } else {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.push_back(Slot{nullptr, 0});
+    }
+    slots_[slot].entry = t;
+    t->slot = slot;
     const size_t i = heap_.size();
-    heap_.push_back(Node{t->deadline, TieKey(*t), t});
+    heap_.push_back(Node{t->deadline, TieKey(*t), slot});
     SiftUp(i, heap_[i]);
   }
 
   void remove(TimerEntry* t) {
-    const size_t i = t->heap_index;
-    t->heap_index = TimerEntry::kNotInHeap;
+    const uint32_t slot = t->slot;
+    const size_t i = slots_[slot].index;
+    t->slot = TimerEntry::kNoSlot;
+    slots_[slot].entry = nullptr;
+    slots_[slot].index = free_slot_;
+    free_slot_ = slot;
     const Node last = heap_.back();
     heap_.pop_back();
     if (i == heap_.size()) return;  // it was the last node
@@ -64,22 +88,21 @@ class TimerHeap {
   }
 
   static bool Less(const TimerEntry* a, const TimerEntry* b) {
-    return Less(Node{a->deadline, TieKey(*a), nullptr},
-                Node{b->deadline, TieKey(*b), nullptr});
+    return Less(Node{a->deadline, TieKey(*a), 0}, Node{b->deadline, TieKey(*b), 0});
   }
 
  private:
   static constexpr size_t kArity = 4;
+  static constexpr uint32_t kNone = ~uint32_t{0};
   struct Node {
     int64_t deadline;
     uint64_t tie;  // (32767 - priority) << 48 | seq: smaller fires first
-    TimerEntry* entry;
+    uint32_t slot;
   };
-  // (deadline, tie) as one 128-bit number: one compare, no branch on ties.
-  static __int128 Key(const Node& n) {
-    return (static_cast<__int128>(n.deadline) << 64) |
-           static_cast<__int128>(n.tie);
-  }
+  struct Slot {
+    TimerEntry* entry;
+    uint32_t index;  // position in heap_; the next free slot when free
+  };
   static uint64_t TieKey(const TimerEntry& t) {
     int p = t.priority;
     if (p > 32767) p = 32767;
@@ -87,12 +110,17 @@ class TimerHeap {
     return (static_cast<uint64_t>(32767 - p) << 48) |
            (t.seq & ((uint64_t{1} << 48) - 1));
   }
+  // (deadline, tie) as one 128-bit number: one compare, no branch on ties.
+  static __int128 Key(const Node& n) {
+    return (static_cast<__int128>(n.deadline) << 64) |
+           static_cast<__int128>(n.tie);
+  }
   static bool Less(const Node& a, const Node& b) { return Key(a) < Key(b); }
   static size_t Parent(size_t i) { return (i - 1) / kArity; }
 
   void Place(size_t i, const Node& n) {
     heap_[i] = n;
-    n.entry->heap_index = i;
+    slots_[n.slot].index = static_cast<uint32_t>(i);
   }
 
   void SiftUp(size_t i, const Node n) {
@@ -107,6 +135,7 @@ class TimerHeap {
 
   void SiftDown(size_t i, const Node n) {
     const size_t size = heap_.size();
+    const __int128 key = Key(n);
     for (;;) {
       const size_t first = i * kArity + 1;
       if (first >= size) break;
@@ -119,7 +148,7 @@ class TimerHeap {
         best = less ? c : best;
         best_key = less ? k : best_key;
       }
-      if (!(best_key < Key(n))) break;
+      if (!(best_key < key)) break;
       Place(i, heap_[best]);
       i = best;
     }
@@ -127,6 +156,8 @@ class TimerHeap {
   }
 
   std::vector<Node> heap_;
+  std::vector<Slot> slots_;
+  uint32_t free_slot_ = kNone;
 };
 
 }  // namespace internal

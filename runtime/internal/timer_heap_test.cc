@@ -40,7 +40,7 @@ void CheckAgainst(const TimerHeap& heap,
   }
   for (const auto& e : all) {
     EXPECT_EQ(e->in_heap(), ref.count(e.get()) == 1);
-    if (e->in_heap()) EXPECT_LT(e->heap_index, heap.size());
+    if (e->in_heap()) EXPECT_LT(heap.index_of(e.get()), heap.size());
   }
 }
 
