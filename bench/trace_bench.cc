@@ -154,7 +154,8 @@ BENCHMARK(BM_EpollTimers)
 void BM_RecordSwitch(benchmark::State& state) {
   gevent::sim::Simulation sim(0);
   gevent::trace::Recorder rec(sim.hub(), TracePath());
-  gevent::HubEvent e{gevent::HubEventKind::kSwitch, sim.hub()->loop_time(), 1};
+  gevent::HubEvent e{gevent::HubEventKind::kSwitch,
+                     absl::ToUnixNanos(sim.hub()->loop_time()), 1};
   for (auto _ : state) {
     e.greenlet = (e.greenlet & 7) + 1;
     rec.OnHubEvent(e);
@@ -199,7 +200,8 @@ void BM_RecordEpollMix(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     const gevent::trace::Event& x = events[i];
-    gevent::HubEvent h{x.kind, base + absl::Nanoseconds(x.time_ns), x.greenlet, x.a, x.b, x.c};
+    gevent::HubEvent h{x.kind, absl::ToUnixNanos(base + absl::Nanoseconds(x.time_ns)),
+                       x.greenlet, x.a, x.b, x.c};
     rec.OnHubEvent(h);
     if (++i == events.size()) {
       i = 0;

@@ -87,11 +87,7 @@ bool Hub::alive() const {
          threadsafe_pending_.load(std::memory_order_acquire) > 0;
 }
 
-void Hub::Notify(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
-                 const RawGreenlet* who, int64_t c, const char* text) {
-  HubEvent e{kind, internal::TimeFromNanos(now_ns_), greenlet, a, b, c, who, text};
-  observer_->OnHubEvent(e);
-}
+
 
 size_t Hub::Decide(Decision d, size_t n) {
   if (n < 2) return 0;

@@ -226,19 +226,24 @@ enum class HubEventKind : uint8_t {
 
 struct HubEvent {
   HubEventKind kind;
-  absl::Time time;
+  int64_t time_ns;  // the hub's clock (internal/nanos.h); see time()
   uint64_t greenlet = 0;  // id of the greenlet concerned, 0 for none
   int64_t a = 0;
   int64_t b = 0;
   int64_t c = 0;
   const RawGreenlet* who = nullptr;  // for names; valid during the call only
   const char* text = nullptr;        // kNote; valid during the call only
+  absl::Time time() const { return internal::TimeFromNanos(time_ns); }
 };
 
 class HubObserver {
  public:
   virtual ~HubObserver() = default;
   virtual void OnHubEvent(const HubEvent& e) = 0;
+  // False if the observer ignores kCallback events (the commonest event,
+  // one per callback the loop runs): the hub then does not report them.
+  // Asked when the observer is set.
+  virtual bool WantsCallbacks() const { return true; }
 };
 
 // Called with the greenlet (nullptr for a hub callback) and the error that
@@ -328,6 +333,7 @@ class Hub {
   // ---- Observers ----
   void set_observer(HubObserver* observer) {
     observer_ = observer;
+    observe_callbacks_ = observer != nullptr && observer->WantsCallbacks();
     observing_ = observer_ != nullptr || hashing_;
   }
   HubObserver* observer() const { return observer_; }
@@ -338,7 +344,11 @@ class Hub {
             const char* text = nullptr) {
     if (!observing_) return;
     if (hashing_) HashEvent(kind, greenlet, a, b, c);
-    if (observer_ != nullptr) Notify(kind, greenlet, a, b, who, c, text);
+    if (observer_ != nullptr &&
+        (kind != HubEventKind::kCallback || observe_callbacks_)) {
+      HubEvent e{kind, now_ns_, greenlet, a, b, c, who, text};
+      observer_->OnHubEvent(e);
+    }
   }
 
   // ---- Event hash ----
@@ -575,8 +585,7 @@ class Hub {
   HubObserver* observer_ = nullptr;
   bool observing_ = false;
   bool hashing_ = false;
-  void Notify(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
-              const RawGreenlet* who, int64_t c, const char* text);
+  bool observe_callbacks_ = false;
   void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                  int64_t c) {
     if (kind == HubEventKind::kTimerStarted) return;

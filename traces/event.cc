@@ -125,7 +125,7 @@ bool IsDefaultName(const std::string& name, uint64_t id) {
 Event EventFromHub(const HubEvent& e, absl::Time start, bool in_hub) {
   Event out;
   out.kind = e.kind;
-  out.time_ns = absl::ToInt64Nanoseconds(e.time - start);
+  out.time_ns = absl::ToInt64Nanoseconds(e.time() - start);
   out.greenlet = HasGreenlet(e.kind) ? e.greenlet : 0;
   switch (e.kind) {
     case HubEventKind::kSpawn:

@@ -92,7 +92,6 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   if (!sink_.Open(path, &error)) throw TraceError(error);
   // A hub that has not run yet has no loop time: read the clock.
   start_ = hub->now();
-  last_time_ = start_;
   last_ns_ = UnixNanos(start_);
   WriteHeader();
   hub_->set_observer(this);
@@ -179,7 +178,7 @@ void Recorder::Checkpoint() {
 void Recorder::OnHubEvent(const HubEvent& e) {
   // The commonest records, at an unchanged time: a callback, a switch, a
   // sleep(0), with a greenlet id below 128. Everything else is out of line.
-  if (!closed_ && e.time == last_time_ && e.greenlet < 128) {
+  if (!closed_ && e.time_ns == last_ns_ && e.greenlet < 128) {
     uint8_t* p = sink_.Reserve(8);
     const auto g = static_cast<uint8_t>(e.greenlet);
     size_t n = 0;
@@ -227,7 +226,7 @@ void Recorder::OnHubEventSlow(const HubEvent& e) {
     return;
   }
   uint64_t dt = 0;
-  if (e.time != last_time_) dt = Advance(e.time);
+  if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
   const auto field = static_cast<uint32_t>(e.kind);
   if (field == 0 || field > 16 || e.kind == HubEventKind::kSpawn ||
       e.kind == HubEventKind::kFinish || e.kind == HubEventKind::kNote) {
@@ -304,9 +303,7 @@ void Recorder::OnHubEventSlow(const HubEvent& e) {
 }
 
 
-uint64_t Recorder::Advance(absl::Time t) {
-  last_time_ = t;
-  const int64_t ns = UnixNanos(t);
+uint64_t Recorder::Advance(int64_t ns) {
   if (ns <= last_ns_) return 0;  // clocks here never go back; be safe
   const auto dt = static_cast<uint64_t>(ns - last_ns_);
   last_ns_ = ns;

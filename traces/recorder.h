@@ -64,6 +64,9 @@ class alignas(64) Recorder final : public HubObserver {
   uint64_t bytes() const { return sink_.size(); }
 
   void OnHubEvent(const HubEvent& e) override;
+  bool WantsCallbacks() const override {
+    return options_.callbacks || (next_ != nullptr && next_->WantsCallbacks());
+  }
 
   // Ends the file without touching the hub (which may be gone); later
   // events are ignored. Used for GEVENT_TRACE at thread exit.
@@ -74,13 +77,12 @@ class alignas(64) Recorder final : public HubObserver {
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);
   void WriteSlow(const HubEvent& e, uint64_t dt);
-  uint64_t Advance(absl::Time t);
+  uint64_t Advance(int64_t ns);
   void Checkpoint();
 
   // Touched by every record: the first two cache lines (after the vtable
   // pointer), so that a busy hub evicting them costs little.
-  absl::Time last_time_;
-  int64_t last_ns_ = 0;  // last_time_ in Unix ns
+  int64_t last_ns_ = 0;  // the time of the last record, in Unix ns
   uint64_t last_seq_ = 0;
   HubObserver* next_;
   Hub* hub_;

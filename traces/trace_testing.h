@@ -48,7 +48,7 @@ class Capture : public HubObserver {
     if (hub_->observer() == this) hub_->set_observer(nullptr);
   }
   void OnHubEvent(const HubEvent& e) override {
-    raw_.push_back({EventFromHub(e, absl::UnixEpoch(), hub_->in_hub()), e.time});
+    raw_.push_back({EventFromHub(e, absl::UnixEpoch(), hub_->in_hub()), e.time()});
   }
   // The events with times relative to `start`.
   std::vector<Event> Events(absl::Time start) const {
