@@ -70,6 +70,26 @@ TEST(EpollToSim, WorkersReplayIdentically) {
   EXPECT_GT(r.matched, 80u);
 }
 
+// Hand-offs (a blocking greenlet running the hub's next steps itself) must
+// report exactly what the hub would: an epoll recording replays on the
+// simulator event for event.
+TEST(EpollToSim, EventRelayReplaysIdentically) {
+  const std::string path = TempPath("relay.gtrace");
+  int recorded = 0;
+  RecordOnEpoll(path, [&] { recorded = programs::EventRelay(3000); });
+  int replayed = 0;
+  ReplayResult r = ReplayRun(path, [&] { replayed = programs::EventRelay(3000); });
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_EQ(replayed, recorded);
+  EXPECT_GT(r.matched, 6000u);
+  // And with the callback records, which the hand-offs must report too.
+  RecorderOptions with;
+  with.callbacks = true;
+  RecordOnEpoll(path, [&] { programs::EventRelay(500); }, with);
+  r = ReplayRun(path, [&] { programs::EventRelay(500); });
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+}
+
 TEST(EpollToSim, WithCallbackRecordsToo) {
   const std::string path = TempPath("wc.gtrace");
   RecorderOptions with;

@@ -60,6 +60,41 @@ int Workers(absl::Duration nap) {
   return consumer->get() + slow->get() * 1000 + st->linked * 10000;
 }
 
+int EventRelay(int n) {
+  constexpr int kRing = 4;
+  struct State {
+    gevent::Event e[kRing];
+    int passes = 0;
+    bool done = false;
+  };
+  auto st = std::make_shared<State>();
+  std::vector<std::shared_ptr<GreenletBase>> gs;
+  for (int i = 0; i < kRing; ++i) {
+    gs.push_back(spawn([st, i, n] {
+      const absl::Duration timeout =
+          i % 2 == 0 ? absl::InfiniteDuration() : absl::Seconds(30);
+      for (;;) {
+        st->e[i].wait(timeout);
+        st->e[i].clear();
+        if (st->done) break;
+        if (++st->passes >= n) st->done = true;
+        if (st->passes % 3 == 0) sleep();
+        st->e[(i + 1) % kRing].set();
+        if (st->done) {
+          for (auto& e : st->e) e.set();
+          break;
+        }
+      }
+    }));
+  }
+  gs.push_back(spawn([st] {
+    while (!st->done) sleep(absl::Microseconds(300));
+  }));
+  st->e[0].set();
+  joinall(gs);
+  return st->passes;
+}
+
 void PingPong(int n) {
   auto stop = std::make_shared<bool>(false);
   auto partner = spawn([stop] {

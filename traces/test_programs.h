@@ -18,6 +18,11 @@ int Workers(absl::Duration nap = absl::Milliseconds(1));
 
 // Two greenlets alternate `n` times with sleep(0).
 void PingPong(int n);
+// A token passed `n` times round a ring of 4 greenlets through Events (two
+// wait without a timeout, two with one; some yield in between), while a
+// fifth greenlet naps on timers: exercises the hub's hand-offs and the
+// passes they give back to the hub. Returns the number of passes.
+int EventRelay(int n);
 
 // Three workers; one adds a note and fails with std::runtime_error("disk on
 // fire") after 3 naps. Returns how many succeeded.
