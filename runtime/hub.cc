@@ -250,9 +250,14 @@ void Hub::stop(Timer* t) {
 
 bool Hub::FireTimers() {
   const uint64_t limit = timer_seq_;
+  const uint64_t limit48 = limit & ((uint64_t{1} << 48) - 1);
   while (!timers_.empty() && timers_.top_deadline() <= now_ns_) {
+    // Timers started by the ones firing now wait for the next pass. (Start
+    // numbers are compared in their low 48 bits, as the heap keeps them:
+    // exact while fewer than 2^48 timers are started between two passes.)
+    const uint64_t seq = timers_.top_seq48();
+    if (seq > limit48 && seq - limit48 < (uint64_t{1} << 47)) break;
     internal::TimerEntry* top = timers_.top();
-    if (top->seq > limit) break;
     timers_.pop();
     firing_.push_back(static_cast<Timer*>(top));
   }

@@ -11,11 +11,12 @@
 //  - the heap array holds each node's sort key inline (deadline and a tie
 //    key, 128 bits compared at once), so sifting compares without touching
 //    the entries;
-//  - a node does not point at its entry but at a slot of a dense side table
-//    that holds the entry pointer and the node's position. Moving a node
-//    updates its slot, not the entry: a pop moves about log4(n) nodes, and
-//    writing each position into its timer would be as many misses on other
-//    greenlets' stacks. Freed slots are reused most recent first.
+//  - a node does not point at its entry but names a slot; two dense side
+//    tables hold, per slot, the node's position (4 bytes) and the entry.
+//    Moving a node updates its position in the small table, not the entry:
+//    a pop moves about log4(n) nodes, and writing each position into its
+//    timer would be as many misses on other greenlets' stacks. Freed slots
+//    are reused most recent first.
 #ifndef GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 #define GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 
@@ -41,23 +42,27 @@ class TimerHeap {
   bool empty() const { return heap_.empty(); }
   size_t size() const { return heap_.size(); }
   TimerEntry* top() const {
-    return heap_.empty() ? nullptr : slots_[heap_[0].slot].entry;
+    return heap_.empty() ? nullptr : entry_[heap_[0].slot];
   }
   // The earliest deadline; the heap must not be empty.
   int64_t top_deadline() const { return heap_[0].deadline; }
+  // The low 48 bits of the earliest timer's start sequence number, without
+  // touching the timer; the heap must not be empty.
+  uint64_t top_seq48() const { return heap_[0].tie & kSeqMask; }
   // The position of `t` in the heap array (for tests).
-  size_t index_of(const TimerEntry* t) const { return slots_[t->slot].index; }
+  size_t index_of(const TimerEntry* t) const { return index_[t->slot]; }
 
   void push(TimerEntry* t) {
     uint32_t slot;
     if (free_slot_ != kNone) {
       slot = free_slot_;
-      free_slot_ = slots_[slot].index;
+      free_slot_ = index_[slot];
     } else {
-      slot = static_cast<uint32_t>(slots_.size());
-      slots_.push_back(Slot{nullptr, 0});
+      slot = static_cast<uint32_t>(index_.size());
+      index_.push_back(0);
+      entry_.push_back(nullptr);
     }
-    slots_[slot].entry = t;
+    entry_[slot] = t;
     t->slot = slot;
     const size_t i = heap_.size();
     heap_.push_back(Node{t->deadline, TieKey(*t), slot});
@@ -66,10 +71,10 @@ class TimerHeap {
 
   void remove(TimerEntry* t) {
     const uint32_t slot = t->slot;
-    const size_t i = slots_[slot].index;
+    const size_t i = index_[slot];
     t->slot = TimerEntry::kNoSlot;
-    slots_[slot].entry = nullptr;
-    slots_[slot].index = free_slot_;
+    entry_[slot] = nullptr;
+    index_[slot] = free_slot_;
     free_slot_ = slot;
     const Node last = heap_.back();
     heap_.pop_back();
@@ -94,21 +99,17 @@ class TimerHeap {
  private:
   static constexpr size_t kArity = 4;
   static constexpr uint32_t kNone = ~uint32_t{0};
+  static constexpr uint64_t kSeqMask = (uint64_t{1} << 48) - 1;
   struct Node {
     int64_t deadline;
     uint64_t tie;  // (32767 - priority) << 48 | seq: smaller fires first
     uint32_t slot;
   };
-  struct Slot {
-    TimerEntry* entry;
-    uint32_t index;  // position in heap_; the next free slot when free
-  };
   static uint64_t TieKey(const TimerEntry& t) {
     int p = t.priority;
     if (p > 32767) p = 32767;
     if (p < -32768) p = -32768;
-    return (static_cast<uint64_t>(32767 - p) << 48) |
-           (t.seq & ((uint64_t{1} << 48) - 1));
+    return (static_cast<uint64_t>(32767 - p) << 48) | (t.seq & kSeqMask);
   }
   // (deadline, tie) as one 128-bit number: one compare, no branch on ties.
   static __int128 Key(const Node& n) {
@@ -120,7 +121,7 @@ class TimerHeap {
 
   void Place(size_t i, const Node& n) {
     heap_[i] = n;
-    slots_[n.slot].index = static_cast<uint32_t>(i);
+    index_[n.slot] = static_cast<uint32_t>(i);
   }
 
   void SiftUp(size_t i, const Node n) {
@@ -156,7 +157,9 @@ class TimerHeap {
   }
 
   std::vector<Node> heap_;
-  std::vector<Slot> slots_;
+  std::vector<uint32_t> index_;     // per slot: position in heap_ (or the
+                                    // next free slot)
+  std::vector<TimerEntry*> entry_;  // per slot: the timer
   uint32_t free_slot_ = kNone;
 };
 
