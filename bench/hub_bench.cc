@@ -19,6 +19,7 @@
 
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "bench/backend.h"
 #include "bench/bench_util.h"
 #include "runtime/gevent.h"
 #include "runtime/internal/context.h"
@@ -29,29 +30,9 @@ namespace {
 
 using gevent_bench::Stopwatch;
 
-enum class Backend { kEpoll, kSim };
-
-// Runs `body` on the requested backend: on the thread's own (epoll) hub, or
-// inside a fresh simulation that lives for the duration of the call.
-template <typename F>
-void OnBackend(Backend backend, F&& body) {
-  if (backend == Backend::kSim) {
-    gevent::sim::Simulation sim(0);
-    body();
-  } else {
-    body();
-  }
-}
-
-// ns_per_op: wall nanoseconds per operation (the figure); cpu_ns_per_op:
-// the thread's CPU time per operation (close to ns_per_op on a quiet
-// machine); ops_per_s: the wall rate.
-void SetNsPerOp(benchmark::State& state, const Stopwatch& w, double ops) {
-  const double nanos = w.Nanos();
-  state.counters["ns_per_op"] = nanos / ops;
-  state.counters["cpu_ns_per_op"] = w.CpuNanos() / ops;
-  state.counters["ops_per_s"] = ops / (nanos * 1e-9);
-}
+using gevent_bench::Backend;
+using gevent_bench::OnBackend;
+using gevent_bench::SetNsPerOp;
 
 // ---------------------------------------------------------------------------
 // yield: two greenlets alternate via sleep(0). The main greenlet is one of

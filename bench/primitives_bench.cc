@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "benchmark/benchmark.h"
+#include "bench/backend.h"
 #include "bench/bench_util.h"
 #include "runtime/gevent.h"
 #include "runtime/queue.h"
@@ -21,26 +22,9 @@ namespace {
 
 using gevent_bench::Stopwatch;
 
-enum class Backend { kEpoll, kSim };
-
-// Runs `body` on the thread's own (epoll) hub, or inside a fresh simulation
-// that lives for the duration of the call.
-template <typename F>
-void OnBackend(Backend backend, F&& body) {
-  if (backend == Backend::kSim) {
-    gevent::sim::Simulation sim(0);
-    body();
-  } else {
-    body();
-  }
-}
-
-void SetNsPerOp(benchmark::State& state, const Stopwatch& w, double ops) {
-  const double nanos = w.Nanos();
-  state.counters["ns_per_op"] = nanos / ops;
-  state.counters["cpu_ns_per_op"] = w.CpuNanos() / ops;
-  state.counters["ops_per_s"] = ops / (nanos * 1e-9);
-}
+using gevent_bench::Backend;
+using gevent_bench::OnBackend;
+using gevent_bench::SetNsPerOp;
 
 // ---------------------------------------------------------------------------
 // queue_pingpong: two unbounded Queue<int>. The main greenlet puts on `q1`

@@ -641,11 +641,13 @@ void Hub::track_runs(bool on) {
   }
 }
 
-inline void Hub::SwitchInto(RawGreenlet* g, bool tail) {
+inline void Hub::SwitchInto(RawGreenlet* g, bool tail, Waitable* pass,
+                            bool* pass_alive) {
   RawGreenlet* hub = current_;
   current_ = g;
   tail_resumed_ = tail ? g : nullptr;
-  open_pass_ = nullptr;
+  open_pass_ = pass;
+  open_pass_alive_ = pass_alive;
   NoteSwitch(hub, g);
   if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
   internal::Jump(&hub->ctx_, &g->ctx_, eh_);
@@ -780,24 +782,7 @@ void Hub::ResumeFromPass(RawGreenlet* g, Waitable* pass) {
     resume(g);
     return;
   }
-  bool* alive = running_pass_alive_;
-  RawGreenlet* hub = current_;
-  current_ = g;
-  tail_resumed_ = g;
-  open_pass_ = pass;
-  open_pass_alive_ = alive;
-  NoteSwitch(hub, g);
-  if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
-  internal::Jump(&hub->ctx_, &g->ctx_, eh_);
-  current_ = hub;
-  tail_resumed_ = nullptr;
-  open_pass_ = nullptr;
-  if (finished_ != nullptr) ReleaseFinished();
-  if (ABSL_PREDICT_FALSE(hub->resume_error_ != nullptr)) {
-    std::exception_ptr e = std::move(hub->resume_error_);
-    hub->resume_error_ = nullptr;
-    std::rethrow_exception(e);
-  }
+  SwitchInto(g, /*tail=*/true, pass, running_pass_alive_);
 }
 
 void Hub::PassContinuation::Fire(Callback* c) {

@@ -502,7 +502,10 @@ class Hub {
   uint32_t MaskOf(const FdWatchers& f) const;
   static void HubGreenletMain(void* hub);
   void SwitchToHub();
-  void SwitchInto(RawGreenlet* g, bool tail = false);
+  // `tail`: switching into `g` is the last thing the current step does (see
+  // tail_resumed_); `pass`: that step is this notification pass.
+  void SwitchInto(RawGreenlet* g, bool tail = false, Waitable* pass = nullptr,
+                  bool* pass_alive = nullptr);
   // The callback sleep(0) queues: resumes `g`, and does nothing else.
   struct YieldCallback : Callback {
     YieldCallback(Hub* h, RawGreenlet* w) : Callback(&Fire), hub(h), g(w) {}
