@@ -930,7 +930,7 @@ void RawGreenlet::Entry(void* arg) {
     g->state_ = State::kFinished;
     if (g->stack_.guard == nullptr &&
         !internal::StackPool::CanaryIntact(g->stack_)) {
-      internal::DieOfStackOverflow(g->name_.c_str(), g->stack_.size);
+      internal::DieOfStackOverflow(g->name().c_str(), g->stack_.size);
     }
     // Resumed by a hand-off from a pass that is not over: the hub finishes
     // the pass first.
@@ -1173,8 +1173,16 @@ RawGreenlet::RawGreenlet(Hub* hub, Kind kind) : hub_(hub), kind_(kind) {
   if (kind == Kind::kSpawned) {
     ++t_live_greenlets;
     id_ = hub->next_greenlet_id();
-    name_ = absl::StrCat("Greenlet-", id_);
   }
+}
+
+void RawGreenlet::MakeDefaultName() const {
+  name_ = absl::StrCat("Greenlet-", id_);
+}
+
+std::string RawGreenlet::name_snapshot() const {
+  if (!name_.empty() || kind_ != Kind::kSpawned) return name_;
+  return absl::StrCat("Greenlet-", id_);
 }
 
 RawGreenlet::~RawGreenlet() {
@@ -1184,7 +1192,8 @@ RawGreenlet::~RawGreenlet() {
 RawGreenlet* getcurrent() { return get_hub()->current(); }
 
 namespace internal {
-bool CurrentGreenletGuard(const void* addr, const char** name, size_t* size) {
+bool CurrentGreenletGuard(const void* addr, char* name, size_t name_size,
+                          size_t* size) {
   Hub* hub = get_hub_if_exists();
   if (hub == nullptr) return false;
   const RawGreenlet* g = hub->current();
@@ -1193,7 +1202,14 @@ bool CurrentGreenletGuard(const void* addr, const char** name, size_t* size) {
   // A large frame can jump past the guard page; accept a little below it.
   const char* a = static_cast<const char*>(addr);
   if (a < s.guard - 64 * 1024 || a >= s.base) return false;
-  *name = g->name_.c_str();
+  // No allocation here (a signal handler): copy the name, or format the
+  // default one that was never made.
+  if (!g->name_.empty() || g->kind_ != RawGreenlet::Kind::kSpawned) {
+    snprintf(name, name_size, "%s", g->name_.c_str());
+  } else {
+    snprintf(name, name_size, "Greenlet-%llu",
+             static_cast<unsigned long long>(g->id_));
+  }
   *size = s.size;
   return true;
 }

@@ -53,7 +53,7 @@ void BlockingMonitor::Run() {
     // The greenlet cannot finish while it holds the hub, so reading its name
     // here is safe in practice (it is not synchronised with the hub thread).
     if (const RawGreenlet* g = hub_->running_greenlet()) {
-      report.greenlet = g->name();
+      report.greenlet = g->name_snapshot();
       report.greenlet_id = g->id();
     } else {
       report.greenlet = "main";

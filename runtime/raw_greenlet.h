@@ -20,7 +20,11 @@
 
 namespace gevent {
 namespace internal {
-bool CurrentGreenletGuard(const void* addr, const char** name, size_t* size);
+// From the SIGSEGV handler: if `addr` is in the guard zone of the running
+// greenlet's stack, writes its name (NUL-terminated, cut to fit) and its
+// stack size, and returns true.
+bool CurrentGreenletGuard(const void* addr, char* name, size_t name_size,
+                          size_t* size);
 }  // namespace internal
 
 class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
@@ -32,8 +36,15 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   RawGreenlet(const RawGreenlet&) = delete;
   RawGreenlet& operator=(const RawGreenlet&) = delete;
 
-  // The name used in messages: "Greenlet-<id>" unless set.
-  const std::string& name() const { return name_; }
+  // The name used in messages: "Greenlet-<id>" unless set. The default is
+  // made on first use (a spawn that is never named costs no string).
+  const std::string& name() const {
+    if (name_.empty() && kind_ == Kind::kSpawned) MakeDefaultName();
+    return name_;
+  }
+  // The name without making it: for readers on other threads (the
+  // blocking monitor), which must not write.
+  std::string name_snapshot() const;
   void set_name(std::string name) { name_ = std::move(name); }
   // Per-hub sequence number (deterministic; 0 for the main greenlet).
   uint64_t id() const { return id_; }
@@ -69,8 +80,9 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
  private:
   friend class Hub;
   friend class internal::IntrusiveList<internal::ListNode>;
-  friend bool internal::CurrentGreenletGuard(const void*, const char**,
+  friend bool internal::CurrentGreenletGuard(const void*, char*, size_t,
                                              size_t*);
+  void MakeDefaultName() const;
   enum class State : uint8_t { kNotRun, kActive, kFinished };
   static void Entry(void* self);
 
@@ -78,7 +90,7 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   Kind kind_;
   State state_ = State::kNotRun;
   uint64_t id_ = 0;
-  std::string name_;
+  mutable std::string name_;  // empty: the default, not made yet
   const char* waiting_on_ = nullptr;
   const RawGreenlet* waiting_for_ = nullptr;
   internal::Context ctx_;

@@ -16,7 +16,8 @@ namespace gevent {
 namespace internal {
 
 // Reads the running greenlet's stack; defined in raw_greenlet access below.
-bool CurrentGreenletGuard(const void* addr, const char** name, size_t* size);
+bool CurrentGreenletGuard(const void* addr, char* name, size_t name_size,
+                          size_t* size);
 
 namespace {
 
@@ -32,9 +33,9 @@ void WriteAll(const char* s, size_t n) {
 }
 
 void OnSegv(int sig, siginfo_t* info, void* uctx) {
-  const char* name = nullptr;
+  char name[256];
   size_t size = 0;
-  if (CurrentGreenletGuard(info->si_addr, &name, &size)) {
+  if (CurrentGreenletGuard(info->si_addr, name, sizeof name, &size)) {
     DieOfStackOverflow(name, size);
   }
   // Not ours: hand it to the previous handler, or die the default way.
