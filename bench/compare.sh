@@ -6,7 +6,7 @@
 # (above 1: geventpp is faster or smaller), and every geventpp figure
 # against its target.
 #
-#   bench/compare.sh                 # takes about 5 minutes
+#   bench/compare.sh                 # takes about 6 minutes
 #   GEVENT_BENCH_OUT=dir bench/compare.sh   # keep the raw results in dir
 #   bench/compare.sh --table dir     # only print the tables of a kept dir
 #
@@ -40,7 +40,7 @@ if ((!tables_only)); then
 
 # --- build ----------------------------------------------------------------
 log "building //bench (-c opt)"
-bazel build -c opt //bench:hub_bench //bench:sleepers_bench //bench:sim_bench >&2
+bazel build -c opt //bench:hub_bench //bench:primitives_bench //bench:sleepers_bench //bench:sim_bench >&2
 bin="$(bazel info -c opt bazel-bin 2>/dev/null)/bench"
 
 # --- peers ----------------------------------------------------------------
@@ -57,6 +57,7 @@ gb() {  # gb <binary> <name> <filter> [more flags]
 }
 # The micro-benchmarks: median of 3 repetitions (the machine may be shared).
 gb hub_bench hub . --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+gb primitives_bench primitives . --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 # One process per run: the cold and memory figures need a fresh process.
 gb sleepers_bench sleepers_epoll 'BM_Sleepers/epoll'
 gb sleepers_bench sleepers_sim 'BM_Sleepers/sim'
@@ -174,6 +175,12 @@ targets = [
     ("sim: 10k greenlets x 1 virtual hour", get(hour, "wall_s"), get(hour, "cpu_s"), "s", 3.6, "<"),
     ("sim: sleep(0) switches per second", 1e9 / y_sim if y_sim else None,
      1e9 / cpu_sim_yield if cpu_sim_yield else None, "/s", 10e6, ">="),
+    ("Event ping-pong, epoll (round trip)", get("BM_EventPingPong/epoll", "ns_per_op"), get("BM_EventPingPong/epoll", "cpu_ns_per_op"), "ns", 100, "<="),
+    ("Event ping-pong, sim (round trip)", get("BM_EventPingPong/sim", "ns_per_op"), get("BM_EventPingPong/sim", "cpu_ns_per_op"), "ns", 100, "<="),
+    ("Queue ping-pong, epoll (per item)", get("BM_QueuePingPong/epoll", "ns_per_op"), get("BM_QueuePingPong/epoll", "cpu_ns_per_op"), "ns", 150, "<="),
+    ("Queue ping-pong, sim (per item)", get("BM_QueuePingPong/sim", "ns_per_op"), get("BM_QueuePingPong/sim", "cpu_ns_per_op"), "ns", 150, "<="),
+    ("Semaphore hand-off to a waiter, epoll", get("BM_SemaphoreHandoff/epoll", "ns_per_op"), get("BM_SemaphoreHandoff/epoll", "cpu_ns_per_op"), "ns", 150, "<="),
+    ("Semaphore hand-off to a waiter, sim", get("BM_SemaphoreHandoff/sim", "ns_per_op"), get("BM_SemaphoreHandoff/sim", "cpu_ns_per_op"), "ns", 150, "<="),
     ("sim: fresh simulations per second", get("BM_SimFresh", "runs_per_s"),
      1e9 / get("BM_SimFresh", "cpu_ns_per_op") if get("BM_SimFresh", "cpu_ns_per_op") else None,
      "/s", 10000, ">="),
