@@ -10,7 +10,6 @@ namespace gevent {
 GreenletBase::GreenletBase(Hub* hub)
     : RawGreenlet(hub, Kind::kSpawned), Waitable(hub), hub_id_(hub->id()) {
   start_callback_.owner = this;
-  start_timer_.owner = this;
 }
 
 GreenletBase::~GreenletBase() = default;
@@ -39,7 +38,10 @@ void GreenletBase::start_later(absl::Duration delay) {
   CheckHub("start");
   start_requested_ = true;
   keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
-  hub()->start(&start_timer_, delay);
+  // Made only for start_later(): most greenlets never need it.
+  start_timer_ = std::make_unique<StartTimer>();
+  start_timer_->owner = this;
+  hub()->start(start_timer_.get(), delay);
   hub()->Emit(HubEventKind::kSpawn, id(),
               static_cast<int64_t>(hub()->current()->id()), 0, this);
 }
@@ -98,7 +100,7 @@ bool GreenletBase::MaybeKillBeforeStart(std::exception_ptr exception) {
   if (has_run()) return false;
   if (finished()) return true;
   hub()->cancel(&start_callback_);
-  hub()->stop(&start_timer_);
+  if (start_timer_ != nullptr) hub()->stop(start_timer_.get());
   MarkFinishedWithoutRunning();
   try {
     std::rethrow_exception(exception);

@@ -135,7 +135,7 @@ class GreenletBase : public RawGreenlet, public Waitable {
   };
 
   StartCallback start_callback_;
-  StartTimer start_timer_;
+  std::unique_ptr<StartTimer> start_timer_;  // for start_later() only
   bool start_requested_ = false;
   std::exception_ptr error_;
   std::optional<GreenletExit> exit_;

@@ -104,7 +104,10 @@ std::vector<internal::ElementOf<C>> wait(
                                                std::end(objects));
   internal::WaitSet set(internal::ToWaitables(elements), timeout, count);
   std::vector<internal::ElementOf<C>> out;
-  for (std::ptrdiff_t i; (i = set.Next()) >= 0;) out.push_back(elements[i]);
+  // Each index comes once: the element moves (no reference count traffic).
+  for (std::ptrdiff_t i; (i = set.Next()) >= 0;) {
+    out.push_back(std::move(elements[i]));
+  }
   return out;
 }
 
