@@ -702,7 +702,7 @@ void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
   }
   g->waiting_on_ = what;
   g->waiting_for_ = waiting_for;
-  if (tail_resumed_ != g || !TryHandOff(g)) SwitchToHub();
+  if (tail_resumed_ != g || !hand_offs_ || !TryHandOff(g)) SwitchToHub();
   g->waiting_on_ = nullptr;
   g->waiting_for_ = nullptr;
   if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) RethrowResumeError(g);

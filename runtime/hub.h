@@ -417,6 +417,14 @@ class Hub {
   // most recently used ones warm. Returns how many stacks were trimmed.
   size_t trim_stacks() { return stacks_->Trim(); }
 
+  // Hand-offs (see docs/design.md): a blocking greenlet runs the hub's next
+  // steps itself when it can and switches straight to the next greenlet.
+  // The schedule and every event are the same either way; off, every switch
+  // goes through the hub (for tests that check exactly that, and to
+  // measure).
+  void set_hand_offs(bool on) { hand_offs_ = on; }
+  bool hand_offs() const { return hand_offs_; }
+
   // The longest time the callback FIFO may run before the loop polls I/O.
   absl::Duration switch_interval() const { return switch_interval_; }
   void set_switch_interval(absl::Duration d) { switch_interval_ = d; }
@@ -531,6 +539,7 @@ class Hub {
   // Set when a greenlet took over (and finished) the pass the hub frame was
   // running: the frame returns at once when it resumes.
   bool frame_abandoned_ = false;
+  bool hand_offs_ = true;
   // Callbacks run in the current pass (hand-offs count as the callbacks they
   // stand for).
   uint64_t pass_count_ = 0;
