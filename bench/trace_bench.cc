@@ -196,16 +196,15 @@ void BM_RecordEpollMix(benchmark::State& state) {
   while (reader.Next(&e)) events.push_back(e);
   gevent::sim::Simulation sim(0);
   gevent::trace::Recorder rec(sim.hub(), TracePath());
-  absl::Time base = sim.hub()->loop_time();
+  int64_t base = absl::ToUnixNanos(sim.hub()->loop_time());
   size_t i = 0;
   for (auto _ : state) {
     const gevent::trace::Event& x = events[i];
-    gevent::HubEvent h{x.kind, absl::ToUnixNanos(base + absl::Nanoseconds(x.time_ns)),
-                       x.greenlet, x.a, x.b, x.c};
+    gevent::HubEvent h{x.kind, base + x.time_ns, x.greenlet, x.a, x.b, x.c};
     rec.OnHubEvent(h);
     if (++i == events.size()) {
       i = 0;
-      base += absl::Nanoseconds(events.back().time_ns + 1);
+      base += events.back().time_ns + 1;
     }
   }
   state.counters["bytes_per_record"] =
