@@ -177,9 +177,10 @@ void Recorder::Checkpoint() {
 // [dt_ns field]; every length fits in one byte (< 128).
 void Recorder::OnHubEvent(const HubEvent& e) {
   // The commonest records, at an unchanged time: a callback, a switch, a
-  // sleep(0), with a greenlet id below 128. Everything else is out of line.
+  // sleep, a timer firing, with a greenlet id below 128. Everything else is
+  // out of line.
   if (!closed_ && e.time_ns == last_ns_ && e.greenlet < 128) {
-    uint8_t* p = sink_.Reserve(8);
+    uint8_t* p = sink_.Reserve(16);
     const auto g = static_cast<uint8_t>(e.greenlet);
     size_t n = 0;
     switch (e.kind) {
@@ -204,8 +205,26 @@ void Recorder::OnHubEvent(const HubEvent& e) {
         if (e.a == 0 && e.b == 1 && g != 0) {
           p[0] = 4, p[1] = (11 << 3) | kBytes, p[2] = 2, p[3] = 0x08, p[4] = g;
           n = 5;
+        } else if (e.a > 0 && e.b == 1) {
+          // greenlet, nanoseconds (a varint of at most 10 bytes)
+          p[1] = (11 << 3) | kBytes, p[3] = 0x08, p[4] = g, p[5] = 0x10;
+          uint8_t* s = internal::PutVarint(p + 6, static_cast<uint64_t>(e.a));
+          p[2] = static_cast<uint8_t>(s - (p + 3));
+          p[0] = static_cast<uint8_t>(s - (p + 1));
+          n = static_cast<size_t>(s - p);
         }
         break;
+      case HubEventKind::kTimerFired: {
+        // Its start number, as the distance back from the last one started.
+        const uint64_t back = ZigZag(
+            static_cast<int64_t>(last_seq_ - static_cast<uint64_t>(e.a)));
+        if (back < 128) {
+          p[0] = 4, p[1] = (4 << 3) | kBytes, p[2] = 2, p[3] = 0x08;
+          p[4] = static_cast<uint8_t>(back);
+          n = 5;
+        }
+        break;
+      }
       default:
         break;
     }
