@@ -10,7 +10,9 @@
 //  - a wake-up that any thread may call (run_callback_threadsafe);
 //  - fork watchers, run in the child after reinit();
 //  - the switch between greenlets: a blocked greenlet waits in the hub, and
-//    only the hub resumes greenlets.
+//    only the hub resumes greenlets (a blocking greenlet may run the hub's
+//    next steps itself and switch straight to the next one, the hand-off,
+//    with exactly the same effect; see TryHandOff in hub.cc).
 //
 // One loop iteration follows gevent/libev: the callback FIFO runs (for at most
 // the switch interval, so callbacks cannot starve I/O), then the timers that
