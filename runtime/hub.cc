@@ -615,14 +615,20 @@ inline void Hub::NoteSwitch(RawGreenlet* from, RawGreenlet* to) {
   }
 }
 
+// A greenlet on an unguarded (slab) stack is checked for overflow each time
+// it switches out: its canary must be intact.
+inline void Hub::CheckStackOnSwitchOut(const RawGreenlet* g) {
+  if (g->stack_.guard == nullptr && g->stack_.valid() &&
+      !internal::StackPool::CanaryIntact(g->stack_)) {
+    internal::DieOfStackOverflow(g->name().c_str(), g->stack_.size);
+  }
+}
+
 inline void Hub::SwitchToHub() {
   RawGreenlet* hub = hub_g_;
   if (ABSL_PREDICT_FALSE(hub == nullptr)) hub = EnsureHubGreenletSlow();
   RawGreenlet* from = current_;
-  if (from->stack_.guard == nullptr && from->stack_.valid() &&
-      !internal::StackPool::CanaryIntact(from->stack_)) {
-    internal::DieOfStackOverflow(from->name().c_str(), from->stack_.size);
-  }
+  CheckStackOnSwitchOut(from);
   current_ = hub;
   NoteSwitch(from, hub);
   internal::Jump(&from->ctx_, &hub->ctx_, eh_);
@@ -765,10 +771,7 @@ void Hub::yield() {
 // moves that "current" callback along; each step that finishes one counts it.
 
 void Hub::SwitchDirect(RawGreenlet* from, RawGreenlet* to) {
-  if (from->stack_.guard == nullptr && from->stack_.valid() &&
-      !internal::StackPool::CanaryIntact(from->stack_)) {
-    internal::DieOfStackOverflow(from->name().c_str(), from->stack_.size);
-  }
+  CheckStackOnSwitchOut(from);
   current_ = to;
   tail_resumed_ = to;
   NoteSwitch(from, to);
@@ -928,10 +931,7 @@ void RawGreenlet::Entry(void* arg) {
     }
     g->OnRunFinished();
     g->state_ = State::kFinished;
-    if (g->stack_.guard == nullptr &&
-        !internal::StackPool::CanaryIntact(g->stack_)) {
-      internal::DieOfStackOverflow(g->name().c_str(), g->stack_.size);
-    }
+    Hub::CheckStackOnSwitchOut(g);
     // Resumed by a hand-off from a pass that is not over: the hub finishes
     // the pass first.
     if (hub->tail_resumed_ == g) hub->HandPassBack();

@@ -512,6 +512,7 @@ class Hub {
   uint32_t MaskOf(const FdWatchers& f) const;
   static void HubGreenletMain(void* hub);
   void SwitchToHub();
+  static void CheckStackOnSwitchOut(const RawGreenlet* g);
   // `tail`: switching into `g` is the last thing the current step does (see
   // tail_resumed_); `pass`: that step is this notification pass.
   void SwitchInto(RawGreenlet* g, bool tail = false, Waitable* pass = nullptr,

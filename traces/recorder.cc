@@ -236,35 +236,6 @@ void Recorder::OnHubEvent(const HubEvent& e) {
       return;
     }
   }
-  if (!closed_ && e.kind == HubEventKind::kTimerStarted && e.greenlet < 128) {
-    // Every timed sleep starts one, after the hub read the clock: often at
-    // a new time. [length][tag, 2 bytes][sub length][greenlet][start number,
-    // as the distance from the last one + 1][delay][by the hub][dt].
-    uint64_t dt = 0;
-    if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
-    const auto seq = static_cast<uint64_t>(e.a);
-    uint8_t* const p = sink_.Reserve(48);
-    p[1] = static_cast<uint8_t>(((16 << 3) | kBytes) | 0x80);
-    p[2] = 1;
-    uint8_t* const sub = p + 4;
-    sub[0] = 0x08, sub[1] = static_cast<uint8_t>(e.greenlet), sub[2] = 0x10;
-    uint8_t* s = PutVarint(sub + 3, seq - (last_seq_ + 1));
-    *s++ = 0x18;
-    s = PutVarint(s, static_cast<uint64_t>(e.b));
-    if (hub_->in_hub()) *s++ = 0x20, *s++ = 1;
-    last_seq_ = seq;
-    p[3] = static_cast<uint8_t>(s - sub);
-    if (dt != 0) {
-      s = PutTag(s, kFieldDt, kVarint);
-      s = PutVarint(s, dt);
-    }
-    p[0] = static_cast<uint8_t>(s - (p + 1));
-    sink_.Commit(s);
-    ++records_;
-    if (++pending_ == kCheckpointEvery) Checkpoint();
-    if (next_ != nullptr) next_->OnHubEvent(e);
-    return;
-  }
   OnHubEventSlow(e);
 }
 
