@@ -29,7 +29,6 @@ using internal::ZigZag;
 
 namespace {
 
-constexpr uint32_t kCheckpointEvery = 64;
 constexpr uint32_t kFieldDt = 17;
 constexpr uint32_t kFieldCheckpoint = 30;
 constexpr uint32_t kFieldEnd = 31;
@@ -94,6 +93,8 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   start_ = hub->now();
   last_ns_ = UnixNanos(start_);
   WriteHeader();
+  sink_.UseCursor(&lane_.pos);
+  SetUpLane();
   hub_->set_observer(this);
   attached_ = true;
 }
@@ -123,13 +124,12 @@ void Recorder::WriteHeader() {
   memcpy(p, bytes.data(), bytes.size());
   p += bytes.size();
   sink_.Commit(p);
-  uint32_t crc = sink_.TakeCrc();
   // The header's CRC covers the header message only.
-  crc = internal::Crc32c(0, bytes.data(), bytes.size());
+  const uint32_t crc = internal::Crc32c(0, bytes.data(), bytes.size());
   p = sink_.Reserve(4);
   for (int i = 0; i < 4; ++i) *p++ = static_cast<uint8_t>(crc >> (8 * i));
   sink_.Commit(p);
-  sink_.TakeCrc();  // records' checksums start after the header
+  sink_.CrcBreak(p, nullptr, p);  // records' checksums start after the header
   sink_.Flush();
 }
 
@@ -153,29 +153,81 @@ void Recorder::WriteRecord(uint32_t field, const uint8_t* sub, size_t n,
   if (++pending_ == kCheckpointEvery) Checkpoint();
 }
 
+// The checksum of the records since the last checkpoint is filled in by the
+// sink's writer thread (FileSink::CrcBreak).
 void Recorder::Checkpoint() {
-  const uint32_t crc = sink_.TakeCrc();
   uint8_t sub[16];
-  uint8_t* s = PutFixed32Field(sub, 1, crc);
+  uint8_t* s = PutFixed32Field(sub, 1, 0);  // the CRC: its 4 bytes follow the tag
   s = PutField(s, 2, pending_);
   const size_t n = static_cast<size_t>(s - sub);
   const size_t body = 2 + VarintSize(n) + n;
-  uint8_t* p = sink_.Reserve(body + 10);
-  p = PutVarint(p, body);
+  uint8_t* const start = sink_.Reserve(body + 10);
+  uint8_t* p = PutVarint(start, body);
   p = PutTag(p, kFieldCheckpoint, kBytes);
   p = PutVarint(p, n);
+  uint8_t* const crc_at = p + 1;
   memcpy(p, sub, n);
   p += n;
   sink_.Commit(p);
-  sink_.TakeCrc();  // the checkpoint itself is not covered
+  sink_.CrcBreak(start, crc_at, p);  // the checkpoint itself is not covered
   pending_ = 0;
   sink_.MaybeFlush();
+}
+
+namespace {
+
+// Little-endian bytes as one word, for HubEventLane patterns.
+constexpr uint64_t Bytes(std::initializer_list<uint8_t> bytes) {
+  uint64_t w = 0;
+  int i = 0;
+  for (uint8_t b : bytes) w |= static_cast<uint64_t>(b) << (8 * i++);
+  return w;
+}
+
+}  // namespace
+
+void Recorder::SetUpLane() {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  lane_on_ = next_ == nullptr;
+#endif
+  if (lane_on_) {
+    // The encodings Encode writes for these events, at an unchanged time:
+    // [length 4][oneof tag][sub-message length 2][field 1 tag][greenlet].
+    auto offer = [this](HubEventKind kind, uint8_t b, uint8_t tag) {
+      const auto k = static_cast<size_t>(kind);
+      lane_.b[k] = b;
+      lane_.pattern[k] = Bytes({4, tag, 2, 0x08});
+    };
+    offer(HubEventKind::kSwitch, 0, (2 << 3) | kBytes);
+    offer(HubEventKind::kSleep, 1, (11 << 3) | kBytes);  // sleep(0), ref
+  }
+  RefillLane();
+}
+
+void Recorder::RefillLane() {
+  lane_start_ = lane_.pos;
+  if (!lane_on_ || closed_) {
+    lane_.limit = lane_.pos;  // closed
+    return;
+  }
+  // 8 writable bytes at every position the lane may write at.
+  constexpr size_t kNeed = kCheckpointEvery * HubEventLane::kRecordBytes + 8;
+  if (sink_.room() < kNeed) sink_.Reserve(kNeed);
+  lane_start_ = lane_.pos;
+  lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kRecordBytes;
+  lane_.time_ns = last_ns_;
+}
+
+void Recorder::OnHubEvent(const HubEvent& e) {
+  SettleLane();
+  Encode(e);
+  RefillLane();
 }
 
 // The hot path: small records are encoded in place, in the sink's memory.
 // Layout: [length][oneof tag, 1 or 2 bytes][sub-message length][fields]
 // [dt_ns field]; every length fits in one byte (< 128).
-void Recorder::OnHubEvent(const HubEvent& e) {
+void Recorder::Encode(const HubEvent& e) {
   // The commonest records, at an unchanged time: a callback, a switch, a
   // sleep, a timer firing, with a greenlet id below 128. Everything else is
   // out of line.
@@ -193,16 +245,11 @@ void Recorder::OnHubEvent(const HubEvent& e) {
         n = 3;
         break;
       case HubEventKind::kSwitch:
-        if (g == 0) {
-          p[0] = 2, p[1] = (2 << 3) | kBytes, p[2] = 0;
-          n = 3;
-        } else {
-          p[0] = 4, p[1] = (2 << 3) | kBytes, p[2] = 2, p[3] = 0x08, p[4] = g;
-          n = 5;
-        }
+        p[0] = 4, p[1] = (2 << 3) | kBytes, p[2] = 2, p[3] = 0x08, p[4] = g;
+        n = 5;
         break;
       case HubEventKind::kSleep:
-        if (e.a == 0 && e.b == 1 && g != 0) {
+        if (e.a == 0 && e.b == 1) {
           p[0] = 4, p[1] = (11 << 3) | kBytes, p[2] = 2, p[3] = 0x08, p[4] = g;
           n = 5;
         } else if (e.a > 0 && e.b == 1) {
@@ -260,7 +307,10 @@ void Recorder::OnHubEventSlow(const HubEvent& e) {
   uint8_t* const sub = p + head;
   uint8_t* s = sub;
   switch (e.kind) {
-    case HubEventKind::kSwitch:
+    case HubEventKind::kSwitch:  // the id even when 0: as the lane writes it
+      s = PutTag(s, 1, kVarint);
+      s = PutVarint(s, e.greenlet);
+      break;
     case HubEventKind::kTimeoutFired:
     case HubEventKind::kKill:
       s = PutField(s, 1, e.greenlet);
@@ -281,8 +331,9 @@ void Recorder::OnHubEventSlow(const HubEvent& e) {
       s = PutField(s, 2, static_cast<uint64_t>(e.a));
       s = PutField(s, 3, static_cast<uint64_t>(e.b));
       break;
-    case HubEventKind::kSleep:
-      s = PutField(s, 1, e.greenlet);
+    case HubEventKind::kSleep:  // the id even when 0, as in Encode's inline path
+      s = PutTag(s, 1, kVarint);
+      s = PutVarint(s, e.greenlet);
       s = PutField(s, 2, static_cast<uint64_t>(e.a));
       if (e.b == 0) s = PutField(s, 3, 1);
       break;
@@ -376,7 +427,9 @@ void Recorder::WriteSlow(const HubEvent& e, uint64_t dt) {
 
 bool Recorder::CloseFile() {
   if (closed_) return true;
+  SettleLane();
   closed_ = true;
+  RefillLane();  // closes it
   if (pending_ > 0) Checkpoint();
   uint8_t sub[16];
   uint8_t* s = PutField(sub, 1, records_);

@@ -43,6 +43,9 @@ struct RecorderOptions {
 
 class alignas(64) Recorder final : public HubObserver {
  public:
+  // Event records between two checkpoints (docs/trace-format.md).
+  static constexpr uint32_t kCheckpointEvery = 256;
+
   // Starts recording `hub` into `path` (created or truncated). An observer
   // already set on the hub keeps receiving every event (observers chain:
   // stop them in the reverse order of their creation). Throws TraceError
@@ -60,20 +63,41 @@ class alignas(64) Recorder final : public HubObserver {
   // The hub's clock when recording started: record times count from it.
   absl::Time start() const { return start_; }
   // Event records written so far, and bytes (header included).
-  uint64_t records() const { return records_; }
+  uint64_t records() const { return records_ + LaneRecords(); }
   uint64_t bytes() const { return sink_.size(); }
 
   void OnHubEvent(const HubEvent& e) override;
   bool WantsCallbacks() const override {
     return options_.callbacks || (next_ != nullptr && next_->WantsCallbacks());
   }
+  // Switches, sleep(0)s (and callbacks, if recorded) at an unchanged time
+  // are written by the hub itself, already encoded. Not when another
+  // observer is chained after this one (it must see every event).
+  HubEventLane* lane() override { return lane_on_ ? &lane_ : nullptr; }
 
   // Ends the file without touching the hub (which may be gone); later
   // events are ignored. Used for GEVENT_TRACE at thread exit.
   bool CloseFile();
 
  private:
+  void Encode(const HubEvent& e);
   __attribute__((noinline)) void OnHubEventSlow(const HubEvent& e);
+  void SetUpLane();
+  // The records the hub wrote into the lane since RefillLane.
+  uint32_t LaneRecords() const {
+    return static_cast<uint32_t>(lane_.pos - lane_start_) /
+           HubEventLane::kRecordBytes;
+  }
+  // Counts them.
+  void SettleLane() {
+    const uint32_t taken = LaneRecords();
+    records_ += taken;
+    pending_ += taken;
+    lane_start_ = lane_.pos;
+    if (pending_ == kCheckpointEvery) Checkpoint();
+  }
+  // Opens the lane for the records up to the next checkpoint.
+  void RefillLane();
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);
   void WriteSlow(const HubEvent& e, uint64_t dt);
@@ -81,7 +105,11 @@ class alignas(64) Recorder final : public HubObserver {
   void Checkpoint();
 
   // Touched by every record: the first two cache lines (after the vtable
-  // pointer), so that a busy hub evicting them costs little.
+  // pointer), so that a busy hub evicting them costs little. The lane holds
+  // the sink's write position.
+  HubEventLane lane_;
+  uint8_t* lane_start_ = nullptr;  // lane_.pos when last refilled
+  bool lane_on_ = false;
   int64_t last_ns_ = 0;  // the time of the last record, in Unix ns
   uint64_t last_seq_ = 0;
   HubObserver* next_;

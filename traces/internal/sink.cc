@@ -2,13 +2,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "traces/internal/crc32c.h"
@@ -16,9 +23,20 @@
 namespace gevent {
 namespace trace {
 namespace internal {
-namespace {
 
-constexpr size_t kBuffer = 64 * 1024;
+// A piece of a trace on its way to the file.
+struct Chunk {
+  static constexpr size_t kNone = ~size_t{0};
+  struct Break {
+    size_t covered_end, patch, resume;  // offsets; patch kNone: none
+  };
+  std::unique_ptr<uint8_t[]> data;
+  size_t capacity = 0;
+  size_t used = 0;
+  std::vector<Break> breaks;
+};
+
+namespace {
 
 bool WriteAll(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
@@ -38,6 +56,179 @@ int64_t CoarseNowNs() {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
+
+// Fills in the chunk's checksums; `*crc` runs on from the previous chunk
+// and is left running for the next.
+void ApplyBreaks(Chunk* c, uint32_t* crc) {
+  size_t from = 0;
+  for (const Chunk::Break& b : c->breaks) {
+    *crc = Crc32c(*crc, c->data.get() + from, b.covered_end - from);
+    if (b.patch != Chunk::kNone) {
+      for (int i = 0; i < 4; ++i) {
+        c->data[b.patch + i] = static_cast<uint8_t>(*crc >> (8 * i));
+      }
+    }
+    *crc = 0;
+    from = b.resume;
+  }
+  *crc = Crc32c(*crc, c->data.get() + from, c->used - from);
+  c->breaks.clear();
+}
+
+}  // namespace
+
+// The process's one trace writer thread, started on first use (again in a
+// child after fork()). Never destroyed: sinks may close during exit.
+class Writer {
+ public:
+  static Writer& Get() {
+    static Writer* const w = new Writer;
+    return *w;
+  }
+
+  Chunk* TakeChunk(size_t capacity) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      // The chunk freed longest ago: the writer thread's core is least
+      // likely to still hold its lines, which this thread is about to write.
+      if (capacity == FileSink::kChunkBytes && !free_.empty()) {
+        Chunk* c = free_.front();
+        free_.pop_front();
+        return c;
+      }
+    }
+    auto* c = new Chunk;
+    c->data.reset(new uint8_t[capacity]);
+    c->capacity = capacity;
+    c->breaks.reserve(128);
+    return c;
+  }
+
+  void GiveBack(Chunk* c) {
+    c->used = 0;
+    c->breaks.clear();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (c->capacity == FileSink::kChunkBytes && free_.size() < kKeepFree) {
+        free_.push_back(c);
+        return;
+      }
+    }
+    delete c;
+  }
+
+  // Queues `c` for `s`; returns its ticket (see Wait).
+  uint64_t Submit(FileSink* s, Chunk* c) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { Run(); }).detach();
+    }
+    // Back-pressure: a program recording faster than the disk takes it
+    // waits rather than growing without bound.
+    done_cv_.wait(l, [this] { return queued_bytes_ <= kMaxQueuedBytes; });
+    queue_.push_back({s, c});
+    queued_bytes_ += c->used;
+    const uint64_t ticket = ++submitted_;
+    // A busy writer polls: waking a thread costs the waker ~10 us on a
+    // virtual machine (an inter-processor interrupt), a recording program
+    // hands off a chunk every ~100 us.
+    if (asleep_) {
+      asleep_ = false;
+      l.unlock();
+      work_cv_.notify_one();
+    }
+    return ticket;
+  }
+
+  // Until every chunk up to `ticket` is written.
+  void Wait(uint64_t ticket) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (completed_.load() >= ticket) return;
+    asleep_ = false;
+    work_cv_.notify_one();
+    done_cv_.wait(l, [&] { return completed_.load() >= ticket; });
+  }
+
+  // The same from a signal handler: polls, for at most `max_ns`.
+  void WaitFromSignal(uint64_t ticket, int64_t max_ns) {
+    const timespec ms = {0, 1000000};
+    for (int64_t waited = 0; completed_.load() < ticket && waited < max_ns;
+         waited += ms.tv_nsec) {
+      nanosleep(&ms, nullptr);
+    }
+  }
+
+ private:
+  static constexpr size_t kKeepFree = 64;
+  static constexpr int kPollMs = 2;
+  static constexpr int kPollsBeforeSleep = 50;  // 100 ms idle: sleep
+  static constexpr size_t kMaxQueuedBytes = 32 << 20;
+
+  Writer() {
+    pthread_atfork([] { Get().mu_.lock(); }, [] { Get().mu_.unlock(); },
+                   [] { Get().AfterForkInChild(); });
+  }
+
+  // The parent's writer thread and its queue stay with the parent, which
+  // writes them; the child starts its own when it needs one.
+  void AfterForkInChild() {
+    for (auto& job : queue_) delete job.second;
+    queue_.clear();
+    queued_bytes_ = 0;
+    completed_.store(submitted_);
+    started_ = false;
+    asleep_ = false;
+    mu_.unlock();
+  }
+
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    int idle_polls = 0;
+    for (;;) {
+      if (queue_.empty()) {
+        if (idle_polls < kPollsBeforeSleep) {
+          ++idle_polls;
+          work_cv_.wait_for(l, std::chrono::milliseconds(kPollMs));
+        } else {
+          asleep_ = true;
+          work_cv_.wait(l, [this] { return !asleep_; });
+        }
+        continue;
+      }
+      idle_polls = 0;
+      const auto job = queue_.front();
+      queue_.pop_front();
+      l.unlock();
+      FileSink* s = job.first;
+      Chunk* c = job.second;
+      ApplyBreaks(c, &s->crc_);
+      if (!s->failed_.load(std::memory_order_relaxed) &&
+          !WriteAll(s->fd_, c->data.get(), c->used)) {
+        s->failed_.store(true);
+      }
+      const size_t used = c->used;
+      GiveBack(c);
+      l.lock();
+      queued_bytes_ -= used;
+      completed_.fetch_add(1);
+      done_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<std::pair<FileSink*, Chunk*>> queue_;
+  std::deque<Chunk*> free_;
+  size_t queued_bytes_ = 0;
+  uint64_t submitted_ = 0;
+  std::atomic<uint64_t> completed_{0};
+  bool started_ = false;
+  bool asleep_ = false;  // the writer waits for a notification
+};
+
+namespace {
 
 // ---- Crash registry: the sinks a fatal signal must flush.
 
@@ -102,75 +293,82 @@ bool FileSink::Open(const std::string& path, std::string* error) {
                           "': ", strerror(errno));
     return false;
   }
-  capacity_ = kBuffer;
-  buffer_.reset(new uint8_t[capacity_]);
-  base_ = pos_ = crc_mark_ = buffer_.get();
-  end_ = base_ + capacity_;
+  NewChunk(kChunkBytes);
   last_flush_ns_ = CoarseNowNs();
   slot_ = Register(this);
   return true;
 }
 
-void FileSink::FoldCrc() {
-  crc_ = Crc32c(crc_, crc_mark_, static_cast<size_t>(pos_ - crc_mark_));
-  crc_mark_ = pos_;
+void FileSink::NewChunk(size_t capacity) {
+  chunk_ = Writer::Get().TakeChunk(capacity);
+  base_ = *pos_ = chunk_->data.get();
+  end_ = base_ + chunk_->capacity;
 }
 
-uint32_t FileSink::TakeCrc() {
-  FoldCrc();
-  const uint32_t c = crc_;
-  crc_ = 0;
-  return c;
+void FileSink::CrcBreak(uint8_t* covered_end, uint8_t* patch, uint8_t* resume) {
+  chunk_->breaks.push_back({static_cast<size_t>(covered_end - base_),
+                            patch != nullptr ? static_cast<size_t>(patch - base_)
+                                             : Chunk::kNone,
+                            static_cast<size_t>(resume - base_)});
+}
+
+void FileSink::HandOff() {
+  if (*pos_ == base_ && chunk_->breaks.empty()) return;
+  Chunk* full = chunk_;
+  full->used = static_cast<size_t>(*pos_ - base_);
+  // The fresh chunk first: a crash in between loses the full one rather
+  // than writing it twice.
+  NewChunk(kChunkBytes);
+  handed_ += full->used;
+  ticket_ = Writer::Get().Submit(this, full);
+  last_flush_ns_ = CoarseNowNs();
 }
 
 void FileSink::Grow(size_t n) {
-  Flush();
-  if (static_cast<size_t>(end_ - pos_) < n) {
-    // A record larger than the buffer (long texts): a larger buffer.
-    if (slot_ >= 0) g_sinks[slot_].store(nullptr, std::memory_order_release);
-    capacity_ = n + kBuffer;
-    buffer_.reset(new uint8_t[capacity_]);
-    base_ = pos_ = crc_mark_ = buffer_.get();
-    end_ = base_ + capacity_;
-    if (slot_ >= 0) g_sinks[slot_].store(this, std::memory_order_release);
+  HandOff();
+  if (static_cast<size_t>(end_ - *pos_) < n) {
+    // A record larger than a chunk (long texts): a larger chunk.
+    Writer::Get().GiveBack(chunk_);
+    NewChunk(n + kChunkBytes);
   }
 }
 
 void FileSink::MaybeFlush() {
-  if (static_cast<size_t>(pos_ - base_) >= kFlushBytes) {
-    Flush();
-    return;
+  const auto pending = static_cast<size_t>(*pos_ - base_);
+  if (pending >= kFlushBytes ||
+      (pending > 0 && CoarseNowNs() - last_flush_ns_ >= kFlushIntervalNs)) {
+    HandOff();
   }
-  if (pos_ != base_ && CoarseNowNs() - last_flush_ns_ >= kFlushIntervalNs) Flush();
 }
 
 void FileSink::Flush() {
-  if (fd_ < 0) return;
-  FoldCrc();
-  const size_t n = static_cast<size_t>(pos_ - base_);
-  if (n > 0 && !failed_ && !WriteAll(fd_, base_, n)) failed_ = true;
-  written_ += n;
-  pos_ = crc_mark_ = base_;
-  last_flush_ns_ = CoarseNowNs();
+  if (fd_ >= 0) HandOff();
 }
 
 void FileSink::FlushFromSignal() {
   if (fd_ < 0) return;
-  uint8_t* p = pos_;
-  if (p > base_) {
-    WriteAll(fd_, base_, static_cast<size_t>(p - base_));
-    pos_ = crc_mark_ = base_;  // not twice (a handler may chain to abort)
+  Writer::Get().WaitFromSignal(ticket_, 2000000000);
+  Chunk* c = chunk_;
+  c->used = static_cast<size_t>(*pos_ - base_);
+  if (c->used > 0) {
+    ApplyBreaks(c, &crc_);
+    WriteAll(fd_, base_, c->used);
+    *pos_ = base_;  // not twice (a handler may chain to abort)
   }
 }
 
 bool FileSink::Close(std::string* error) {
   if (fd_ < 0) return true;
-  Flush();
+  HandOff();
+  Writer::Get().Wait(ticket_);
   if (slot_ >= 0) {
     g_sinks[slot_].store(nullptr, std::memory_order_release);
     slot_ = -1;
   }
-  bool ok = !failed_;
+  Writer::Get().GiveBack(chunk_);
+  chunk_ = nullptr;
+  base_ = end_ = *pos_ = nullptr;
+  bool ok = !failed_.load();
   if (close(fd_) != 0) ok = false;
   fd_ = -1;
   if (!ok) *error = "writing the trace file failed (disk full?)";
