@@ -90,6 +90,8 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   std::string error;
   if (!sink_.Open(path, &error)) throw TraceError(error);
   // A hub that has not run yet has no loop time: read the clock.
+  // The epoll hub's clock is CLOCK_MONOTONIC, as the sink's.
+  real_clock_ = strcmp(hub->backend_name(), "epoll") == 0;
   start_ = hub->now();
   last_ns_ = UnixNanos(start_);
   WriteHeader();
@@ -224,118 +226,40 @@ void Recorder::OnHubEvent(const HubEvent& e) {
   RefillLane();
 }
 
-// The hot path: small records are encoded in place, in the sink's memory.
-// Layout: [length][oneof tag, 1 or 2 bytes][sub-message length][fields]
-// [dt_ns field]; every length fits in one byte (< 128).
+// Every record but the text ones (spawn, finish, note) is encoded here, in
+// place in the sink's memory. Layout: [length][oneof tag, 1 or 2 bytes]
+// [sub-message length][fields][dt_ns field]; every length fits in one byte
+// (< 128).
 void Recorder::Encode(const HubEvent& e) {
-  // The commonest records, at an unchanged time: a callback, a switch, a
-  // sleep, a timer firing, with a greenlet id below 128. Everything else is
-  // out of line.
-  if (!closed_ && e.time_ns == last_ns_ && e.greenlet < 128) {
-    uint8_t* p = sink_.Reserve(16);
-    const auto g = static_cast<uint8_t>(e.greenlet);
-    size_t n = 0;
-    switch (e.kind) {
-      case HubEventKind::kCallback:
-        if (!options_.callbacks) {
-          if (next_ != nullptr) next_->OnHubEvent(e);
-          return;
-        }
-        p[0] = 2, p[1] = (5 << 3) | kBytes, p[2] = 0;
-        n = 3;
-        break;
-      case HubEventKind::kSwitch:
-        p[0] = 4, p[1] = (2 << 3) | kBytes, p[2] = 2, p[3] = 0x08, p[4] = g;
-        n = 5;
-        break;
-      case HubEventKind::kSleep:
-        if (e.a == 0 && e.b == 1) {
-          p[0] = 4, p[1] = (11 << 3) | kBytes, p[2] = 2, p[3] = 0x08, p[4] = g;
-          n = 5;
-        } else if (e.a > 0 && e.b == 1) {
-          // greenlet, nanoseconds (a varint of at most 10 bytes)
-          p[1] = (11 << 3) | kBytes, p[3] = 0x08, p[4] = g, p[5] = 0x10;
-          uint8_t* s = internal::PutVarint(p + 6, static_cast<uint64_t>(e.a));
-          p[2] = static_cast<uint8_t>(s - (p + 3));
-          p[0] = static_cast<uint8_t>(s - (p + 1));
-          n = static_cast<size_t>(s - p);
-        }
-        break;
-      case HubEventKind::kTimerFired: {
-        // Its start number, as the distance back from the last one started.
-        const uint64_t back = ZigZag(
-            static_cast<int64_t>(last_seq_ - static_cast<uint64_t>(e.a)));
-        if (back < 128) {
-          p[0] = 4, p[1] = (4 << 3) | kBytes, p[2] = 2, p[3] = 0x08;
-          p[4] = static_cast<uint8_t>(back);
-          n = 5;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    if (n != 0) {
-      sink_.Commit(p + n);
-      ++records_;
-      if (++pending_ == kCheckpointEvery) Checkpoint();
-      if (next_ != nullptr) next_->OnHubEvent(e);
-      return;
-    }
-  }
-  OnHubEventSlow(e);
-}
-
-void Recorder::OnHubEventSlow(const HubEvent& e) {
-  if (closed_ || (e.kind == HubEventKind::kCallback && !options_.callbacks)) {
-    if (next_ != nullptr) next_->OnHubEvent(e);
+  constexpr uint32_t kTextKinds = (1u << static_cast<uint32_t>(HubEventKind::kSpawn)) |
+                                  (1u << static_cast<uint32_t>(HubEventKind::kFinish)) |
+                                  (1u << static_cast<uint32_t>(HubEventKind::kNote));
+  const auto field = static_cast<uint32_t>(e.kind);
+  if (closed_ || field - 1 >= 16 || ((kTextKinds >> field) & 1) != 0 ||
+      (e.kind == HubEventKind::kCallback && !options_.callbacks)) {
+    OnHubEventSlow(e);
     return;
   }
   uint64_t dt = 0;
   if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
-  const auto field = static_cast<uint32_t>(e.kind);
-  if (field == 0 || field > 16 || e.kind == HubEventKind::kSpawn ||
-      e.kind == HubEventKind::kFinish || e.kind == HubEventKind::kNote) {
-    // Text, or a kind this version does not know (skipped).
-    if (field >= 1 && field <= 16) WriteSlow(e, dt);
-    if (next_ != nullptr) next_->OnHubEvent(e);
-    return;
-  }
   constexpr size_t kSmall = 64;  // > 1 + 2 + 1 + 3 * 11 + 2 + 10
   uint8_t* const p = sink_.Reserve(kSmall);
-  const size_t head = field < 16 ? 3 : 4;
-  uint8_t* const sub = p + head;
+  uint8_t* const sub = p + (field < 16 ? 3 : 4);
   uint8_t* s = sub;
   switch (e.kind) {
     case HubEventKind::kSwitch:  // the id even when 0: as the lane writes it
-      s = PutTag(s, 1, kVarint);
+      *s++ = 0x08;
       s = PutVarint(s, e.greenlet);
       break;
-    case HubEventKind::kTimeoutFired:
-    case HubEventKind::kKill:
-      s = PutField(s, 1, e.greenlet);
-      break;
-    case HubEventKind::kTimerFired:
-      s = PutField(s, 1, ZigZag(static_cast<int64_t>(last_seq_ - static_cast<uint64_t>(e.a))));
-      break;
-    case HubEventKind::kIo:
-      s = PutField(s, 1, static_cast<uint64_t>(e.a));
-      s = PutField(s, 2, static_cast<uint32_t>(e.b));
-      break;
-    case HubEventKind::kTimeAdvanced:
-      s = PutField(s, 1, dt);
-      dt = 0;
-      break;
-    case HubEventKind::kDecision:
-      s = PutField(s, 1, static_cast<uint64_t>(e.c));
-      s = PutField(s, 2, static_cast<uint64_t>(e.a));
-      s = PutField(s, 3, static_cast<uint64_t>(e.b));
-      break;
-    case HubEventKind::kSleep:  // the id even when 0, as in Encode's inline path
-      s = PutTag(s, 1, kVarint);
+    case HubEventKind::kSleep:  // the id even when 0, likewise
+      *s++ = 0x08;
       s = PutVarint(s, e.greenlet);
       s = PutField(s, 2, static_cast<uint64_t>(e.a));
       if (e.b == 0) s = PutField(s, 3, 1);
+      break;
+    case HubEventKind::kTimerFired:
+      // Its start number, as the distance back from the last one started.
+      s = PutField(s, 1, ZigZag(static_cast<int64_t>(last_seq_ - static_cast<uint64_t>(e.a))));
       break;
     case HubEventKind::kTimerStarted: {
       const auto seq = static_cast<uint64_t>(e.a);
@@ -346,17 +270,33 @@ void Recorder::OnHubEventSlow(const HubEvent& e) {
       last_seq_ = seq;
       break;
     }
+    case HubEventKind::kTimeAdvanced:
+      s = PutField(s, 1, dt);
+      dt = 0;
+      break;
+    case HubEventKind::kTimeoutFired:
+    case HubEventKind::kKill:
+      s = PutField(s, 1, e.greenlet);
+      break;
+    case HubEventKind::kIo:
+      s = PutField(s, 1, static_cast<uint64_t>(e.a));
+      s = PutField(s, 2, static_cast<uint32_t>(e.b));
+      break;
+    case HubEventKind::kDecision:
+      s = PutField(s, 1, static_cast<uint64_t>(e.c));
+      s = PutField(s, 2, static_cast<uint64_t>(e.a));
+      s = PutField(s, 3, static_cast<uint64_t>(e.b));
+      break;
     default:  // Callback, Idle, LoopExit, LinkNotified: no fields
       break;
   }
-  const auto sub_len = static_cast<uint8_t>(s - sub);
+  sub[-1] = static_cast<uint8_t>(s - sub);
   if (field < 16) {
     p[1] = static_cast<uint8_t>((field << 3) | kBytes);
   } else {
     p[1] = static_cast<uint8_t>(((field << 3) | kBytes) | 0x80);
     p[2] = static_cast<uint8_t>(field >> 4);
   }
-  sub[-1] = sub_len;
   if (dt != 0) {
     s = PutTag(s, kFieldDt, kVarint);
     s = PutVarint(s, dt);
@@ -367,11 +307,24 @@ void Recorder::OnHubEventSlow(const HubEvent& e) {
   if (++pending_ == kCheckpointEvery) {
     Checkpoint();
   } else if (e.kind == HubEventKind::kTimeAdvanced) {
-    sink_.MaybeFlush();  // the loop waited: a good time to write
+    // The loop waited: a good time to write. On a real clock the event's
+    // time tells how long since the last write.
+    sink_.MaybeFlush(real_clock_ ? e.time_ns : -1);
   }
   if (next_ != nullptr) next_->OnHubEvent(e);
 }
 
+// Text records (spawn, finish, note), callbacks not recorded, kinds this
+// version does not know (skipped), and everything after CloseFile().
+void Recorder::OnHubEventSlow(const HubEvent& e) {
+  if (!closed_ && (e.kind == HubEventKind::kSpawn || e.kind == HubEventKind::kFinish ||
+                   e.kind == HubEventKind::kNote)) {
+    uint64_t dt = 0;
+    if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
+    WriteSlow(e, dt);
+  }
+  if (next_ != nullptr) next_->OnHubEvent(e);
+}
 
 uint64_t Recorder::Advance(int64_t ns) {
   if (ns <= last_ns_) return 0;  // clocks here never go back; be safe

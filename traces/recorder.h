@@ -90,6 +90,7 @@ class alignas(64) Recorder final : public HubObserver {
   }
   // Counts them.
   void SettleLane() {
+    if (lane_.pos == lane_start_) return;
     const uint32_t taken = LaneRecords();
     records_ += taken;
     pending_ += taken;
@@ -121,6 +122,7 @@ class alignas(64) Recorder final : public HubObserver {
   internal::FileSink sink_;  // its write position comes first
   // The rest.
   bool attached_ = false;
+  bool real_clock_ = false;  // the hub's times are CLOCK_MONOTONIC readings
   absl::Time start_;
   std::string path_;
   std::string scratch_;

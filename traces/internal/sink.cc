@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -162,7 +163,9 @@ class Writer {
  private:
   static constexpr size_t kKeepFree = 64;
   static constexpr int kPollMs = 2;
-  static constexpr int kPollsBeforeSleep = 50;  // 100 ms idle: sleep
+  // An empty poll: the program is quiet; hand-offs are rare enough to be
+  // worth a wake-up each.
+  static constexpr int kPollsBeforeSleep = 1;
   static constexpr size_t kMaxQueuedBytes = 32 << 20;
 
   Writer() {
@@ -171,7 +174,10 @@ class Writer {
   }
 
   // The parent's writer thread and its queue stay with the parent, which
-  // writes them; the child starts its own when it needs one.
+  // writes them; the child starts its own when it needs one. The child's
+  // copies of the mutex and condition variables may record the parent's
+  // waiters (a notification would go to a thread that is not there): they
+  // are made anew; the child has no other thread yet.
   void AfterForkInChild() {
     for (auto& job : queue_) delete job.second;
     queue_.clear();
@@ -179,7 +185,9 @@ class Writer {
     completed_.store(submitted_);
     started_ = false;
     asleep_ = false;
-    mu_.unlock();
+    new (&mu_) std::mutex();
+    new (&work_cv_) std::condition_variable();
+    new (&done_cv_) std::condition_variable();
   }
 
   void Run() {
@@ -333,12 +341,18 @@ void FileSink::Grow(size_t n) {
   }
 }
 
-void FileSink::MaybeFlush() {
+void FileSink::MaybeFlush(int64_t now_ns) {
   const auto pending = static_cast<size_t>(*pos_ - base_);
-  if (pending >= kFlushBytes ||
-      (pending > 0 && CoarseNowNs() - last_flush_ns_ >= kFlushIntervalNs)) {
+  if (pending >= kFlushBytes) {
     HandOff();
+    return;
   }
+  if (pending == 0) return;
+  if (now_ns < 0) {
+    if ((++clock_checks_ & 31) != 0) return;
+    now_ns = CoarseNowNs();
+  }
+  if (now_ns - last_flush_ns_ >= kFlushIntervalNs) HandOff();
 }
 
 void FileSink::Flush() {

@@ -74,8 +74,9 @@ class FileSink {
   void CrcBreak(uint8_t* covered_end, uint8_t* patch, uint8_t* resume);
 
   // Hands the pending bytes to the writer if 32 KiB are pending or 50 ms
-  // passed since the last hand-off.
-  void MaybeFlush();
+  // passed since the last hand-off. `now_ns`: a CLOCK_MONOTONIC reading the
+  // caller has; -1: none, the sink reads the clock every 32nd call.
+  void MaybeFlush(int64_t now_ns = -1);
   // Hands the pending bytes to the writer now.
   void Flush();
   // Bytes recorded so far (pending ones included).
@@ -103,6 +104,7 @@ class FileSink {
   uint64_t handed_ = 0;     // bytes handed to the writer
   uint64_t ticket_ = 0;     // the writer's number of our last hand-off
   int64_t last_flush_ns_ = 0;
+  uint32_t clock_checks_ = 0;
   int slot_ = -1;  // in the crash registry
   // The writer thread's: the checksum running across chunks.
   uint32_t crc_ = 0;
