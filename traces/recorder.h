@@ -63,7 +63,7 @@ class alignas(64) Recorder final : public HubObserver {
   // The hub's clock when recording started: record times count from it.
   absl::Time start() const { return start_; }
   // Event records written so far, and bytes (header included).
-  uint64_t records() const { return records_ + LaneRecords(); }
+  uint64_t records() const { return records_ + (closed_ ? 0 : LaneRecords()); }
   uint64_t bytes() const { return sink_.size(); }
 
   void OnHubEvent(const HubEvent& e) override;

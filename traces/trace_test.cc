@@ -465,6 +465,9 @@ TEST(Size, BytesPerRecord) {
     program();
     rec.Stop();
     rows.push_back({what, rec.recorder().records(), rec.recorder().bytes()});
+    TraceReader r;
+    EXPECT_EQ(ReadAll(path, &r).size(), rows.back().records) << what;
+    EXPECT_EQ(ReadFile(path).size(), rows.back().bytes) << what;
   };
   {
     sim::Simulation sim(0);
