@@ -1,27 +1,30 @@
-// An indexed 4-ary min-heap of timers, shared by every hub backend.
+// A 4-ary min-heap of timers, shared by every hub backend.
 //
-// Each entry can be found in O(1), so cancelling or re-arming a timer is
-// O(log n) without a search. Order: earliest deadline first; for equal
-// deadlines, higher priority first, then the order in which the timers were
-// started (a per-hub sequence number), which makes the order total and
-// deterministic.
+// Order: earliest deadline first; for equal deadlines, higher priority
+// first, then the order in which the timers were started (a per-hub
+// sequence number), which makes the order total and deterministic.
 //
-// Memory layout, because timers live in the frames of sleeping greenlets
-// and with thousands of sleepers every touch of one is a cache miss:
-//  - the heap array holds each node's sort key inline (deadline and a tie
-//    key, 128 bits compared at once), so sifting compares without touching
-//    the entries;
-//  - a node does not point at its entry but names a slot; two dense side
-//    tables hold, per slot, the node's position (4 bytes) and the entry.
-//    Moving a node updates its position in the small table, not the entry:
-//    a pop moves about log4(n) nodes, and writing each position into its
-//    timer would be as many misses on other greenlets' stacks. Freed slots
-//    are reused most recent first.
+// Memory layout, because timers live in the frames of sleeping greenlets,
+// and with thousands of sleepers every touch of one (or of anything not
+// used lately) is a cache miss:
+//  - the heap holds each node's sort key (deadline and a tie key, 16 bytes,
+//    compared as one 128-bit number), so sifting never touches the timers;
+//    the four children of a node share one 64-byte cache line;
+//  - a node names a slot, in a parallel array of 4-byte slot numbers; a
+//    dense side table holds, per slot, the timer;
+//  - nodes do not know their position, and no table tracks it: a pop moves
+//    about log4(n) nodes and writes nothing else. Removing a timer that is
+//    not at the top (a Timeout cancelled, a sleep cut short) marks its slot
+//    dead instead; a dead node is dropped when it reaches the top, and the
+//    heap is rebuilt without its dead nodes when they outnumber the live
+//    ones, so memory stays within twice the live timers (plus 64).
 #ifndef GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 #define GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <new>
 #include <vector>
 
 namespace gevent {
@@ -39,71 +42,76 @@ struct TimerEntry {
 
 class TimerHeap {
  public:
-  bool empty() const { return heap_.empty(); }
-  size_t size() const { return heap_.size(); }
-  TimerEntry* top() const {
-    return heap_.empty() ? nullptr : entry_[heap_[0].slot];
-  }
+  TimerHeap() = default;
+  ~TimerHeap() { Free(keys_); }
+  TimerHeap(const TimerHeap&) = delete;
+  TimerHeap& operator=(const TimerHeap&) = delete;
+
+  // Live timers (dead nodes not counted).
+  bool empty() const { return live_ == 0; }
+  size_t size() const { return live_; }
+  // The earliest timer; the top node is never dead.
+  TimerEntry* top() const { return live_ == 0 ? nullptr : entry_[slots_[kRoot]]; }
   // The earliest deadline; the heap must not be empty.
-  int64_t top_deadline() const { return heap_[0].deadline; }
+  int64_t top_deadline() const { return keys_[kRoot].deadline; }
   // The low 48 bits of the earliest timer's start sequence number, without
   // touching the timer; the heap must not be empty.
-  uint64_t top_seq48() const { return heap_[0].tie & kSeqMask; }
-  // The position of `t` in the heap array (for tests).
-  size_t index_of(const TimerEntry* t) const { return index_[t->slot]; }
+  uint64_t top_seq48() const { return keys_[kRoot].tie & kSeqMask; }
+  // Nodes in the heap, dead ones included (for tests).
+  size_t nodes() const { return nodes_; }
 
   void push(TimerEntry* t) {
     uint32_t slot;
-    if (free_slot_ != kNone) {
-      slot = free_slot_;
-      free_slot_ = index_[slot];
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
     } else {
-      slot = static_cast<uint32_t>(index_.size());
-      index_.push_back(0);
+      slot = static_cast<uint32_t>(entry_.size());
       entry_.push_back(nullptr);
     }
     entry_[slot] = t;
     t->slot = slot;
-    const size_t i = heap_.size();
-    heap_.push_back(Node{t->deadline, TieKey(*t), slot});
-    SiftUp(i, heap_[i]);
+    if (kRoot + nodes_ >= capacity_) Grow();
+    ++live_;
+    SiftUp(nodes_++, Key{t->deadline, TieKey(*t)}, slot);
   }
 
   void remove(TimerEntry* t) {
     const uint32_t slot = t->slot;
-    const size_t i = index_[slot];
     t->slot = TimerEntry::kNoSlot;
     entry_[slot] = nullptr;
-    index_[slot] = free_slot_;
-    free_slot_ = slot;
-    const Node last = heap_.back();
-    heap_.pop_back();
-    if (i == heap_.size()) return;  // it was the last node
-    if (i > 0 && Less(last, heap_[Parent(i)])) {
-      SiftUp(i, last);
-    } else {
-      SiftDown(i, last);
+    --live_;
+    if (slots_[kRoot] == slot) {
+      PopRoot();
+      return;
     }
+    ++dead_;
+    if (dead_ > live_ + 64) Compact();
   }
 
   TimerEntry* pop() {
-    TimerEntry* t = top();
-    if (t != nullptr) remove(t);
+    if (live_ == 0) return nullptr;
+    TimerEntry* t = entry_[slots_[kRoot]];
+    t->slot = TimerEntry::kNoSlot;
+    entry_[slots_[kRoot]] = nullptr;
+    --live_;
+    PopRoot();
     return t;
   }
 
   static bool Less(const TimerEntry* a, const TimerEntry* b) {
-    return Less(Node{a->deadline, TieKey(*a), 0}, Node{b->deadline, TieKey(*b), 0});
+    return Order(Key{a->deadline, TieKey(*a)}) < Order(Key{b->deadline, TieKey(*b)});
   }
 
  private:
   static constexpr size_t kArity = 4;
-  static constexpr uint32_t kNone = ~uint32_t{0};
+  // Node i lives at index i + kRoot of the arrays, so that the children of
+  // any node (4i+1 .. 4i+4) start at a multiple of 4: one cache line.
+  static constexpr size_t kRoot = 3;
   static constexpr uint64_t kSeqMask = (uint64_t{1} << 48) - 1;
-  struct Node {
+  struct Key {
     int64_t deadline;
     uint64_t tie;  // (32767 - priority) << 48 | seq: smaller fires first
-    uint32_t slot;
   };
   static uint64_t TieKey(const TimerEntry& t) {
     int p = t.priority;
@@ -112,55 +120,104 @@ class TimerHeap {
     return (static_cast<uint64_t>(32767 - p) << 48) | (t.seq & kSeqMask);
   }
   // (deadline, tie) as one 128-bit number: one compare, no branch on ties.
-  static __int128 Key(const Node& n) {
-    return (static_cast<__int128>(n.deadline) << 64) |
-           static_cast<__int128>(n.tie);
-  }
-  static bool Less(const Node& a, const Node& b) { return Key(a) < Key(b); }
-  static size_t Parent(size_t i) { return (i - 1) / kArity; }
-
-  void Place(size_t i, const Node& n) {
-    heap_[i] = n;
-    index_[n.slot] = static_cast<uint32_t>(i);
+  static __int128 Order(const Key& k) {
+    return (static_cast<__int128>(k.deadline) << 64) | static_cast<__int128>(k.tie);
   }
 
-  void SiftUp(size_t i, const Node n) {
+  // Removes the top node (its slot's timer, if any, already detached), then
+  // every dead node that comes up to the top.
+  void PopRoot() {
+    for (;;) {
+      free_.push_back(slots_[kRoot]);
+      --nodes_;
+      if (nodes_ == 0) return;
+      const Key last = keys_[kRoot + nodes_];
+      const uint32_t last_slot = slots_[kRoot + nodes_];
+      SiftDown(0, last, last_slot);
+      if (entry_[slots_[kRoot]] != nullptr) return;
+      --dead_;
+    }
+  }
+
+  void SiftUp(size_t i, const Key k, uint32_t slot) {
+    const __int128 order = Order(k);
     while (i > 0) {
-      const size_t p = Parent(i);
-      if (!Less(n, heap_[p])) break;
-      Place(i, heap_[p]);
+      const size_t p = (i - 1) / kArity;
+      if (!(order < Order(keys_[kRoot + p]))) break;
+      keys_[kRoot + i] = keys_[kRoot + p];
+      slots_[kRoot + i] = slots_[kRoot + p];
       i = p;
     }
-    Place(i, n);
+    keys_[kRoot + i] = k;
+    slots_[kRoot + i] = slot;
   }
 
-  void SiftDown(size_t i, const Node n) {
-    const size_t size = heap_.size();
-    const __int128 key = Key(n);
+  void SiftDown(size_t i, const Key k, uint32_t slot) {
+    const __int128 order = Order(k);
     for (;;) {
       const size_t first = i * kArity + 1;
-      if (first >= size) break;
+      if (first >= nodes_) break;
       size_t best = first;
-      __int128 best_key = Key(heap_[first]);
-      const size_t end = first + kArity < size ? first + kArity : size;
+      __int128 best_order = Order(keys_[kRoot + first]);
+      const size_t end = first + kArity < nodes_ ? first + kArity : nodes_;
       for (size_t c = first + 1; c < end; ++c) {
-        const __int128 k = Key(heap_[c]);
-        const bool less = k < best_key;
+        const __int128 o = Order(keys_[kRoot + c]);
+        const bool less = o < best_order;
         best = less ? c : best;
-        best_key = less ? k : best_key;
+        best_order = less ? o : best_order;
       }
-      if (!(best_key < key)) break;
-      Place(i, heap_[best]);
+      if (!(best_order < order)) break;
+      keys_[kRoot + i] = keys_[kRoot + best];
+      slots_[kRoot + i] = slots_[kRoot + best];
       i = best;
     }
-    Place(i, n);
+    keys_[kRoot + i] = k;
+    slots_[kRoot + i] = slot;
   }
 
-  std::vector<Node> heap_;
-  std::vector<uint32_t> index_;     // per slot: position in heap_ (or the
-                                    // next free slot)
-  std::vector<TimerEntry*> entry_;  // per slot: the timer
-  uint32_t free_slot_ = kNone;
+  // Drops every dead node and rebuilds the heap (bottom-up, O(n)). The
+  // order of the live timers is their keys' order: nothing changes for them.
+  void Compact() {
+    size_t n = 0;
+    for (size_t i = 0; i < nodes_; ++i) {
+      const uint32_t slot = slots_[kRoot + i];
+      if (entry_[slot] == nullptr) {
+        free_.push_back(slot);
+        continue;
+      }
+      keys_[kRoot + n] = keys_[kRoot + i];
+      slots_[kRoot + n] = slot;
+      ++n;
+    }
+    nodes_ = n;
+    dead_ = 0;
+    for (size_t i = n / kArity + 1; i-- > 0;) {
+      if (i < n) SiftDown(i, keys_[kRoot + i], slots_[kRoot + i]);
+    }
+  }
+
+  void Grow() {
+    const size_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
+    Key* keys = static_cast<Key*>(
+        ::operator new(capacity * sizeof(Key), std::align_val_t{64}));
+    if (keys_ != nullptr) memcpy(keys, keys_, capacity_ * sizeof(Key));
+    Free(keys_);
+    keys_ = keys;
+    slots_.resize(capacity);
+    capacity_ = capacity;
+  }
+  static void Free(Key* keys) {
+    if (keys != nullptr) ::operator delete(keys, std::align_val_t{64});
+  }
+
+  Key* keys_ = nullptr;          // 64-byte aligned, capacity_ of them
+  std::vector<uint32_t> slots_;  // per node (same index): its slot
+  size_t capacity_ = 0;
+  size_t nodes_ = 0;             // live and dead
+  size_t live_ = 0;
+  size_t dead_ = 0;
+  std::vector<TimerEntry*> entry_;  // per slot: the timer; nullptr: dead
+  std::vector<uint32_t> free_;      // free slots, most recent last
 };
 
 }  // namespace internal

@@ -1,5 +1,5 @@
-// Tests for runtime/internal/timer_heap.h: the indexed 4-ary min-heap that
-// orders timers by (deadline, -priority, seq).
+// Tests for runtime/internal/timer_heap.h: the 4-ary min-heap that orders
+// timers by (deadline, -priority, seq), with lazy removal.
 #include "runtime/internal/timer_heap.h"
 
 #include <algorithm>
@@ -27,7 +27,8 @@ struct RefLess {
   }
 };
 
-// Checks the heap's top against the reference and every entry's index.
+// Checks the heap's top against the reference, every entry's membership,
+// and the bound on dead nodes.
 void CheckAgainst(const TimerHeap& heap,
                   const std::set<TimerEntry*, RefLess>& ref,
                   const std::vector<std::unique_ptr<TimerEntry>>& all) {
@@ -40,8 +41,9 @@ void CheckAgainst(const TimerHeap& heap,
   }
   for (const auto& e : all) {
     EXPECT_EQ(e->in_heap(), ref.count(e.get()) == 1);
-    if (e->in_heap()) EXPECT_LT(heap.index_of(e.get()), heap.size());
   }
+  EXPECT_GE(heap.nodes(), heap.size());
+  EXPECT_LE(heap.nodes(), 2 * heap.size() + 65);
 }
 
 TEST(TimerHeap, EmptyHeap) {
@@ -177,6 +179,85 @@ TEST(TimerHeap, EqualKeysKeepInsertionSeqOrder) {
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(t->seq, i);
   }
+}
+
+// A removed timer that is not at the top stays as a dead node; it must
+// never come out of pop() or top(), even once its memory is reused.
+TEST(TimerHeap, RemovedTimersNeverComeBack) {
+  TimerHeap heap;
+  auto a = std::make_unique<TimerEntry>();
+  auto b = std::make_unique<TimerEntry>();
+  TimerEntry c;
+  a->deadline = At(1); a->seq = 1;
+  b->deadline = At(2); b->seq = 2;
+  c.deadline = At(3); c.seq = 3;
+  heap.push(a.get());
+  heap.push(b.get());
+  heap.push(&c);
+  heap.remove(b.get());  // not the top: a dead node
+  EXPECT_EQ(heap.size(), 2u);
+  EXPECT_EQ(heap.nodes(), 3u);
+  b.reset();  // its memory may be reused; the heap must not look at it
+  TimerEntry d;
+  d.deadline = At(2); d.seq = 4;  // takes b's place in the order
+  heap.push(&d);
+  EXPECT_EQ(heap.pop(), a.get());
+  EXPECT_EQ(heap.top(), &d);
+  EXPECT_EQ(heap.pop(), &d);
+  EXPECT_EQ(heap.pop(), &c);  // b's dead node went with the pops
+  EXPECT_EQ(heap.pop(), nullptr);
+  EXPECT_EQ(heap.nodes(), 0u);
+}
+
+// A program that starts and cancels timeouts far in the future, over and
+// over, does not grow the heap: dead nodes are compacted away.
+TEST(TimerHeap, CancelledTimersDoNotAccumulate) {
+  TimerHeap heap;
+  TimerEntry soon;
+  soon.deadline = At(1);
+  soon.seq = 0;
+  heap.push(&soon);  // the top stays live, so cancellations leave dead nodes
+  uint64_t seq = 0;
+  size_t most = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    TimerEntry t;
+    t.deadline = At(1000000 + i);
+    t.seq = ++seq;
+    heap.push(&t);
+    heap.remove(&t);
+    most = std::max(most, heap.nodes());
+  }
+  EXPECT_EQ(heap.size(), 1u);
+  EXPECT_LE(most, 2u + 65u);
+  EXPECT_EQ(heap.pop(), &soon);
+  EXPECT_TRUE(heap.empty());
+}
+
+// Removing many timers from the middle (compaction included) keeps the
+// order of the rest.
+TEST(TimerHeap, CompactionKeepsOrder) {
+  std::vector<std::unique_ptr<TimerEntry>> all;
+  TimerHeap heap;
+  std::set<TimerEntry*, RefLess> ref;
+  std::mt19937 rng(99);
+  for (uint64_t i = 0; i < 5000; ++i) {
+    all.push_back(std::make_unique<TimerEntry>());
+    all.back()->deadline = At(static_cast<int64_t>(rng() % 100));
+    all.back()->priority = static_cast<int>(rng() % 3) - 1;
+    all.back()->seq = i;
+    heap.push(all.back().get());
+    ref.insert(all.back().get());
+  }
+  for (auto& e : all) {
+    if (rng() % 4 != 0 && e.get() != *ref.begin()) {
+      heap.remove(e.get());
+      ref.erase(e.get());
+    }
+  }
+  CheckAgainst(heap, ref, all);
+  std::vector<TimerEntry*> drained;
+  while (TimerEntry* t = heap.pop()) drained.push_back(t);
+  EXPECT_EQ(drained, std::vector<TimerEntry*>(ref.begin(), ref.end()));
 }
 
 }  // namespace
