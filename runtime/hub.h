@@ -108,6 +108,11 @@ class Timer : private internal::TimerEntry, private internal::ListNode {
   Fn discard_;
   Hub* hub_ = nullptr;
   bool ref_ = true;
+
+ protected:
+  // Memory the timer's function will use when it fires (a greenlet to
+  // resume), prefetched while the timer before it runs; or nullptr.
+  const void* touches_ = nullptr;
 };
 
 // Readiness of one file descriptor. `fn(watcher, revents)` runs in the hub.

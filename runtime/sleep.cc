@@ -21,7 +21,7 @@ void sleep(absl::Duration seconds, bool ref) {
   // destructor stops it). Small frames matter: with thousands of sleepers,
   // every cache line of a sleeper's stack is a miss when it wakes.
   struct WakeTimer : Timer {
-    WakeTimer(Hub* h, RawGreenlet* w) : Timer(&Fire), hub(h), g(w) {}
+    WakeTimer(Hub* h, RawGreenlet* w) : Timer(&Fire), hub(h), g(w) { touches_ = w; }
     static void Fire(Timer* t) {
       auto* w = static_cast<WakeTimer*>(t);
       if (w->g->waiting_on() != nullptr) w->hub->resume(w->g);
