@@ -626,6 +626,7 @@ class Hub {
   internal::IntrusiveList<Callback> callbacks_;
   internal::TimerHeap timers_;
   internal::IntrusiveList<Timer> firing_;  // expired, about to fire
+  std::vector<internal::TimerEntry*> due_;  // FireTimers' scratch
   size_t ref_timers_ = 0;
   uint64_t timer_seq_ = 0;
   absl::node_hash_map<int, FdWatchers>  // nodes stay put: lists are intrusive
