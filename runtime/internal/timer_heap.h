@@ -14,8 +14,8 @@
 //    dense side table holds, per slot, the timer;
 //  - nodes do not know their position, and no table tracks it: a pop moves
 //    about log4(n) nodes and writes nothing else. Removing a timer that is
-//    not at the top (a Timeout cancelled, a sleep cut short) marks its slot
-//    dead instead; a dead node is dropped when it reaches the top, and the
+//    not at the top or the bottom (a Timeout cancelled, a sleep cut short)
+//    marks its slot dead instead; a dead node is dropped when it reaches the top, and the
 //    heap is rebuilt without its dead nodes when they outnumber the live
 //    ones, so memory stays within twice the live timers (plus 64).
 #ifndef GEVENTPP_RUNTIME_INTERNAL_TIMER_HEAP_H_
@@ -83,6 +83,13 @@ class TimerHeap {
     --live_;
     if (slots_[kRoot] == slot) {
       PopRoot();
+      return;
+    }
+    if (slots_[kRoot + nodes_ - 1] == slot) {
+      // The last node (a timer started and cancelled while nothing was
+      // started after it: a Timeout around a quick operation): just drop it.
+      free_.push_back(slot);
+      --nodes_;
       return;
     }
     ++dead_;
