@@ -234,5 +234,33 @@ TEST(HandOff, HalvesTheSwitchesOfAPingPong) {
   }
 }
 
+// Timers too: when several sleepers are due together, each one that goes
+// back to sleep fires the next sleeper's timer itself and switches straight
+// to it: one switch a wake-up instead of two (on epoll the sleepers' timers
+// start microseconds apart, and are due in the same loop iteration).
+TEST(HandOff, SleepersDueTogetherSwitchOnceEach) {
+  constexpr int kSleepers = 50, kRounds = 10;
+  std::vector<uint64_t> switches = OnBothBackends([](bool) {
+    Hub* hub = get_hub();
+    std::vector<std::shared_ptr<Greenlet<void>>> gs;
+    for (int i = 0; i < kSleepers; ++i) {
+      gs.push_back(spawn([] {
+        for (int r = 0; r < kRounds; ++r) sleep(Milliseconds(10));
+      }));
+    }
+    sleep();  // all start, and sleep
+    const uint64_t before = hub->switch_count();
+    joinall(gs);
+    return hub->switch_count() - before;
+  });
+  for (int backend = 0; backend < 2; ++backend) {
+    const uint64_t on = switches[2 * backend], off = switches[2 * backend + 1];
+    // Without: into each sleeper and back, at every wake-up.
+    EXPECT_GE(off, 2u * kSleepers * kRounds) << "backend " << backend;
+    // With: about one per wake-up, plus one into and out of each batch.
+    EXPECT_LT(on, off * 6 / 10) << "backend " << backend;
+  }
+}
+
 }  // namespace
 }  // namespace gevent

@@ -115,6 +115,23 @@ class Timer : private internal::TimerEntry, private internal::ListNode {
   const void* touches_ = nullptr;
 };
 
+// A timer that, when it fires, resumes `g` if `g` is still waiting (what
+// sleep() uses). The hub knows this kind: a greenlet that blocks while the
+// hub is firing timers can fire the next one of these itself and switch
+// straight to its greenlet (see TryHandOff in hub.cc).
+class ResumeTimer : public Timer {
+ public:
+  ResumeTimer(Hub* hub, RawGreenlet* g) : Timer(&Fire), owner_(hub), g_(g) {
+    touches_ = g;
+  }
+
+ private:
+  friend class Hub;
+  static void Fire(Timer* t);
+  Hub* owner_;
+  RawGreenlet* g_;
+};
+
 // Readiness of one file descriptor. `fn(watcher, revents)` runs in the hub.
 class IoWatcher : private internal::ListNode {
  public:
@@ -557,6 +574,7 @@ class Hub {
   void RunOnce();
   void RunCallbacks();
   bool FireTimers();
+  static void PrefetchForFiring(const Timer* t);
   bool DispatchIo();
   void RunIdle();
   void DrainThreadsafe();
@@ -576,6 +594,11 @@ class Hub {
     RawGreenlet* g;
   };
   // ---- The hand-off (see TryHandOff in hub.cc) ----
+  // The hub frame is in FireTimers' loop (running firing_).
+  bool firing_now_ = false;
+  bool TryTimerHandOff(RawGreenlet* g);
+  friend class ResumeTimer;
+  void ResumeFromTimer(RawGreenlet* g);
   // The greenlet that the current step of the callback pass switched into
   // as its last action: by a YieldCallback, or by a ResumeLink of a
   // notification pass (then open_pass_ is that pass's Waitable and

@@ -20,15 +20,7 @@ void sleep(absl::Duration seconds, bool ref) {
   // by its timer, or by an exception thrown in, after which the timer's
   // destructor stops it). Small frames matter: with thousands of sleepers,
   // every cache line of a sleeper's stack is a miss when it wakes.
-  struct WakeTimer : Timer {
-    WakeTimer(Hub* h, RawGreenlet* w) : Timer(&Fire), hub(h), g(w) { touches_ = w; }
-    static void Fire(Timer* t) {
-      auto* w = static_cast<WakeTimer*>(t);
-      if (w->g->waiting_on() != nullptr) w->hub->resume(w->g);
-    }
-    Hub* hub;
-    RawGreenlet* g;
-  } timer(hub, g);
+  ResumeTimer timer(hub, g);
   hub->start(&timer, seconds, ref);
   hub->wait(ref ? "sleep" : "sleep(ref=false)");
 }
