@@ -221,6 +221,10 @@ void Recorder::RefillLane() {
 }
 
 void Recorder::OnHubEvent(const HubEvent& e) {
+  if (closed_) {  // the file is ended (CloseFile): nothing more to count
+    if (next_ != nullptr) next_->OnHubEvent(e);
+    return;
+  }
   SettleLane();
   Encode(e);
   RefillLane();
@@ -396,7 +400,11 @@ bool Recorder::CloseFile() {
   p += n;
   sink_.Commit(p);
   std::string error;
-  return sink_.Close(&error);
+  const bool ok = sink_.Close(&error);
+  // The sink has let go of its memory (the lane's position is null now):
+  // a hub still holding the lane must find it closed.
+  lane_.limit = nullptr;
+  return ok;
 }
 
 bool Recorder::Stop() {

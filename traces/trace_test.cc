@@ -391,6 +391,24 @@ TEST(Lane, SameTraceWithAndWithoutTheLane) {
   EXPECT_TRUE(a == b) << "sizes " << a.size() << " and " << b.size();
 }
 
+// CloseFile() (what GEVENT_TRACE does at thread exit) ends the file but
+// leaves the recorder on the hub: the hub's later switches and sleep(0)s
+// must not go into the lane, whose memory is gone.
+TEST(Lane, ClosedFileTakesNothingMore) {
+  const std::string path = TempPath("closed.gtrace");
+  sim::Simulation sim(0);
+  Recorder rec(get_hub(), path);
+  programs::PingPong(100);
+  const uint64_t records = rec.records();
+  EXPECT_TRUE(rec.CloseFile());
+  programs::PingPong(100);  // still observed, by a closed recorder
+  EXPECT_EQ(rec.records(), records + 0);
+  rec.Stop();
+  TraceReader r;
+  EXPECT_EQ(ReadAll(path, &r).size(), records);
+  EXPECT_TRUE(r.complete()) << r.error();
+}
+
 // A program whose trace is many chunks long: the writer thread fills in
 // every checkpoint's checksum (the reader verifies them) and writes the
 // chunks in order.
