@@ -162,6 +162,28 @@ class TimerHeap {
     }
   }
 
+  // Node `from` moves to position `to`.
+  void Move(size_t to, size_t from) {
+    keys_[kRoot + to] = keys_[kRoot + from];
+    slots_[kRoot + to] = slots_[kRoot + from];
+  }
+
+  // The smallest of the children that start at `first` (< nodes_), and its
+  // order. (Selects without branching on the compares.)
+  size_t SmallestChild(size_t first, __int128* order) const {
+    size_t best = first;
+    __int128 best_order = Order(keys_[kRoot + first]);
+    const size_t end = first + kArity < nodes_ ? first + kArity : nodes_;
+    for (size_t c = first + 1; c < end; ++c) {
+      const __int128 o = Order(keys_[kRoot + c]);
+      const bool less = o < best_order;
+      best = less ? c : best;
+      best_order = less ? o : best_order;
+    }
+    *order = best_order;
+    return best;
+  }
+
   // Moves the hole at the top down to a leaf, each level filled by its
   // smallest child; returns the leaf.
   size_t HoleToLeaf() {
@@ -169,17 +191,9 @@ class TimerHeap {
     for (;;) {
       const size_t first = i * kArity + 1;
       if (first >= nodes_) return i;
-      size_t best = first;
-      __int128 best_order = Order(keys_[kRoot + first]);
-      const size_t end = first + kArity < nodes_ ? first + kArity : nodes_;
-      for (size_t c = first + 1; c < end; ++c) {
-        const __int128 o = Order(keys_[kRoot + c]);
-        const bool less = o < best_order;
-        best = less ? c : best;
-        best_order = less ? o : best_order;
-      }
-      keys_[kRoot + i] = keys_[kRoot + best];
-      slots_[kRoot + i] = slots_[kRoot + best];
+      __int128 best_order;
+      const size_t best = SmallestChild(first, &best_order);
+      Move(i, best);
       i = best;
     }
   }
@@ -189,8 +203,7 @@ class TimerHeap {
     while (i > 0) {
       const size_t p = (i - 1) / kArity;
       if (!(order < Order(keys_[kRoot + p]))) break;
-      keys_[kRoot + i] = keys_[kRoot + p];
-      slots_[kRoot + i] = slots_[kRoot + p];
+      Move(i, p);
       i = p;
     }
     keys_[kRoot + i] = k;
@@ -202,18 +215,10 @@ class TimerHeap {
     for (;;) {
       const size_t first = i * kArity + 1;
       if (first >= nodes_) break;
-      size_t best = first;
-      __int128 best_order = Order(keys_[kRoot + first]);
-      const size_t end = first + kArity < nodes_ ? first + kArity : nodes_;
-      for (size_t c = first + 1; c < end; ++c) {
-        const __int128 o = Order(keys_[kRoot + c]);
-        const bool less = o < best_order;
-        best = less ? c : best;
-        best_order = less ? o : best_order;
-      }
+      __int128 best_order;
+      const size_t best = SmallestChild(first, &best_order);
       if (!(best_order < order)) break;
-      keys_[kRoot + i] = keys_[kRoot + best];
-      slots_[kRoot + i] = slots_[kRoot + best];
+      Move(i, best);
       i = best;
     }
     keys_[kRoot + i] = k;
@@ -230,9 +235,7 @@ class TimerHeap {
         free_.push_back(slot);
         continue;
       }
-      keys_[kRoot + n] = keys_[kRoot + i];
-      slots_[kRoot + n] = slot;
-      ++n;
+      Move(n++, i);
     }
     nodes_ = n;
     dead_ = 0;
