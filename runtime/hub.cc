@@ -629,7 +629,7 @@ RawGreenlet* Hub::EnsureHubGreenletSlow() {
   hub_greenlet_->name_ = "Hub";
   RawGreenlet* h = hub_greenlet_.get();
   h->stack_ = stacks_->Acquire();
-  internal::MakeContext(&h->ctx_, h->stack_.base, h->stack_.size,
+  internal::MakeContext(&h->ctx_, h->stack_.base, h->stack_.usable(),
                         &RawGreenlet::Entry, h);
   h->state_ = RawGreenlet::State::kActive;
   hub_g_ = h;
@@ -984,7 +984,7 @@ void Hub::StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error) {
       return;
     }
     g->stack_ = stacks_->Acquire();
-    internal::MakeContext(&g->ctx_, g->stack_.base, g->stack_.size,
+    internal::MakeContext(&g->ctx_, g->stack_.base, g->stack_.usable(),
                           &RawGreenlet::Entry, g);
     g->state_ = RawGreenlet::State::kActive;
     g->self_ = g->shared_from_this();

@@ -4,6 +4,7 @@
 
 #include "runtime/gevent.h"
 #include "runtime/internal/sanitizers.h"
+#include "runtime/internal/stack_pool.h"
 
 namespace gevent {
 namespace {
@@ -27,6 +28,46 @@ TEST(StackOverflowDeathTest, NamesTheGreenlet) {
         g->join();
       },
       "stack overflow in greenlet 'deep-recursion'");
+#endif
+}
+
+// Recursion whose frames are filled with non-zero bytes, as most real frames
+// are somewhere.
+int DenseDeep(int n) {
+  volatile char pad[512];
+  for (int i = 0; i < 512; ++i) pad[i] = static_cast<char>(n | 1);
+  return n <= 0 ? pad[7] : DenseDeep(n - 1) + pad[3];
+}
+
+TEST(StackOverflowDeathTest, UnguardedStackNamesTheGreenletWhenItSwitchesOut) {
+#if GEVENT_ASAN
+  GTEST_SKIP() << "AddressSanitizer reports stack overflows itself";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        // Use up the process's guard pages: the next stacks are slab stacks,
+        // back to back, each guarded only by its canary.
+        internal::StackPool hog;
+        while (hog.Acquire().guard != nullptr) {
+        }
+        Event gate;
+        auto below = spawn([&gate] { gate.wait(); });
+        sleep();
+        // About 150 KiB of frames on a 128 KiB stack: the overflow runs into
+        // the top of the stack below, returns, and is caught when the
+        // greenlet next switches out, before the greenlet below runs again.
+        auto g = spawn([] {
+          int r = DenseDeep(300);
+          sleep();
+          return r;
+        });
+        g->set_name("slab-recursion");
+        g->join();
+        gate.set();
+        below->join();
+      },
+      "stack overflow in greenlet 'slab-recursion'");
 #endif
 }
 

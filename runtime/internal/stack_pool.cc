@@ -40,6 +40,15 @@ void UnpoisonForAsan(const Stack& s) {
 #endif
 }
 
+// The colour of the n-th stack a pool makes: a Fibonacci hash of n, so
+// neighbours (which the kernel tends to map at neighbouring addresses, that
+// is at neighbouring page colours) get unrelated line colours.
+uint32_t ColourOf(size_t n) {
+  const uint64_t h = static_cast<uint64_t>(n) * 0x9E3779B97F4A7C15ULL;
+  return (1 + static_cast<uint32_t>(h >> 58) % StackPool::kColours) *
+         StackPool::kColourLine;
+}
+
 }  // namespace
 
 size_t StackPool::MaxGuardedStacks() {
@@ -87,10 +96,8 @@ Stack StackPool::Acquire() {
     s = NewFromSlab();
   }
   UnpoisonForAsan(s);
-  // Only unguarded stacks need the canary; writing it into a guarded one
-  // would cost a page fault and 4 KiB resident for nothing.
-  if (s.guard == nullptr) *reinterpret_cast<uint64_t*>(s.base) = kStackCanary;
-  s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.top());
+  s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.base + s.size);
+  s.colour = ColourOf(all_.size());
   all_.push_back(s);
   return s;
 }
@@ -105,8 +112,8 @@ size_t StackPool::Trim(size_t keep_warm) {
   const size_t cold = free_.size() > keep_warm ? free_.size() - keep_warm : 0;
   for (size_t i = 0; i < cold; ++i) {
     const Stack& s = free_[i];
-    // Keep the first page (the canary of unguarded stacks) mapped.
-    madvise(s.base + page_, s.size - page_, MADV_DONTNEED);
+    // Its pages read as zeros again, the canary of the stack above too.
+    madvise(s.base, s.size, MADV_DONTNEED);
     ++trimmed;
   }
   return trimmed;
@@ -146,7 +153,11 @@ Stack StackPool::NewGuarded() {
 
 Stack StackPool::NewFromSlab() {
   if (slab_free_.empty()) {
-    size_t bytes = stack_size_ * kSlabStacks;
+    // Stacks sit back to back above one spare page, which holds the canary
+    // of the lowest; the canary of every other one is in the unused top
+    // (colour) of the stack below it.
+    const size_t stride = stack_size_;
+    size_t bytes = page_ + stride * kSlabStacks;
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) DieOutOfMemory(bytes);
@@ -154,7 +165,7 @@ Stack StackPool::NewFromSlab() {
     // Hand out from the low end first.
     for (size_t i = kSlabStacks; i-- > 0;) {
       Stack s;
-      s.base = static_cast<char*>(mem) + i * stack_size_;
+      s.base = static_cast<char*>(mem) + page_ + i * stride;
       s.size = stack_size_;
       slab_free_.push_back(s);
     }

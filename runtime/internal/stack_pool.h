@@ -4,12 +4,17 @@
 // A fresh mmap'd stack costs microseconds; a pooled one costs nanoseconds, so
 // stacks are recycled (most recently freed first, while it is still warm in
 // the cache), and one pool serves every hub of a thread. Freed stacks stay
-// resident until Trim() (the hub trims when it is destroyed). Each guarded stack costs two kernel mappings (the guard page and
-// the stack), and Linux allows about 65,530 per process, so only the first
-// `kMaxGuardedStacks` stacks get a guard page; the rest are carved from large
-// unguarded slabs and protected by a canary word at their low end that is
-// checked whenever their greenlet switches out. Either way an overflow ends
-// the process with a message naming the greenlet.
+// resident until Trim() (the hub trims when it is destroyed). Each guarded
+// stack costs two kernel mappings (the guard page and the stack), and Linux
+// allows about 65,530 per process, so only the first `kMaxGuardedStacks`
+// stacks get a guard page; the rest are carved from large unguarded slabs.
+// An unguarded stack is protected by a canary: the cache line just below its
+// low end, which lies in the unused top (the colour, see kColours) of the
+// slab stack below it and is never written by anything but an overflow, so
+// it reads as zeros until one happens. It is checked whenever the greenlet
+// switches out, and costs no memory of its own: the stack's low pages are
+// never touched unless the greenlet really runs that deep. Either way an
+// overflow ends the process with a message naming the greenlet.
 #ifndef GEVENTPP_RUNTIME_INTERNAL_STACK_POOL_H_
 #define GEVENTPP_RUNTIME_INTERNAL_STACK_POOL_H_
 
@@ -23,15 +28,20 @@ namespace internal {
 
 struct Stack {
   char* base = nullptr;     // lowest usable address
-  size_t size = 0;          // usable bytes
+  size_t size = 0;          // bytes mapped for the stack above `base`
   char* guard = nullptr;    // guard page below `base`, or nullptr
   unsigned valgrind_id = 0;
-  char* top() const { return base + size; }
+  // Bytes left unused at the high end (the stack's colour, see
+  // StackPool::kColours): the greenlet's first frame starts at top().
+  uint32_t colour = 0;
+  char* top() const { return base + size - colour; }
+  // Bytes the greenlet can use, from base to top().
+  size_t usable() const { return size - colour; }
   bool valid() const { return base != nullptr; }
 };
 
-// The canary written at the low end of every stack.
-constexpr uint64_t kStackCanary = 0x67657665'6e747070ULL;  // "geventpp"
+// Bytes below an unguarded stack's base that must stay zero (its canary).
+constexpr size_t kCanaryBytes = 64;
 
 class StackPool {
  public:
@@ -39,6 +49,20 @@ class StackPool {
   static constexpr size_t kSlabStacks = 64;
   // Stacks Trim() keeps resident by default.
   static constexpr size_t kWarmStacks = 256;
+  // Stack colouring. Every stack's top is page-aligned, so without it the
+  // hot top frames of all greenlets (the saved context and the frames of
+  // sleep(), wait(), ...) would sit at the same offsets in their pages and
+  // fall into the same few sets of every cache: the L2 would hold the tops
+  // of only a few hundred greenlets, however small they are. Each stack
+  // therefore starts its first frame 1 to kColours cache lines below its
+  // top, the count picked by a fixed hash of the stack's sequence number
+  // (never of an address; colours only move frames, never the schedule).
+  // At least one line stays free: the canary of the slab stack above.
+  // Up to 2 KiB, so that a shallow greenlet still fits in one page.
+  static constexpr uint32_t kColours = 32;
+  static constexpr uint32_t kColourLine = 64;
+  static_assert(kColourLine >= kCanaryBytes,
+                "the smallest colour must hold the canary of the stack above");
 
   explicit StackPool(size_t stack_size = kDefaultStackSize);
   ~StackPool();
@@ -59,10 +83,15 @@ class StackPool {
 
   // True if `addr` lies in the guard page of `s`.
   static bool InGuard(const Stack& s, const void* addr);
-  // Guarded stacks rely on their guard page and carry no canary.
+  // Guarded stacks rely on their guard page and carry no canary. An
+  // unguarded one is intact while the kCanaryBytes below its base are zero
+  // (an overflow that writes only zeros there goes unnoticed).
   static bool CanaryIntact(const Stack& s) {
-    return s.guard != nullptr ||
-           *reinterpret_cast<const uint64_t*>(s.base) == kStackCanary;
+    if (s.guard != nullptr) return true;
+    const uint64_t* w = reinterpret_cast<const uint64_t*>(s.base - kCanaryBytes);
+    uint64_t any = 0;
+    for (size_t i = 0; i < kCanaryBytes / 8; ++i) any |= w[i];
+    return any == 0;
   }
   // How many guarded stacks one process may hold, derived from
   // /proc/sys/vm/max_map_count (a quarter of it, at most 16,384).

@@ -52,21 +52,23 @@ TEST(StackPool, ReleasedStackIsReusedMostRecentFirst) {
 }
 
 TEST(StackPool, CanaryDetectsOverwritesOfUnguardedStacks) {
-  // Unguarded stacks (beyond the mapping budget) carry a canary word at
-  // their low end; guarded ones rely on the guard page.
-  alignas(16) static char memory[4 * 4096];
+  // An unguarded stack's canary is the zeroed line just below its base;
+  // guarded ones rely on the guard page.
+  alignas(64) static char memory[5 * 4096];
   Stack s;
-  s.base = memory;
-  s.size = sizeof memory;
-  std::memcpy(s.base, &kStackCanary, sizeof kStackCanary);
+  s.base = memory + 4096;
+  s.size = 4 * 4096;
+  s.colour = 128;
   EXPECT_TRUE(StackPool::CanaryIntact(s));
   // Using the stack from the top down leaves the canary alone.
-  std::memset(s.top() - 4096, 0xAB, 4096);
+  std::memset(s.base, 0xAB, s.usable());
   EXPECT_TRUE(StackPool::CanaryIntact(s));
-  // Overwriting the low end is detected.
-  s.base[0] ^= 0x01;
-  EXPECT_FALSE(StackPool::CanaryIntact(s));
-  s.base[0] ^= 0x01;
+  // Any non-zero byte in the line below the base is detected.
+  for (size_t i = 1; i <= kCanaryBytes; ++i) {
+    s.base[-static_cast<ptrdiff_t>(i)] = 0x01;
+    EXPECT_FALSE(StackPool::CanaryIntact(s)) << "byte " << i << " below";
+    s.base[-static_cast<ptrdiff_t>(i)] = 0;
+  }
   EXPECT_TRUE(StackPool::CanaryIntact(s));
 
   StackPool pool;
@@ -74,10 +76,43 @@ TEST(StackPool, CanaryDetectsOverwritesOfUnguardedStacks) {
   ASSERT_NE(guarded.guard, nullptr);
   guarded.base[0] ^= 0x01;  // no canary to break: the guard page protects it
   EXPECT_TRUE(StackPool::CanaryIntact(guarded));
+  guarded.base[0] ^= 0x01;
   pool.Release(guarded);
   Stack again = pool.Acquire();
   EXPECT_EQ(again.base, guarded.base);  // reused, most recent first
   pool.Release(again);
+}
+
+TEST(StackPool, ColoursSpreadTheTopsAndStayWithTheStack) {
+  StackPool pool;
+  std::vector<Stack> stacks;
+  std::set<uint32_t> colours;
+  for (int i = 0; i < 256; ++i) {
+    Stack s = pool.Acquire();
+    ASSERT_GE(s.colour, StackPool::kColourLine) << i;
+    ASSERT_LE(s.colour, StackPool::kColours * StackPool::kColourLine) << i;
+    ASSERT_EQ(s.colour % StackPool::kColourLine, 0u) << i;
+    EXPECT_EQ(s.top(), s.base + s.size - s.colour);
+    EXPECT_EQ(s.usable(), s.size - s.colour);
+    colours.insert(s.colour);
+    stacks.push_back(s);
+  }
+  EXPECT_EQ(colours.size(), size_t{StackPool::kColours});  // all are used
+  // A reused stack keeps its colour (its frames stay where they were warm).
+  pool.Release(stacks[7]);
+  Stack again = pool.Acquire();
+  EXPECT_EQ(again.base, stacks[7].base);
+  EXPECT_EQ(again.colour, stacks[7].colour);
+  stacks[7] = again;
+  // The same sequence of stacks gets the same colours in every pool.
+  StackPool other;
+  std::vector<Stack> others;
+  for (int i = 0; i < 16; ++i) {
+    others.push_back(other.Acquire());
+    EXPECT_EQ(others.back().colour, stacks[i].colour) << i;
+  }
+  for (Stack& s : others) other.Release(s);
+  for (Stack& s : stacks) pool.Release(s);
 }
 
 TEST(StackPool, CanarySurvivesReleaseBeyondWarmStacks) {
@@ -149,20 +184,39 @@ TEST(StackPool, GuardedCountStopsAtTheBudgetThenSlabs) {
   EXPECT_EQ(bases.size(), stacks.size());  // all distinct
   EXPECT_EQ(pool.guarded_count(), max);
   size_t unguarded = 0;
+  size_t neighbours = 0;
   for (size_t i = 0; i < stacks.size(); ++i) {
     if (i < max) {
       EXPECT_NE(stacks[i].guard, nullptr) << i;
     } else {
       EXPECT_EQ(stacks[i].guard, nullptr) << i;
       ++unguarded;
-      // Slab stacks do not overlap each other.
+      // Slab stacks do not overlap each other, and an unguarded stack's
+      // canary is never inside another one's usable part.
       for (size_t j = max; j < i; ++j) {
-        ASSERT_TRUE(stacks[j].top() <= stacks[i].base ||
-                    stacks[i].top() <= stacks[j].base);
+        ASSERT_TRUE(stacks[j].base + stacks[j].size <= stacks[i].base ||
+                    stacks[i].base + stacks[i].size <= stacks[j].base);
+        if (stacks[j].base + stacks[j].size == stacks[i].base) {
+          ASSERT_LE(stacks[j].top(), stacks[i].base - kCanaryBytes);
+          ++neighbours;
+        } else if (stacks[i].base + stacks[i].size == stacks[j].base) {
+          ASSERT_LE(stacks[i].top(), stacks[j].base - kCanaryBytes);
+          ++neighbours;
+        }
       }
+      // Its canary starts out intact.
+      EXPECT_TRUE(StackPool::CanaryIntact(stacks[i]));
     }
   }
   EXPECT_EQ(unguarded, StackPool::kSlabStacks + 3);
+  EXPECT_GE(neighbours, StackPool::kSlabStacks);  // back to back in slabs
+  // A slab stack used to its last usable byte breaks no canary.
+  for (size_t i = max; i < stacks.size(); ++i) {
+    std::memset(stacks[i].base, 0xAB, stacks[i].usable());
+  }
+  for (size_t i = max; i < stacks.size(); ++i) {
+    EXPECT_TRUE(StackPool::CanaryIntact(stacks[i])) << i;
+  }
   // A second pool in the same process shares the budget: no guard pages.
   StackPool other(Page() * 4);
   Stack o = other.Acquire();
