@@ -87,7 +87,7 @@ class Callback : private internal::ListNode {
 };
 
 // A one-shot timer. `fn` runs in the hub greenlet when the deadline passes.
-class Timer : private internal::TimerEntry, private internal::ListNode {
+class Timer : private internal::TimerEntry {
  public:
   using Fn = void (*)(Timer*);
   explicit Timer(Fn fn, Fn discard = nullptr) : fn_(fn), discard_(discard) {}
@@ -103,11 +103,13 @@ class Timer : private internal::TimerEntry, private internal::ListNode {
 
  private:
   friend class Hub;
-  friend class internal::IntrusiveList<Timer>;
+  static constexpr uint32_t kNotFiring = ~uint32_t{0};
   Fn fn_;
   Fn discard_;
   Hub* hub_ = nullptr;
   bool ref_ = true;
+  // Its index in the hub's batch of due timers, while it is in it.
+  uint32_t firing_at_ = kNotFiring;
 
  protected:
   // Memory the timer's function will use when it fires (a greenlet to
@@ -574,7 +576,6 @@ class Hub {
   void RunOnce();
   void RunCallbacks();
   bool FireTimers();
-  static void PrefetchForFiring(const Timer* t);
   bool DispatchIo();
   void RunIdle();
   void DrainThreadsafe();
@@ -582,6 +583,7 @@ class Hub {
   static void HubGreenletMain(void* hub);
   void SwitchToHub();
   static void CheckStackOnSwitchOut(const RawGreenlet* g);
+  static void PrefetchCanary(const RawGreenlet* g);
   // `tail`: switching into `g` is the last thing the current step does (see
   // tail_resumed_); `pass`: that step is this notification pass.
   void SwitchInto(RawGreenlet* g, bool tail = false, Waitable* pass = nullptr,
@@ -648,7 +650,13 @@ class Hub {
   int64_t now_ns_ = 0;
   internal::IntrusiveList<Callback> callbacks_;
   internal::TimerHeap timers_;
-  internal::IntrusiveList<Timer> firing_;  // expired, about to fire
+  // The batch of due timers FireTimers is firing, in order, from
+  // firing_next_ on; a timer stopped meanwhile leaves a null behind.
+  std::vector<Timer*> firing_;
+  size_t firing_next_ = 0;
+  Timer* FiringFront();
+  Timer* FiringPop();
+  void PrefetchFiringAhead();
   std::vector<internal::TimerEntry*> due_;  // FireTimers' scratch
   size_t ref_timers_ = 0;
   uint64_t timer_seq_ = 0;

@@ -86,6 +86,12 @@ Stack StackPool::Acquire() {
   if (!free_.empty()) {
     Stack s = free_.back();
     free_.pop_back();
+    // Greenlets are often started in bursts: the next one will write its
+    // first frame at the top of the next free stack, a page that is cold in
+    // the caches and the TLB by now. Fetch that line while this one runs.
+    if (!free_.empty()) {
+      __builtin_prefetch(free_.back().top() - 64, 1, 3);
+    }
     UnpoisonForAsan(s);
     return s;
   }
