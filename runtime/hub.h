@@ -49,7 +49,7 @@
 #include "runtime/internal/intrusive_list.h"
 #include "runtime/internal/nanos.h"
 #include "runtime/internal/stack_pool.h"
-#include "runtime/internal/timer_heap.h"
+#include "runtime/internal/timer_queue.h"
 
 namespace gevent {
 
@@ -649,7 +649,7 @@ class Hub {
   const uint64_t id_;
   int64_t now_ns_ = 0;
   internal::IntrusiveList<Callback> callbacks_;
-  internal::TimerHeap timers_;
+  internal::TimerQueue timers_;
   // The batch of due timers FireTimers is firing, in order, from
   // firing_next_ on; a timer stopped meanwhile leaves a null behind.
   std::vector<Timer*> firing_;

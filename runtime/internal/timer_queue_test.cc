@@ -1,9 +1,11 @@
-// Tests for runtime/internal/timer_heap.h: the 4-ary min-heap that orders
-// timers by (deadline, -priority, seq), with lazy removal.
-#include "runtime/internal/timer_heap.h"
+// Tests for runtime/internal/timer_queue.h: the queue (a 4-ary min-heap in
+// front of a timing wheel) that orders timers by (deadline, -priority, seq),
+// with lazy removal.
+#include "runtime/internal/timer_queue.h"
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 #include <set>
@@ -29,7 +31,7 @@ struct RefLess {
 
 // Checks the heap's top against the reference, every entry's membership,
 // and the bound on dead nodes.
-void CheckAgainst(const TimerHeap& heap,
+void CheckAgainst(const TimerQueue& heap,
                   const std::set<TimerEntry*, RefLess>& ref,
                   const std::vector<std::unique_ptr<TimerEntry>>& all) {
   ASSERT_EQ(heap.size(), ref.size());
@@ -46,22 +48,22 @@ void CheckAgainst(const TimerHeap& heap,
   EXPECT_LE(heap.nodes(), 2 * heap.size() + 65);
 }
 
-TEST(TimerHeap, EmptyHeap) {
-  TimerHeap heap;
+TEST(TimerQueue, EmptyHeap) {
+  TimerQueue heap;
   EXPECT_TRUE(heap.empty());
   EXPECT_EQ(heap.size(), 0u);
   EXPECT_EQ(heap.top(), nullptr);
   EXPECT_EQ(heap.pop(), nullptr);
 }
 
-TEST(TimerHeap, OrderIsDeadlineThenHigherPriorityThenSeq) {
+TEST(TimerQueue, OrderIsDeadlineThenHigherPriorityThenSeq) {
   TimerEntry a, b, c, d, e;
   a.deadline = At(20); a.priority = 0; a.seq = 1;
   b.deadline = At(10); b.priority = 0; b.seq = 2;
   c.deadline = At(10); c.priority = 5; c.seq = 3;   // same deadline, higher priority
   d.deadline = At(10); d.priority = 0; d.seq = 0;   // same deadline and priority, earlier seq
   e.deadline = At(5);  e.priority = -9; e.seq = 9;
-  TimerHeap heap;
+  TimerQueue heap;
   for (TimerEntry* t : {&a, &b, &c, &d, &e}) heap.push(t);
   std::vector<TimerEntry*> order;
   while (TimerEntry* t = heap.pop()) {
@@ -69,14 +71,14 @@ TEST(TimerHeap, OrderIsDeadlineThenHigherPriorityThenSeq) {
     order.push_back(t);
   }
   EXPECT_EQ(order, (std::vector<TimerEntry*>{&e, &c, &d, &b, &a}));
-  EXPECT_TRUE(TimerHeap::Less(&c, &b));
-  EXPECT_FALSE(TimerHeap::Less(&b, &c));
-  EXPECT_FALSE(TimerHeap::Less(&a, &a));
+  EXPECT_TRUE(TimerQueue::Less(&c, &b));
+  EXPECT_FALSE(TimerQueue::Less(&b, &c));
+  EXPECT_FALSE(TimerQueue::Less(&a, &a));
 }
 
-TEST(TimerHeap, RemoveFromAnyPosition) {
+TEST(TimerQueue, RemoveFromAnyPosition) {
   std::vector<std::unique_ptr<TimerEntry>> all;
-  TimerHeap heap;
+  TimerQueue heap;
   std::set<TimerEntry*, RefLess> ref;
   for (int i = 0; i < 50; ++i) {
     all.push_back(std::make_unique<TimerEntry>());
@@ -99,10 +101,10 @@ TEST(TimerHeap, RemoveFromAnyPosition) {
   EXPECT_EQ(popped, std::vector<TimerEntry*>(ref.begin(), ref.end()));
 }
 
-TEST(TimerHeap, RandomInsertRemoveMatchesSortedReference) {
+TEST(TimerQueue, RandomInsertRemoveMatchesSortedReference) {
   std::mt19937 rng(12345);
   std::vector<std::unique_ptr<TimerEntry>> all;
-  TimerHeap heap;
+  TimerQueue heap;
   std::set<TimerEntry*, RefLess> ref;
   uint64_t seq = 0;
   for (int step = 0; step < 20000; ++step) {
@@ -160,9 +162,9 @@ TEST(TimerHeap, RandomInsertRemoveMatchesSortedReference) {
   EXPECT_TRUE(heap.empty());
 }
 
-TEST(TimerHeap, EqualKeysKeepInsertionSeqOrder) {
+TEST(TimerQueue, EqualKeysKeepInsertionSeqOrder) {
   std::vector<std::unique_ptr<TimerEntry>> all;
-  TimerHeap heap;
+  TimerQueue heap;
   for (uint64_t i = 0; i < 100; ++i) {
     all.push_back(std::make_unique<TimerEntry>());
     all.back()->deadline = At(7);
@@ -183,8 +185,8 @@ TEST(TimerHeap, EqualKeysKeepInsertionSeqOrder) {
 
 // A removed timer that is not at the top stays as a dead node; it must
 // never come out of pop() or top(), even once its memory is reused.
-TEST(TimerHeap, RemovedTimersNeverComeBack) {
-  TimerHeap heap;
+TEST(TimerQueue, RemovedTimersNeverComeBack) {
+  TimerQueue heap;
   auto a = std::make_unique<TimerEntry>();
   auto b = std::make_unique<TimerEntry>();
   TimerEntry c;
@@ -212,8 +214,8 @@ TEST(TimerHeap, RemovedTimersNeverComeBack) {
 // Cancelling the timer started last, which sits at the bottom (a Timeout
 // around a quick operation, with earlier timers pending), leaves no dead
 // node behind.
-TEST(TimerHeap, CancellingTheLastStartedLeavesNoDeadNode) {
-  TimerHeap heap;
+TEST(TimerQueue, CancellingTheLastStartedLeavesNoDeadNode) {
+  TimerQueue heap;
   TimerEntry early, late;
   early.deadline = At(1); early.seq = 1;
   late.deadline = At(60000); late.seq = 2;
@@ -228,8 +230,8 @@ TEST(TimerHeap, CancellingTheLastStartedLeavesNoDeadNode) {
 
 // A program that starts and cancels timeouts far in the future, over and
 // over, does not grow the heap: dead nodes are compacted away.
-TEST(TimerHeap, CancelledTimersDoNotAccumulate) {
-  TimerHeap heap;
+TEST(TimerQueue, CancelledTimersDoNotAccumulate) {
+  TimerQueue heap;
   TimerEntry soon;
   soon.deadline = At(1);
   soon.seq = 0;
@@ -260,9 +262,9 @@ TEST(TimerHeap, CancelledTimersDoNotAccumulate) {
 
 // Removing many timers from the middle (compaction included) keeps the
 // order of the rest.
-TEST(TimerHeap, CompactionKeepsOrder) {
+TEST(TimerQueue, CompactionKeepsOrder) {
   std::vector<std::unique_ptr<TimerEntry>> all;
-  TimerHeap heap;
+  TimerQueue heap;
   std::set<TimerEntry*, RefLess> ref;
   std::mt19937 rng(99);
   for (uint64_t i = 0; i < 5000; ++i) {
@@ -283,6 +285,171 @@ TEST(TimerHeap, CompactionKeepsOrder) {
   std::vector<TimerEntry*> drained;
   while (TimerEntry* t = heap.pop()) drained.push_back(t);
   EXPECT_EQ(drained, std::vector<TimerEntry*>(ref.begin(), ref.end()));
+}
+
+// The way a hub uses the queue: time only moves forward, timers start at
+// "now" plus anything from nothing to years (so they land in the heap, in
+// both levels of the wheel and beyond it), some are cancelled, and all those
+// due are popped as time passes. Every pop must be exactly the reference's
+// next one.
+TEST(TimerQueue, HubLikeUseMatchesSortedReference) {
+  std::mt19937_64 rng(2026);
+  std::vector<std::unique_ptr<TimerEntry>> all;
+  TimerQueue q;
+  std::set<TimerEntry*, RefLess> ref;
+  uint64_t seq = 0;
+  int64_t now = 1'700'000'000'000'000'000;  // a wall-clock-like epoch, in ns
+  const int64_t spans[] = {0, 1, 1000, 4'194'304, 1'000'000'000,
+                           1'073'741'824, 300'000'000'000, 3'600'000'000'000,
+                           86'400'000'000'000};
+  size_t popped = 0;
+  for (int step = 0; step < 200000; ++step) {
+    const int op = static_cast<int>(rng() % 16);
+    if (op < 8 || ref.empty()) {
+      auto e = std::make_unique<TimerEntry>();
+      const int64_t span = spans[rng() % (sizeof spans / sizeof spans[0])];
+      e->deadline = now + (span == 0 ? 0 : static_cast<int64_t>(rng() % (2 * span)));
+      e->priority = static_cast<int>(rng() % 3) - 1;
+      e->seq = ++seq;
+      q.push(e.get());
+      ref.insert(e.get());
+      all.push_back(std::move(e));
+    } else if (op < 11) {
+      auto it = ref.begin();
+      std::advance(it, static_cast<long>(rng() % std::min<size_t>(ref.size(), 64)));
+      if (rng() % 2 == 0 && ref.size() > 64) {
+        it = ref.end();
+        std::advance(it, -1 - static_cast<long>(rng() % 64));
+      }
+      TimerEntry* t = *it;
+      q.remove(t);
+      ref.erase(it);
+      ASSERT_FALSE(t->in_heap());
+    } else {
+      // Time passes (by up to a few buckets, now and then by much more), and
+      // everything due fires, in order.
+      const int64_t jump = op == 15 ? spans[rng() % 9] : static_cast<int64_t>(rng() % 20'000'000);
+      now += jump;
+      while (!q.empty() && q.top_deadline() <= now) {
+        TimerEntry* t = q.pop();
+        ASSERT_EQ(t, *ref.begin()) << "step " << step;
+        ref.erase(ref.begin());
+        ++popped;
+      }
+      ASSERT_TRUE(ref.empty() || (*ref.begin())->deadline > now) << "step " << step;
+    }
+    ASSERT_EQ(q.size(), ref.size());
+    ASSERT_EQ(q.empty(), ref.empty());
+    if (!ref.empty()) ASSERT_EQ(q.top(), *ref.begin()) << "step " << step;
+    if (step % 5000 == 0) CheckAgainst(q, ref, all);
+    if (all.size() > 20000) {
+      all.erase(std::remove_if(all.begin(), all.end(),
+                               [](const std::unique_ptr<TimerEntry>& e) {
+                                 return !e->in_heap();
+                               }),
+                all.end());
+    }
+  }
+  EXPECT_GT(popped, 50000u);
+  CheckAgainst(q, ref, all);
+  std::vector<TimerEntry*> drained;
+  while (TimerEntry* t = q.pop()) drained.push_back(t);
+  EXPECT_EQ(drained, std::vector<TimerEntry*>(ref.begin(), ref.end()));
+  EXPECT_EQ(q.nodes(), 0u);
+}
+
+// Deadlines at the ends of the representable range (saturated sums, the
+// earliest instant) keep their order with everything else.
+TEST(TimerQueue, ExtremeDeadlines) {
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t kMin = std::numeric_limits<int64_t>::min();
+  const int64_t values[] = {kMax, 0, kMin, kMax - 1, -5, kMax - (int64_t{1} << 22),
+                            (int64_t{1} << 40), kMin + 1, kMax, 7};
+  for (int rotation = 0; rotation < 10; ++rotation) {
+    std::vector<std::unique_ptr<TimerEntry>> all;
+    TimerQueue q;
+    std::set<TimerEntry*, RefLess> ref;
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; ++i) {
+      all.push_back(std::make_unique<TimerEntry>());
+      all.back()->deadline = values[(i + rotation) % 10];
+      all.back()->seq = ++seq;
+      q.push(all.back().get());
+      ref.insert(all.back().get());
+      ASSERT_EQ(q.top(), *ref.begin());
+    }
+    // Pop half, then add more at the end of time, then drain.
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(q.pop(), *ref.begin()) << rotation << " " << i;
+      ref.erase(ref.begin());
+    }
+    for (int i = 0; i < 3; ++i) {
+      all.push_back(std::make_unique<TimerEntry>());
+      all.back()->deadline = kMax - i;
+      all.back()->seq = ++seq;
+      q.push(all.back().get());
+      ref.insert(all.back().get());
+    }
+    std::vector<TimerEntry*> drained;
+    while (TimerEntry* t = q.pop()) drained.push_back(t);
+    EXPECT_EQ(drained, std::vector<TimerEntry*>(ref.begin(), ref.end())) << rotation;
+  }
+}
+
+// The reason for the wheel: with 10,000 sleepers due over the next second,
+// the heap holds about one bucket's worth of them, not all 10,000.
+TEST(TimerQueue, TheHeapHoldsOnlyTheTimersDueSoon) {
+  std::mt19937 rng(7);
+  std::vector<TimerEntry> timers(10000);
+  TimerQueue q;
+  TimerEntry first;
+  first.deadline = 0;
+  first.seq = 0;
+  q.push(&first);
+  uint64_t seq = 0;
+  for (TimerEntry& t : timers) {
+    t.deadline = 1'000'000 + static_cast<int64_t>(rng() % 1'000'000'000);
+    t.seq = ++seq;
+    q.push(&t);
+  }
+  EXPECT_EQ(q.pop(), &first);
+  size_t most = 0;
+  int64_t last = 0;
+  while (!q.empty()) {
+    most = std::max(most, q.in_heap_part());
+    TimerEntry* t = q.pop();
+    ASSERT_GE(t->deadline, last);
+    last = t->deadline;
+  }
+  EXPECT_LE(most, 200u);  // about 42 a bucket of 4.2 ms
+}
+
+// Timeouts started and cancelled at every distance (the wheel's levels and
+// beyond) do not pile up.
+TEST(TimerQueue, CancelledTimeoutsAtEveryDistanceDoNotAccumulate) {
+  TimerQueue q;
+  TimerEntry soon;
+  soon.deadline = At(1);
+  q.push(&soon);
+  uint64_t seq = 0;
+  size_t most = 0;
+  const int64_t distances[] = {At(20), At(900), At(5000), At(100000), At(10000000)};
+  for (int i = 0; i < 200000; ++i) {
+    TimerEntry t, u;
+    t.deadline = distances[i % 5] + i;
+    t.seq = ++seq;
+    u.deadline = distances[(i + 2) % 5] + i;
+    u.seq = ++seq;
+    q.push(&t);
+    q.push(&u);
+    q.remove(&t);  // not the last in its bucket, most of the time: dead
+    q.remove(&u);
+    most = std::max(most, q.nodes());
+  }
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_LE(most, 3u + 65u);
+  EXPECT_EQ(q.pop(), &soon);
+  EXPECT_TRUE(q.empty());
 }
 
 }  // namespace
