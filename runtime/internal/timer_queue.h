@@ -415,33 +415,30 @@ class TimerQueue {
     if ((h >> kShift2) != (old >> kShift2)) {
       // Level 1 is empty: only buckets after the old block's could hold
       // anything, and time left all of them behind.
-      std::vector<FarNode> beyond;
-      beyond.swap(beyond_);
-      far_nodes_ -= beyond.size();
-      for (const FarNode& n : beyond) {
-        if (entry_[n.slot] == nullptr) {
-          free_.push_back(n.slot);
-          --far_dead_;
-          continue;
-        }
-        WheelPut(n, Unsigned(n.key.deadline));
-      }
+      Rewheel(&beyond_);
     } else if ((h >> kShift1) != (old >> kShift1)) {
       const size_t i = (h >> kShift1) & 255;
-      std::vector<FarNode> moving;
-      moving.swap(level1_[i]);
       bits1_[i >> 6] &= ~(uint64_t{1} << (i & 63));
-      far_nodes_ -= moving.size();
-      for (const FarNode& n : moving) {
-        if (entry_[n.slot] == nullptr) {
-          free_.push_back(n.slot);
-          --far_dead_;
-          continue;
-        }
-        WheelPut(n, Unsigned(n.key.deadline));
+      Rewheel(&level1_[i]);
+    }
+  }
+
+  // Puts the nodes of `bucket` where they belong now (dropping the dead).
+  void Rewheel(std::vector<FarNode>* bucket) {
+    std::vector<FarNode> moving;
+    moving.swap(*bucket);
+    far_nodes_ -= moving.size();
+    for (const FarNode& n : moving) {
+      if (entry_[n.slot] == nullptr) {
+        free_.push_back(n.slot);
+        --far_dead_;
+        continue;
       }
+      WheelPut(n, Unsigned(n.key.deadline));
+    }
+    if (bucket->empty()) {
       moving.clear();
-      moving.swap(level1_[i]);  // its memory serves again
+      moving.swap(*bucket);  // its memory serves again
     }
   }
 

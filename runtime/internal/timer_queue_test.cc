@@ -48,6 +48,15 @@ void CheckAgainst(const TimerQueue& heap,
   EXPECT_LE(heap.nodes(), 2 * heap.size() + 65);
 }
 
+// Drops the entries that are no longer queued.
+void DropUnqueued(std::vector<std::unique_ptr<TimerEntry>>* all) {
+  all->erase(std::remove_if(all->begin(), all->end(),
+                            [](const std::unique_ptr<TimerEntry>& e) {
+                              return !e->in_heap();
+                            }),
+             all->end());
+}
+
 TEST(TimerQueue, EmptyHeap) {
   TimerQueue heap;
   EXPECT_TRUE(heap.empty());
@@ -146,14 +155,7 @@ TEST(TimerQueue, RandomInsertRemoveMatchesSortedReference) {
     ASSERT_EQ(heap.size(), ref.size());
     if (!ref.empty()) ASSERT_EQ(heap.top(), *ref.begin()) << "step " << step;
     if (step % 1000 == 0) CheckAgainst(heap, ref, all);
-    if (all.size() > 4000) {
-      // Keep memory bounded: drop entries that are no longer in the heap.
-      all.erase(std::remove_if(all.begin(), all.end(),
-                               [](const std::unique_ptr<TimerEntry>& e) {
-                                 return !e->in_heap();
-                               }),
-                all.end());
-    }
+    if (all.size() > 4000) DropUnqueued(&all);  // keep memory bounded
   }
   CheckAgainst(heap, ref, all);
   std::vector<TimerEntry*> drained;
@@ -342,13 +344,7 @@ TEST(TimerQueue, HubLikeUseMatchesSortedReference) {
     ASSERT_EQ(q.empty(), ref.empty());
     if (!ref.empty()) ASSERT_EQ(q.top(), *ref.begin()) << "step " << step;
     if (step % 5000 == 0) CheckAgainst(q, ref, all);
-    if (all.size() > 20000) {
-      all.erase(std::remove_if(all.begin(), all.end(),
-                               [](const std::unique_ptr<TimerEntry>& e) {
-                                 return !e->in_heap();
-                               }),
-                all.end());
-    }
+    if (all.size() > 20000) DropUnqueued(&all);
   }
   EXPECT_GT(popped, 50000u);
   CheckAgainst(q, ref, all);
