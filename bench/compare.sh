@@ -214,7 +214,7 @@ line("context switch: internal::Jump", get("BM_ContextJump", "ns_per_op"), "ns")
 line("context switch: bare Boost jump_fcontext", get("BM_ContextRawFcontext", "ns_per_op"), "ns")
 line("stack: StackPool Acquire + Release", get("BM_StackPoolAcquireRelease", "ns_per_op"), "ns")
 line("stack: fresh mmap + mprotect + munmap", get("BM_StackFreshMmap/touch:0", "ns_per_op"), "ns")
-line("stack: the same, touching 2 pages (canary, top)", get("BM_StackFreshMmap/touch:1", "ns_per_op"), "ns")
+line("stack: the same, touching its top page", get("BM_StackFreshMmap/touch:1", "ns_per_op"), "ns")
 line("stack: trim (touch top page + MADV_DONTNEED)", get("BM_StackTrimMadvise", "ns_per_op"), "ns")
 line("one first-touch page fault", (get("BM_PageFault", "us_per_page") or 0) * 1e3 or None, "ns")
 for backend in ("epoll", "sim"):
