@@ -8,10 +8,13 @@
 // (the machine may be shared), then reports both and `overhead_pct`. The
 // trace goes to $TMPDIR (default /tmp).
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -21,6 +24,7 @@
 #include "benchmark/benchmark.h"
 #include "runtime/gevent.h"
 #include "sim/simulation.h"
+#include "traces/internal/sink.h"
 #include "traces/reader.h"
 #include "traces/recorder.h"
 
@@ -229,5 +233,44 @@ void BM_RecordEpollMix(benchmark::State& state) {
       static_cast<double>(rec.bytes()) / static_cast<double>(rec.records());
 }
 BENCHMARK(BM_RecordEpollMix);
+
+// One flush of a quiet program: `bytes` pending, then 3 ms without records
+// (the writer thread, if it was used, finishes and goes back to sleep).
+// state.range(1): 0, handed to the writer thread; 1, written on this thread
+// (what an epoll loop about to wait does, FileSink::MaybeFlush idle).
+// Reports the CPU time per flush of this thread and of the others.
+void BM_QuietFlush(benchmark::State& state) {
+  const auto bytes = static_cast<size_t>(state.range(0));
+  const bool here = state.range(1) != 0;
+  gevent::trace::internal::FileSink sink;
+  std::string error;
+  if (!sink.Open(TracePath(), &error)) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  double this_thread = 0, all = 0;
+  for (auto _ : state) {
+    uint8_t* p = sink.Reserve(bytes);
+    memset(p, 0x5a, bytes);
+    sink.Commit(p + bytes);
+    const double t0 = ThreadCpuNs(), c0 = CpuNs();
+    // Old enough to flush on either path.
+    sink.MaybeFlush(std::numeric_limits<int64_t>::max() / 2, here);
+    this_thread += ThreadCpuNs() - t0;
+    usleep(3000);
+    all += (CpuNs() - c0) - (ThreadCpuNs() - t0);  // the others' share
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["this_thread_us"] = this_thread / n / 1000;
+  state.counters["other_threads_us"] = all / n / 1000;
+  state.counters["total_us"] = (this_thread + all) / n / 1000;
+  sink.Close(&error);
+}
+BENCHMARK(BM_QuietFlush)
+    ->ArgNames({"bytes", "here"})
+    ->Args({4096, 0})->Args({4096, 1})
+    ->Args({16384, 0})->Args({16384, 1})
+    ->Args({65536, 0})->Args({65536, 1})
+    ->Iterations(200)->UseRealTime();
 
 }  // namespace

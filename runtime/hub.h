@@ -314,6 +314,15 @@ class HubObserver {
   // The observer's fast lane (see HubEventLane), or nullptr. Asked when the
   // observer is set; the lane must stay valid while it is.
   virtual HubEventLane* lane() { return nullptr; }
+  // True if the observer wants BeforeWait. Asked when the observer is set.
+  virtual bool WantsBeforeWait() const { return false; }
+  // The loop is about to wait for events until `deadline_ns` (the hub's
+  // clock; kNanosFuture: no timer), having nothing to run: time the program
+  // does not use, for the observer's own work (a recorder writes its file).
+  virtual void BeforeWait(int64_t now_ns, int64_t deadline_ns) {
+    (void)now_ns;
+    (void)deadline_ns;
+  }
 };
 
 // Called with the greenlet (nullptr for a hub callback) and the error that
@@ -404,6 +413,7 @@ class Hub {
   void set_observer(HubObserver* observer) {
     observer_ = observer;
     observe_callbacks_ = observer != nullptr && observer->WantsCallbacks();
+    observe_waits_ = observer != nullptr && observer->WantsBeforeWait();
     lane_ = observer != nullptr ? observer->lane() : nullptr;
     observing_ = observer_ != nullptr || hashing_;
   }
@@ -685,6 +695,7 @@ class Hub {
   bool observing_ = false;
   bool hashing_ = false;
   bool observe_callbacks_ = false;
+  bool observe_waits_ = false;
   void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                  int64_t c) {
     if (kind == HubEventKind::kTimerStarted) return;

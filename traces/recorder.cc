@@ -318,6 +318,15 @@ void Recorder::Encode(const HubEvent& e) {
   if (next_ != nullptr) next_->OnHubEvent(e);
 }
 
+void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
+  if (real_clock_ && !closed_ && deadline_ns - now_ns >= kWriteInWaitNs) {
+    SettleLane();
+    sink_.MaybeFlush(now_ns, /*idle=*/true);
+    RefillLane();
+  }
+  if (next_ != nullptr && next_->WantsBeforeWait()) next_->BeforeWait(now_ns, deadline_ns);
+}
+
 // Text records (spawn, finish, note), callbacks not recorded, kinds this
 // version does not know (skipped), and everything after CloseFile().
 void Recorder::OnHubEventSlow(const HubEvent& e) {

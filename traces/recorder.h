@@ -65,6 +65,9 @@ class alignas(64) Recorder final : public HubObserver {
   // Event records written so far, and bytes (header included).
   uint64_t records() const { return records_ + (closed_ ? 0 : LaneRecords()); }
   uint64_t bytes() const { return sink_.size(); }
+  // Times the recording thread wrote the file itself (an epoll loop about
+  // to wait); the other writes were the writer thread's.
+  uint64_t writes_in_waits() const { return sink_.written_here(); }
 
   void OnHubEvent(const HubEvent& e) override;
   bool WantsCallbacks() const override {
@@ -74,6 +77,14 @@ class alignas(64) Recorder final : public HubObserver {
   // are written by the hub itself, already encoded. Not when another
   // observer is chained after this one (it must see every event).
   HubEventLane* lane() override { return lane_on_ ? &lane_ : nullptr; }
+  // On a real clock, a loop about to wait (for long enough) writes what is
+  // due to the file itself: cheaper than waking the writer thread.
+  bool WantsBeforeWait() const override {
+    return real_clock_ || (next_ != nullptr && next_->WantsBeforeWait());
+  }
+  void BeforeWait(int64_t now_ns, int64_t deadline_ns) override;
+  // A wait at least this long lets the loop write pending records itself.
+  static constexpr int64_t kWriteInWaitNs = 250000;
 
   // Ends the file without touching the hub (which may be gone); later
   // events are ignored. Used for GEVENT_TRACE at thread exit.

@@ -503,6 +503,37 @@ TEST(Sink, LongTraceIsCompleteAndVerified) {
   });
 }
 
+// A loop that waits now and then (epoll) writes its trace itself while it
+// would wait anyway, in order with the chunks the writer thread wrote; the
+// simulator's loop never waits for real, so its writer thread writes all.
+TEST(Sink, QuietLoopWritesItsOwnTrace) {
+  OnBothHubs([] {
+    const std::string path = TempPath("quiet.gtrace");
+    const bool epoll = std::string(get_hub()->backend_name()) == "epoll";
+    uint64_t records = 0, in_waits = 0;
+    {
+      Recorder rec(get_hub(), path);
+      for (int i = 0; i < 12; ++i) {
+        // Mostly a few KiB, once many chunks (for the writer thread).
+        programs::PingPong(i == 5 ? 30000 : 300);
+        sleep(absl::Milliseconds(30));  // longer than the idle age limit
+      }
+      records = rec.records();
+      in_waits = rec.writes_in_waits();
+      EXPECT_TRUE(rec.Stop());
+    }
+    if (epoll) {
+      EXPECT_GE(in_waits, 6u);
+    } else {
+      EXPECT_EQ(in_waits, 0u);
+    }
+    TraceReader r;
+    const std::vector<Event> got = ReadAll(path, &r);
+    EXPECT_TRUE(r.complete()) << r.error();
+    EXPECT_EQ(got.size(), records);
+  });
+}
+
 // The writer thread stays with the parent after fork(): a child that
 // records starts its own, and neither trace is damaged.
 TEST(Sink, ForkedChildRecordsItsOwnTrace) {
