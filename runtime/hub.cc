@@ -312,23 +312,23 @@ bool Hub::FireTimers() {
     // exact while fewer than 2^48 timers are started between two passes.)
     const uint64_t seq = timers_.top_seq48();
     if (seq > limit48 && seq - limit48 < (uint64_t{1} << 47)) break;
-    due_.push_back(timers_.pop_untouched());
+    firing_.push_back(static_cast<Timer*>(timers_.pop_untouched()));
   }
+  const size_t n = firing_.size();
+  if (n == 0) return false;
   // The timers live in sleeping greenlets' frames, mostly out of the cache:
   // their misses overlap, a few ahead of the writes (a few: a core tracks
   // only about a dozen misses at a time).
   constexpr size_t kAhead = 8;
-  const size_t n = due_.size();
-  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(due_[i], 1, 3);
-  if (n == 0) return false;
+  for (size_t i = 0; i < n && i < kAhead; ++i) __builtin_prefetch(firing_[i], 1, 3);
+  const bool shuffle = perturbs() && n > 1;
   for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) __builtin_prefetch(due_[i + kAhead], 1, 3);
-    internal::TimerEntry* t = due_[i];
+    if (i + kAhead < n) __builtin_prefetch(firing_[i + kAhead], 1, 3);
+    Timer* t = firing_[i];
     t->slot = internal::TimerEntry::kNoSlot;
-    firing_.push_back(static_cast<Timer*>(t));
+    t->firing_at_ = static_cast<uint32_t>(i);
   }
-  due_.clear();
-  if (perturbs() && firing_.size() > 1) {
+  if (shuffle) {
     // Shuffle each run of equal deadlines; distinct deadlines keep order.
     std::vector<Timer*>& all = firing_;
     for (size_t i = 0; i < all.size();) {
@@ -344,9 +344,7 @@ bool Hub::FireTimers() {
       }
       i = j;
     }
-  }
-  for (size_t i = 0; i < firing_.size(); ++i) {
-    firing_[i]->firing_at_ = static_cast<uint32_t>(i);
+    for (size_t i = 0; i < n; ++i) firing_[i]->firing_at_ = static_cast<uint32_t>(i);
   }
   firing_now_ = true;
   struct Done {

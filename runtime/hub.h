@@ -667,7 +667,6 @@ class Hub {
   Timer* FiringFront();
   Timer* FiringPop();
   void PrefetchFiringAhead();
-  std::vector<internal::TimerEntry*> due_;  // FireTimers' scratch
   size_t ref_timers_ = 0;
   uint64_t timer_seq_ = 0;
   absl::node_hash_map<int, FdWatchers>  // nodes stay put: lists are intrusive
