@@ -305,6 +305,14 @@ __attribute__((always_inline)) inline void Hub::PrefetchFiringAhead() {
   }
 }
 
+// A timer of the batch fires (by the hub frame, or by a hand-off): it is
+// no longer active, and the event says so.
+inline void Hub::MarkFired(Timer* t) {
+  t->hub_ = nullptr;
+  if (t->ref_) --ref_timers_;
+  if (observing_) Emit(HubEventKind::kTimerFired, 0, static_cast<int64_t>(t->seq));
+}
+
 bool Hub::FireTimers() {
   const uint64_t limit = timer_seq_;
   const uint64_t limit48 = limit & ((uint64_t{1} << 48) - 1);
@@ -359,9 +367,7 @@ bool Hub::FireTimers() {
   } done{this};
   while (Timer* t = FiringPop()) {
     PrefetchFiringAhead();
-    t->hub_ = nullptr;
-    if (t->ref_) --ref_timers_;
-    if (observing_) Emit(HubEventKind::kTimerFired, 0, static_cast<int64_t>(t->seq));
+    MarkFired(t);
     t->fn_(t);
   }
   return true;
@@ -979,9 +985,7 @@ bool Hub::TryTimerHandOff(RawGreenlet* g) {
   }
   FiringPop();
   PrefetchFiringAhead();
-  next->hub_ = nullptr;
-  if (next->ref_) --ref_timers_;
-  if (observing_) Emit(HubEventKind::kTimerFired, 0, static_cast<int64_t>(next->seq));
+  MarkFired(next);
   SwitchDirect(g, to);
   return true;
 }

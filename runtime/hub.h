@@ -667,6 +667,7 @@ class Hub {
   Timer* FiringFront();
   Timer* FiringPop();
   void PrefetchFiringAhead();
+  void MarkFired(Timer* t);
   size_t ref_timers_ = 0;
   uint64_t timer_seq_ = 0;
   absl::node_hash_map<int, FdWatchers>  // nodes stay put: lists are intrusive

@@ -423,8 +423,15 @@ class TimerQueue {
     }
   }
 
-  // Puts the nodes of `bucket` where they belong now (dropping the dead).
+  // Puts the nodes of `bucket` where they belong now.
   void Rewheel(std::vector<FarNode>* bucket) {
+    Drain(bucket, [this](const FarNode& n) { WheelPut(n, Unsigned(n.key.deadline)); });
+  }
+
+  // Empties `bucket`: its dead nodes go, `put` gets each live one (and may
+  // put it back into the same bucket).
+  template <typename Put>
+  void Drain(std::vector<FarNode>* bucket, Put put) {
     std::vector<FarNode> moving;
     moving.swap(*bucket);
     far_nodes_ -= moving.size();
@@ -434,7 +441,7 @@ class TimerQueue {
         --far_dead_;
         continue;
       }
-      WheelPut(n, Unsigned(n.key.deadline));
+      put(n);
     }
     if (bucket->empty()) {
       moving.clear();
@@ -452,19 +459,11 @@ class TimerQueue {
         // The bucket's timers go to the heap; the horizon to its end.
         const uint64_t block = horizon_ >> kShift1 << kShift1;
         const uint64_t end = block + (static_cast<uint64_t>(j + 1) << kShift0);
-        std::vector<FarNode>& bucket = level0_[j];
         bits0_[j >> 6] &= ~(uint64_t{1} << (j & 63));
-        far_nodes_ -= bucket.size();
-        for (const FarNode& n : bucket) {
-          if (entry_[n.slot] == nullptr) {
-            free_.push_back(n.slot);
-            --far_dead_;
-            continue;
-          }
+        Drain(&level0_[j], [this](const FarNode& n) {
           --far_live_;
           HeapPush(n.key, n.slot);
-        }
-        bucket.clear();
+        });
         if (end == 0) {
           // The last bucket of all time: everything left was in it.
           horizon_ = kEnd;
