@@ -5,6 +5,7 @@
 #include "runtime/gevent.h"
 #include "runtime/internal/sanitizers.h"
 #include "runtime/internal/stack_pool.h"
+#include "sim/simulation.h"
 
 namespace gevent {
 namespace {
@@ -39,35 +40,44 @@ int DenseDeep(int n) {
   return n <= 0 ? pad[7] : DenseDeep(n - 1) + pad[3];
 }
 
+// Uses up the process's guard pages (the next stacks are slab stacks, back
+// to back, each guarded only by its canary), then overflows one: about
+// 150 KiB of frames on a 128 KiB stack run into the top of the stack below,
+// return, and are caught when the greenlet next switches out, before the
+// greenlet below runs again.
+void OverflowAnUnguardedStack() {
+  internal::StackPool hog;
+  while (hog.Acquire().guard != nullptr) {
+  }
+  Event gate;
+  auto below = spawn([&gate] { gate.wait(); });
+  sleep();
+  auto g = spawn([] {
+    int r = DenseDeep(300);
+    sleep();
+    return r;
+  });
+  g->set_name("slab-recursion");
+  g->join();
+  gate.set();
+  below->join();
+}
+
 TEST(StackOverflowDeathTest, UnguardedStackNamesTheGreenletWhenItSwitchesOut) {
 #if GEVENT_ASAN
   GTEST_SKIP() << "AddressSanitizer reports stack overflows itself";
 #else
   GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(OverflowAnUnguardedStack(),
+               "stack overflow in greenlet 'slab-recursion'")
+      << "epoll";
   EXPECT_DEATH(
       {
-        // Use up the process's guard pages: the next stacks are slab stacks,
-        // back to back, each guarded only by its canary.
-        internal::StackPool hog;
-        while (hog.Acquire().guard != nullptr) {
-        }
-        Event gate;
-        auto below = spawn([&gate] { gate.wait(); });
-        sleep();
-        // About 150 KiB of frames on a 128 KiB stack: the overflow runs into
-        // the top of the stack below, returns, and is caught when the
-        // greenlet next switches out, before the greenlet below runs again.
-        auto g = spawn([] {
-          int r = DenseDeep(300);
-          sleep();
-          return r;
-        });
-        g->set_name("slab-recursion");
-        g->join();
-        gate.set();
-        below->join();
+        sim::Simulation sim(0);
+        OverflowAnUnguardedStack();
       },
-      "stack overflow in greenlet 'slab-recursion'");
+      "stack overflow in greenlet 'slab-recursion'")
+      << "sim";
 #endif
 }
 
