@@ -107,8 +107,9 @@ TEST_P(AsyncResultTest, WaitWithTimeoutReturnsFalse) {
 
 TEST_P(AsyncResultTest, GetBlocksUntilSet) {
   AsyncResult<int> r;
-  auto setter = spawn_later(Milliseconds(10), [&] { r.set(7); });
+  // Before the timer starts: its deadline is at least 10 ms after this.
   const absl::Time start = hub()->now();
+  auto setter = spawn_later(Milliseconds(10), [&] { r.set(7); });
   EXPECT_EQ(r.get(), 7);
   EXPECT_GE(hub()->now() - start, Milliseconds(10));
   if (simulated()) {

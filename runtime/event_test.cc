@@ -108,8 +108,9 @@ TEST_P(EventTest, TimedOutWaitersLeaveLinksOfOthersIntact) {
 
 TEST_P(EventTest, SetWakesBlockedWaiterWithTrue) {
   Event e;
-  auto setter = spawn_later(Milliseconds(10), [&] { e.set(); });
+  // Before the timer starts: its deadline is at least 10 ms after this.
   const absl::Time start = hub()->now();
+  auto setter = spawn_later(Milliseconds(10), [&] { e.set(); });
   EXPECT_TRUE(e.wait(Seconds(10)));
   EXPECT_GE(hub()->now() - start, Milliseconds(10));
   EXPECT_LT(hub()->now() - start, Seconds(10));

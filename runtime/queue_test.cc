@@ -188,8 +188,9 @@ TEST_P(QueueTest, GetWithTimeoutSucceedsIfItemComes) {
 
 TEST_P(QueueTest, GetBlocksUntilPut) {
   Queue<std::string> q;
-  auto putter = spawn_later(Milliseconds(10), [&] { q.put("x"); });
+  // Before the timer starts: its deadline is at least 10 ms after this.
   const absl::Time start = hub()->now();
+  auto putter = spawn_later(Milliseconds(10), [&] { q.put("x"); });
   EXPECT_EQ(q.get(), "x");
   EXPECT_GE(hub()->now() - start, Milliseconds(10));
   if (simulated()) {
@@ -400,8 +401,9 @@ TEST_P(QueueTest, JoinableJoinWaitsForLastTaskDone) {
   q.put(1);
   EXPECT_EQ(q.get(), 1);
   EXPECT_FALSE(q.join(Milliseconds(10))) << "got, but not done";
-  auto done = spawn_later(Milliseconds(10), [&] { q.task_done(); });
+  // Before the timer starts: its deadline is at least 10 ms after this.
   const absl::Time start = hub()->now();
+  auto done = spawn_later(Milliseconds(10), [&] { q.task_done(); });
   EXPECT_TRUE(q.join());
   EXPECT_GE(hub()->now() - start, Milliseconds(10));
   done->join();

@@ -59,8 +59,9 @@ TEST_P(SemaphoreTest, NegativeInitialValueIsInvalid) {
 
 TEST_P(SemaphoreTest, ZeroPermitsBlocksUntilRelease) {
   Semaphore s(0);
-  auto releaser = spawn_later(Milliseconds(10), [&] { s.release(); });
+  // Before the timer starts: its deadline is at least 10 ms after this.
   const absl::Time start = hub()->now();
+  auto releaser = spawn_later(Milliseconds(10), [&] { s.release(); });
   EXPECT_TRUE(s.acquire());
   EXPECT_GE(hub()->now() - start, Milliseconds(10));
   EXPECT_EQ(s.counter(), 0);
@@ -546,8 +547,9 @@ TEST_P(SemaphoreTest, WaitReadyWhenPermitFree) {
 
 TEST_P(SemaphoreTest, WaitBlocksUntilRelease) {
   Semaphore s(0);
-  auto releaser = spawn_later(Milliseconds(10), [&] { s.release(); });
+  // Before the timer starts: its deadline is at least 10 ms after this.
   const absl::Time start = hub()->now();
+  auto releaser = spawn_later(Milliseconds(10), [&] { s.release(); });
   auto ready = gevent::wait(std::vector<Semaphore*>{&s}, Seconds(10));
   ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0], &s);

@@ -13,8 +13,11 @@ status=0
 
 run() {
   echo "== bazel test $* //..." >&2
-  bazel test --keep_going --noshow_progress "$@" //... 2>&1 | tee -a "$log" |
-    grep -E '^//|^(FAIL|ERROR)' >&2
+  # A failing test's own lines (its gtest failures) are shown too, so that a
+  # failure that does not repeat can still be read in the CI log.
+  bazel test --keep_going --noshow_progress --test_output=errors "$@" //... 2>&1 |
+    tee -a "$log" |
+    grep -E '^//|^(FAIL|ERROR)|Test output for |: Failure$|^\[  FAILED|^(Expected|Value of)|^ +(Which is|Actual|actual|Expected)' >&2
   local rc=${PIPESTATUS[0]}
   # 4 = no tests found; anything else non-zero is a failure.
   if [ "$rc" -ne 0 ]; then status=1; fi
