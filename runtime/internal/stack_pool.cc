@@ -19,6 +19,7 @@ namespace {
 // Guarded stacks alive in the whole process (the map-count limit is
 // per-process, while pools are per-thread).
 std::atomic<size_t> g_guarded_stacks{0};
+std::atomic<uint64_t> g_stacks_made{0};
 
 [[noreturn]] void DieOutOfMemory(size_t bytes) {
   char msg[128];
@@ -105,6 +106,7 @@ Stack StackPool::Acquire() {
   s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.base + s.size);
   s.colour = ColourOf(all_.size());
   all_.push_back(s);
+  g_stacks_made.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
 
@@ -125,16 +127,21 @@ size_t StackPool::Trim(size_t keep_warm) {
   return trimmed;
 }
 
+uint64_t StackPool::MadeInProcess() {
+  return g_stacks_made.load(std::memory_order_relaxed);
+}
+
 std::shared_ptr<StackPool> StackPool::ForThisThread() {
-  // Shared by every hub of the thread (a simulation per test case reuses the
-  // warm stacks of the previous one), and alive as long as one of them is.
-  thread_local std::weak_ptr<StackPool> pool;
-  std::shared_ptr<StackPool> p = pool.lock();
-  if (p == nullptr) {
-    p = std::make_shared<StackPool>();
-    pool = p;
-  }
-  return p;
+  // Shared by every hub of the thread, and kept by the thread after its
+  // last hub is gone (until the thread exits): a simulation per test case,
+  // or a seed sweep of fresh simulations, reuses the warm stacks of the
+  // previous one. Making them again cost an mmap + mprotect + munmap and a
+  // page fault per stack: 70% of a fresh simulation's time on the virtual
+  // machines measured (docs/performance.md). A destroyed hub trims the
+  // pool to kWarmStacks resident stacks, so an idle thread keeps at most
+  // that much stack memory (the mappings stay).
+  thread_local std::shared_ptr<StackPool> pool = std::make_shared<StackPool>();
+  return pool;
 }
 
 Stack StackPool::NewGuarded() {

@@ -74,12 +74,15 @@ class StackPool {
   // Gives the pages of all but the `keep_warm` most recently freed stacks
   // back to the kernel (their mappings stay). Returns how many were trimmed.
   size_t Trim(size_t keep_warm = kWarmStacks);
-  // The pool of the calling thread, shared by its hubs.
+  // The pool of the calling thread, shared by its hubs and kept until the
+  // thread exits (a hub that is destroyed trims it).
   static std::shared_ptr<StackPool> ForThisThread();
 
   size_t stack_size() const { return stack_size_; }
   size_t guarded_count() const { return guarded_; }
   size_t free_count() const { return free_.size(); }
+  // Stacks made so far by all the pools of this process.
+  static uint64_t MadeInProcess();
 
   // True if `addr` lies in the guard page of `s`.
   static bool InGuard(const Stack& s, const void* addr);

@@ -11,6 +11,11 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/time/time.h"
+#include "runtime/gevent.h"
+#include "sim/sim_hub.h"
+#include "testing/hub_test.h"
+
 namespace gevent {
 namespace internal {
 namespace {
@@ -243,6 +248,51 @@ TEST(StackPool, BudgetIsReturnedWhenAPoolIsDestroyed) {
   EXPECT_EQ(fresh.guarded_count(), 1u);
   fresh.Release(s);
 }
+
+// Runs 10 short sleepers to completion on a new hub of `backend`, made the
+// thread's hub, then destroys the hub.
+void RunOnANewHub(const std::string& backend) {
+  std::unique_ptr<Hub> hub;
+  if (backend == "sim") {
+    hub = std::make_unique<sim::SimHub>(sim::SimOptions{});
+  } else {
+    hub = make_hub(backend);
+  }
+  Hub* h = hub.get();
+  std::unique_ptr<Hub> previous = exchange_hub(std::move(hub));
+  std::vector<std::shared_ptr<Greenlet<int>>> gs;
+  for (int i = 0; i < 10; ++i) {
+    gs.push_back(spawn([i] {
+      sleep(absl::Milliseconds(1));
+      return i;
+    }));
+  }
+  joinall(gs);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(gs[i]->get(), i);
+  gs.clear();
+  h->destroy();
+  exchange_hub(std::move(previous));
+}
+
+class ThreadStackPool : public ::testing::TestWithParam<std::string> {};
+
+// The thread keeps its pool after its last hub is destroyed: a new hub (a
+// simulation per test case, a seed sweep) makes no new stacks.
+TEST_P(ThreadStackPool, ANewHubReusesTheStacksOfTheLastOne) {
+  RunOnANewHub(GetParam());  // makes the stacks (or reuses an earlier test's)
+  const uint64_t made = StackPool::MadeInProcess();
+  EXPECT_EQ(get_hub_if_exists(), nullptr);  // no hub left holding the pool
+  for (int run = 0; run < 3; ++run) RunOnANewHub(GetParam());
+  EXPECT_EQ(StackPool::MadeInProcess(), made);
+  // And they wait in the pool for the next hub.
+  EXPECT_GE(StackPool::ForThisThread()->free_count(), 10u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ThreadStackPool,
+                         ::testing::ValuesIn(gevent::testing::AllBackends()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace internal
