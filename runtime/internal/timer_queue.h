@@ -1,6 +1,6 @@
-// The hub's queue of timers, shared by every hub backend: a small 4-ary
-// min-heap of the timers due soon, in front of a hierarchical timing wheel
-// for the rest.
+// The hub's queue of timers, shared by every hub backend: the timers due
+// soon (the near part: a sorted run and a small 4-ary min-heap), in front
+// of a hierarchical timing wheel for the rest.
 //
 // Order: earliest deadline first; for equal deadlines, higher priority
 // first, then the order in which the timers were started (a per-hub
@@ -12,13 +12,18 @@
 // timers are far from due when they start (a Timeout, a periodic sleep), so
 // they go, in O(1), into the wheel: buckets of 2^22 ns (4.2 ms) for the
 // current 1.07 s block, buckets of 1.07 s for the current 4.6 min block,
-// and one unsorted list beyond. Only when the heap runs dry does the next
-// non-empty bucket move into it (a bucket of a coarser level is spread over
-// the finer one when time enters it): each timer moves at most three times,
-// and the heap holds about one bucket's worth, in the L1 cache.
-// The invariant: every timer in the heap is due before `horizon_`, every
-// timer in the wheel at or after it, and the heap is empty only if the
-// wheel is.
+// and one unsorted list beyond. Only when the near part runs dry does the
+// next non-empty bucket move into it (a bucket of a coarser level is spread
+// over the finer one when time enters it): each timer moves at most three
+// times. The bucket comes in as a run, sorted once, latest first, so a pop
+// takes its back; timers started later but due before the horizon go to
+// the heap, and a pop takes whichever front is earlier. (A bucket of 10k
+// sleepers holds about 80 timers: a pop from a heap of them cost about 280
+// instructions; the run's sort costs about 60 a timer and a pop from it
+// about 10. 13% fewer instructions for 10k simulated sleepers, callgrind.)
+// The invariant: every timer in the near part is due before `horizon_`,
+// every timer in the wheel at or after it, and the near part is empty only
+// if the wheel is; the run's back and the heap's top are never dead.
 //
 // Memory layout, because timers live in the frames of sleeping greenlets,
 // and with thousands of sleepers every touch of one (or of anything not
@@ -40,6 +45,7 @@
 #ifndef GEVENTPP_RUNTIME_INTERNAL_TIMER_QUEUE_H_
 #define GEVENTPP_RUNTIME_INTERNAL_TIMER_QUEUE_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -69,15 +75,16 @@ class TimerQueue {
   // Live timers (dead nodes not counted).
   bool empty() const { return live_ == 0; }
   size_t size() const { return live_ + far_live_; }
-  // The earliest timer (always in the heap, at its top, never dead).
-  TimerEntry* top() const { return live_ == 0 ? nullptr : entry_[slots_[kRoot]]; }
+  // The earliest timer (always in the near part, at the front of the run or
+  // the top of the heap, never dead).
+  TimerEntry* top() const { return live_ == 0 ? nullptr : entry_[FrontSlot()]; }
   // The earliest deadline; the queue must not be empty.
-  int64_t top_deadline() const { return keys_[kRoot].deadline; }
+  int64_t top_deadline() const { return FrontKey().deadline; }
   // The low 48 bits of the earliest timer's start sequence number, without
   // touching the timer; the queue must not be empty.
-  uint64_t top_seq48() const { return keys_[kRoot].tie & kSeqMask; }
+  uint64_t top_seq48() const { return FrontKey().tie & kSeqMask; }
   // Nodes held, dead ones included (for tests).
-  size_t nodes() const { return nodes_ + far_nodes_; }
+  size_t nodes() const { return nodes_ + run_.size() + far_nodes_; }
   // Timers in the heap part, live ones only (for tests).
   size_t in_heap_part() const { return live_; }
 
@@ -131,6 +138,16 @@ class TimerQueue {
       return;
     }
     --live_;
+    if (!run_.empty() && run_.back().slot == slot) {
+      PopRun();
+      if (live_ == 0 && far_live_ != 0) Refill();
+      return;
+    }
+    if (nodes_ == 0) {  // in the run, not at its front
+      ++dead_;
+      MaybeCompact();
+      return;
+    }
     if (slots_[kRoot] == slot) {
       PopRoot();
       if (live_ == 0 && far_live_ != 0) Refill();
@@ -149,12 +166,8 @@ class TimerQueue {
 
   TimerEntry* pop() {
     if (live_ == 0) return nullptr;
-    TimerEntry* t = entry_[slots_[kRoot]];
+    TimerEntry* t = pop_untouched();
     t->slot = TimerEntry::kNoSlot;
-    entry_[slots_[kRoot]] = nullptr;
-    --live_;
-    PopRoot();
-    if (live_ == 0 && far_live_ != 0) Refill();
     return t;
   }
 
@@ -163,10 +176,16 @@ class TimerQueue {
   // timers this way and then touching them lets their cache misses (they
   // live in sleeping greenlets' frames) overlap.
   TimerEntry* pop_untouched() {
-    TimerEntry* t = entry_[slots_[kRoot]];
-    entry_[slots_[kRoot]] = nullptr;
+    const bool from_run = RunFirst();
+    const uint32_t slot = from_run ? run_.back().slot : slots_[kRoot];
+    TimerEntry* t = entry_[slot];
+    entry_[slot] = nullptr;
     --live_;
-    PopRoot();
+    if (from_run) {
+      PopRun();
+    } else {
+      PopRoot();
+    }
     if (live_ == 0 && far_live_ != 0) Refill();
     return t;
   }
@@ -218,7 +237,26 @@ class TimerQueue {
   // Where a timer due at `u` waits: the heap, or the wheel.
   bool InHeapPart(uint64_t u) const { return u < horizon_ || horizon_ == kEnd; }
 
-  // ---- the heap
+  // ---- the near part: the run and the heap
+
+  // True if the earliest timer is the run's front (the near part must not
+  // be empty).
+  bool RunFirst() const {
+    return !run_.empty() && (nodes_ == 0 || Order(run_.back().key) < Order(keys_[kRoot]));
+  }
+  uint32_t FrontSlot() const { return RunFirst() ? run_.back().slot : slots_[kRoot]; }
+  const Key& FrontKey() const { return RunFirst() ? run_.back().key : keys_[kRoot]; }
+
+  // Removes the run's front node (its slot's timer, if any, already
+  // detached), then every dead node that comes up to the front.
+  void PopRun() {
+    for (;;) {
+      free_.push_back(run_.back().slot);
+      run_.pop_back();
+      if (run_.empty() || entry_[run_.back().slot] != nullptr) return;
+      --dead_;
+    }
+  }
 
   void HeapPush(const Key& k, uint32_t slot) {
     if (kRoot + nodes_ >= capacity_) Grow();
@@ -308,9 +346,19 @@ class TimerQueue {
     slots_[kRoot + i] = slot;
   }
 
-  // Drops the heap's dead nodes and rebuilds it (bottom-up, O(n)). The
-  // order of the live timers is their keys' order: nothing changes for them.
+  // Drops the run's and the heap's dead nodes and rebuilds the heap
+  // (bottom-up, O(n)). The order of the live timers is their keys' order:
+  // nothing changes for them.
   void CompactHeap() {
+    size_t m = 0;
+    for (size_t i = 0; i < run_.size(); ++i) {
+      if (entry_[run_[i].slot] == nullptr) {
+        free_.push_back(run_[i].slot);
+        continue;
+      }
+      run_[m++] = run_[i];
+    }
+    run_.resize(m);
     size_t n = 0;
     for (size_t i = 0; i < nodes_; ++i) {
       const uint32_t slot = slots_[kRoot + i];
@@ -460,9 +508,15 @@ class TimerQueue {
         const uint64_t block = horizon_ >> kShift1 << kShift1;
         const uint64_t end = block + (static_cast<uint64_t>(j + 1) << kShift0);
         bits0_[j >> 6] &= ~(uint64_t{1} << (j & 63));
+        // Into the run (empty, like the heap: nothing is live there),
+        // sorted latest first: each pop then takes its back.
         Drain(&level0_[j], [this](const FarNode& n) {
           --far_live_;
-          HeapPush(n.key, n.slot);
+          ++live_;
+          run_.push_back(n);
+        });
+        std::sort(run_.begin(), run_.end(), [](const FarNode& a, const FarNode& b) {
+          return Order(b.key) < Order(a.key);
         });
         if (end == 0) {
           // The last bucket of all time: everything left was in it.
@@ -535,13 +589,17 @@ class TimerQueue {
     if (far_dead_ != 0) CompactWheel();
   }
 
+  // The run: a bucket's timers, moved in when the near part ran dry, sorted
+  // latest first (the earliest at the back). Timers started later into the
+  // near part go to the heap; the earlier of the two fronts is the top.
+  std::vector<FarNode> run_;
   // The heap.
   Key* keys_ = nullptr;          // 64-byte aligned, capacity_ of them
   std::vector<uint32_t> slots_;  // per node (same index): its slot
   size_t capacity_ = 0;
   size_t nodes_ = 0;             // live and dead
-  size_t live_ = 0;
-  size_t dead_ = 0;
+  size_t live_ = 0;              // in the run and the heap
+  size_t dead_ = 0;              // in the run and the heap
   // The wheel.
   uint64_t horizon_ = 0;  // (unsigned, see Unsigned) heap < horizon_ <= wheel
   std::vector<FarNode> level0_[256];
