@@ -350,15 +350,7 @@ class TimerQueue {
   // (bottom-up, O(n)). The order of the live timers is their keys' order:
   // nothing changes for them.
   void CompactHeap() {
-    size_t m = 0;
-    for (size_t i = 0; i < run_.size(); ++i) {
-      if (entry_[run_[i].slot] == nullptr) {
-        free_.push_back(run_[i].slot);
-        continue;
-      }
-      run_[m++] = run_[i];
-    }
-    run_.resize(m);
+    DropDead(&run_);
     size_t n = 0;
     for (size_t i = 0; i < nodes_; ++i) {
       const uint32_t slot = slots_[kRoot + i];
@@ -560,20 +552,28 @@ class TimerQueue {
     far_dead_ = 0;
   }
 
+  // Drops the dead nodes of `nodes` (a bucket or the run), keeping the
+  // order of the others; returns how many it dropped.
+  size_t DropDead(std::vector<FarNode>* nodes) {
+    size_t n = 0;
+    for (size_t i = 0; i < nodes->size(); ++i) {
+      const FarNode& node = (*nodes)[i];
+      if (entry_[node.slot] == nullptr) {
+        free_.push_back(node.slot);
+        continue;
+      }
+      (*nodes)[n++] = node;
+    }
+    const size_t dropped = nodes->size() - n;
+    nodes->resize(n);
+    return dropped;
+  }
+
   // Drops the wheel's dead nodes.
   void CompactWheel() {
     auto sweep = [this](std::vector<FarNode>& bucket) {
-      size_t n = 0;
-      for (size_t i = 0; i < bucket.size(); ++i) {
-        if (entry_[bucket[i].slot] == nullptr) {
-          free_.push_back(bucket[i].slot);
-          continue;
-        }
-        bucket[n++] = bucket[i];
-      }
-      far_nodes_ -= bucket.size() - n;
-      bucket.resize(n);
-      return n != 0;
+      far_nodes_ -= DropDead(&bucket);
+      return !bucket.empty();
     };
     for (size_t i = 0; i < 256; ++i) {
       if (!sweep(level0_[i])) bits0_[i >> 6] &= ~(uint64_t{1} << (i & 63));
