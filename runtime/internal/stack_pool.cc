@@ -87,6 +87,7 @@ Stack StackPool::Acquire() {
   if (!free_.empty()) {
     Stack s = free_.back();
     free_.pop_back();
+    if (trimmed_ > free_.size()) trimmed_ = free_.size();
     // Greenlets are often started in bursts: the next one will write its
     // first frame at the top of the next free stack, a page that is cold in
     // the caches and the TLB by now. Fetch that line while this one runs.
@@ -116,14 +117,18 @@ size_t StackPool::Trim(size_t keep_warm) {
   // The most recently freed stacks are at the back and stay warm. Giving
   // pages back costs a system call per stack and a page fault on reuse, so
   // it is done in bulk, when the owner decides, never per release.
+  // Those below trimmed_ were trimmed before and not used since: a thread
+  // that once ran 10,000 greenlets does not pay 10,000 system calls each
+  // time one of its later hubs is destroyed.
   size_t trimmed = 0;
   const size_t cold = free_.size() > keep_warm ? free_.size() - keep_warm : 0;
-  for (size_t i = 0; i < cold; ++i) {
+  for (size_t i = trimmed_; i < cold; ++i) {
     const Stack& s = free_[i];
     // Its pages read as zeros again, the canary of the stack above too.
     madvise(s.base, s.size, MADV_DONTNEED);
     ++trimmed;
   }
+  if (cold > trimmed_) trimmed_ = cold;
   return trimmed;
 }
 

@@ -72,7 +72,8 @@ class StackPool {
   Stack Acquire();
   void Release(const Stack& s);
   // Gives the pages of all but the `keep_warm` most recently freed stacks
-  // back to the kernel (their mappings stay). Returns how many were trimmed.
+  // back to the kernel (their mappings stay), except those it gave back
+  // before and that were not used since. Returns how many it gave back.
   size_t Trim(size_t keep_warm = kWarmStacks);
   // The pool of the calling thread, shared by its hubs and kept until the
   // thread exits (a hub that is destroyed trims it).
@@ -108,6 +109,7 @@ class StackPool {
   size_t page_;
   size_t guarded_ = 0;
   std::vector<Stack> free_;
+  size_t trimmed_ = 0;  // free_[0, trimmed_) were trimmed and not used since
   std::vector<Stack> all_;  // every stack ever made, to unmap at the end
   struct Slab {
     char* mem;

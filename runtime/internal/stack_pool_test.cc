@@ -120,6 +120,33 @@ TEST(StackPool, ColoursSpreadTheTopsAndStayWithTheStack) {
   for (Stack& s : stacks) pool.Release(s);
 }
 
+// A stack's pages are given back once, not again at every Trim() while it
+// stays unused: a thread that once ran many greenlets keeps them all in its
+// pool, and each of its hubs trims the pool when it is destroyed.
+TEST(StackPool, TrimGivesBackEachUnusedStackOnce) {
+  StackPool pool(Page() * 4);
+  std::vector<Stack> stacks;
+  for (size_t i = 0; i < StackPool::kWarmStacks + 8; ++i) {
+    stacks.push_back(pool.Acquire());
+  }
+  for (Stack& s : stacks) pool.Release(s);
+  EXPECT_EQ(pool.Trim(), 8u);
+  EXPECT_EQ(pool.Trim(), 0u);  // the same 8: still trimmed
+  // Warm ones used and freed again: the cold ones are still the same.
+  std::vector<Stack> few;
+  for (int i = 0; i < 10; ++i) few.push_back(pool.Acquire());
+  for (Stack& s : few) pool.Release(s);
+  EXPECT_EQ(pool.Trim(), 0u);
+  // All used: all are warm again, and the 8 oldest frees go back again.
+  stacks.clear();
+  for (size_t i = 0; i < StackPool::kWarmStacks + 8; ++i) {
+    stacks.push_back(pool.Acquire());
+    std::memset(stacks.back().top() - 64, 0xCD, 64);
+  }
+  for (Stack& s : stacks) pool.Release(s);
+  EXPECT_EQ(pool.Trim(), 8u);
+}
+
 TEST(StackPool, CanarySurvivesReleaseBeyondWarmStacks) {
   // Trim() gives back the pages of all but kWarmStacks freed stacks; the
   // stacks stay usable (and unguarded ones keep their canary page).
