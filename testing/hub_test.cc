@@ -8,16 +8,18 @@ namespace testing {
 
 std::vector<std::string> AllBackends() { return {"epoll", "sim"}; }
 
-void HubTest::SetUp() {
-  greenlets_before_ = RawGreenlet::live_count();
-  std::unique_ptr<Hub> hub;
-  if (GetParam() == "sim") {
+std::unique_ptr<Hub> MakeBackendHub(const std::string& backend) {
+  if (backend == "sim") {
     sim::SimOptions options;
     options.seed = sim::SeedFromEnvironment(0);
-    hub = std::make_unique<sim::SimHub>(options);
-  } else {
-    hub = make_hub(GetParam());
+    return std::make_unique<sim::SimHub>(options);
   }
+  return make_hub(backend);
+}
+
+void HubTest::SetUp() {
+  greenlets_before_ = RawGreenlet::live_count();
+  std::unique_ptr<Hub> hub = MakeBackendHub(GetParam());
   hub_ = hub.get();
   previous_ = exchange_hub(std::move(hub));
 }

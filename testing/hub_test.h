@@ -39,6 +39,10 @@ class HubTest : public ::testing::TestWithParam<std::string> {
 // The backends every behaviour test runs on.
 std::vector<std::string> AllBackends();
 
+// A new hub of `backend` ("epoll" or "sim"; the simulator's seed from
+// GEVENT_SEED, default 0), as HubTest makes one for each test.
+std::unique_ptr<Hub> MakeBackendHub(const std::string& backend);
+
 }  // namespace testing
 }  // namespace gevent
 

@@ -13,7 +13,6 @@
 
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
-#include "sim/sim_hub.h"
 #include "testing/hub_test.h"
 
 namespace gevent {
@@ -279,12 +278,7 @@ TEST(StackPool, BudgetIsReturnedWhenAPoolIsDestroyed) {
 // Runs 10 short sleepers to completion on a new hub of `backend`, made the
 // thread's hub, then destroys the hub.
 void RunOnANewHub(const std::string& backend) {
-  std::unique_ptr<Hub> hub;
-  if (backend == "sim") {
-    hub = std::make_unique<sim::SimHub>(sim::SimOptions{});
-  } else {
-    hub = make_hub(backend);
-  }
+  std::unique_ptr<Hub> hub = gevent::testing::MakeBackendHub(backend);
   Hub* h = hub.get();
   std::unique_ptr<Hub> previous = exchange_hub(std::move(hub));
   std::vector<std::shared_ptr<Greenlet<int>>> gs;
@@ -315,11 +309,7 @@ TEST_P(ThreadStackPool, ANewHubReusesTheStacksOfTheLastOne) {
   EXPECT_GE(StackPool::ForThisThread()->free_count(), 10u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ThreadStackPool,
-                         ::testing::ValuesIn(gevent::testing::AllBackends()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+GEVENT_INSTANTIATE_BACKENDS(ThreadStackPool);
 
 }  // namespace
 }  // namespace internal
