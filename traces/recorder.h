@@ -14,7 +14,9 @@
 // Works on both backends. Records are encoded as events happen and written
 // to the file every 32 KiB or 5 ms (at a checkpoint or time advance); a
 // crash (fatal signal, abort, uncaught exception) writes what is pending
-// before the process dies (see internal/sink.h). Greenlet ids are RawGreenlet::id() (per-hub
+// before the process dies (see internal/sink.h). In a child forked while
+// it records, a Recorder writes nothing more (the file is the parent's);
+// start another one there to trace the child. Greenlet ids are RawGreenlet::id() (per-hub
 // sequence numbers), never addresses. The format is traces/trace.proto,
 // described in docs/trace-format.md.
 #ifndef GEVENTPP_TRACES_RECORDER_H_

@@ -574,6 +574,58 @@ TEST(Sink, ForkedChildRecordsItsOwnTrace) {
   }
 }
 
+// A child forked while a recorder runs inherits it, with the parent's file
+// and the records the parent encoded but has not written yet: those are
+// the parent's to write, and the child must never write into the parent's
+// file (its bytes would interleave with the parent's, and the pending ones
+// would be written twice). The child goes on running the recorded hub (it
+// may even stop the recorder or crash); the parent's trace stays whole.
+void ForkedChildLeavesTheParentsTraceAlone(bool crash_in_child) {
+  const std::string path = TempPath("fork_inherited.gtrace");
+  Recorder rec(get_hub(), path);
+  programs::PingPong(30000);  // chunks handed off, and some still pending
+  const pid_t pid = gevent::fork();
+  if (pid == 0) {
+    alarm(30);  // a hang fails the test
+    programs::PingPong(60000);
+    if (crash_in_child) abort();  // the crash handler flushes every sink
+    _exit(rec.Stop() ? 0 : 2);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  if (crash_in_child) {
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child status " << status;
+  } else {
+    ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  programs::PingPong(100);
+  ASSERT_TRUE(rec.Stop());
+  TraceReader r;
+  const std::vector<Event> got = ReadAll(path, &r);
+  EXPECT_TRUE(r.complete()) << r.error();
+  EXPECT_EQ(got.size(), rec.records());
+  EXPECT_EQ(static_cast<uint64_t>(ReadFile(path).size()), rec.bytes());
+}
+
+TEST(Fork, ChildLeavesTheParentsTraceAloneOnTheSimulator) {
+  sim::Simulation sim(0);
+  ForkedChildLeavesTheParentsTraceAlone(false);
+}
+TEST(Fork, ChildLeavesTheParentsTraceAloneOnEpoll) {
+  FreshEpollHub fresh;
+  ForkedChildLeavesTheParentsTraceAlone(false);
+}
+TEST(Fork, CrashingChildLeavesTheParentsTraceAloneOnTheSimulator) {
+  sim::Simulation sim(0);
+  ForkedChildLeavesTheParentsTraceAlone(true);
+}
+TEST(Fork, CrashingChildLeavesTheParentsTraceAloneOnEpoll) {
+  FreshEpollHub fresh;
+  ForkedChildLeavesTheParentsTraceAlone(true);
+}
+
 // Bytes per record, before compression (target: <= 8 on average).
 TEST(Size, BytesPerRecord) {
   struct Row {

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "traces/internal/crc32c.h"
 
@@ -75,6 +76,10 @@ void ApplyBreaks(Chunk* c, uint32_t* crc) {
   *crc = Crc32c(*crc, c->data.get() + from, c->used - from);
   c->breaks.clear();
 }
+
+// Counts the fork()s this process descends from (moved in the child): a
+// sink opened in another generation belongs to an ancestor.
+std::atomic<uint64_t> g_fork_generation{0};
 
 }  // namespace
 
@@ -173,7 +178,10 @@ class Writer {
 
   Writer() {
     pthread_atfork([] { Get().mu_.lock(); }, [] { Get().mu_.unlock(); },
-                   [] { Get().AfterForkInChild(); });
+                   [] {
+                     Get().AfterForkInChild();
+                     g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+                   });
   }
 
   // The parent's writer thread and its queue stay with the parent, which
@@ -306,8 +314,19 @@ bool FileSink::Open(const std::string& path, std::string* error) {
   }
   NewChunk(kChunkBytes);
   last_flush_ns_ = CoarseNowNs();
+  generation_ = g_fork_generation.load(std::memory_order_relaxed);
   slot_ = Register(this);
   return true;
+}
+
+bool FileSink::Inherited() const {
+  return generation_ != g_fork_generation.load(std::memory_order_relaxed);
+}
+
+void FileSink::DropPending() {
+  *pos_ = base_;
+  chunk_->breaks.clear();
+  last_flush_ns_ = CoarseNowNs();
 }
 
 void FileSink::NewChunk(size_t capacity) {
@@ -325,6 +344,10 @@ void FileSink::CrcBreak(uint8_t* covered_end, uint8_t* patch, uint8_t* resume) {
 
 void FileSink::HandOff() {
   if (*pos_ == base_ && chunk_->breaks.empty()) return;
+  if (ABSL_PREDICT_FALSE(Inherited())) {
+    DropPending();
+    return;
+  }
   Chunk* full = chunk_;
   full->used = static_cast<size_t>(*pos_ - base_);
   // The fresh chunk first: a crash in between loses the full one rather
@@ -371,6 +394,10 @@ void FileSink::Flush() {
 // The checksum running across chunks (crc_) is this thread's while the
 // writer has none of our chunks: it finished them before completed_ moved.
 void FileSink::WriteHere() {
+  if (ABSL_PREDICT_FALSE(Inherited())) {
+    DropPending();
+    return;
+  }
   if (!Writer::Get().Done(ticket_)) {
     HandOff();
     return;
@@ -391,7 +418,7 @@ void FileSink::WriteHere() {
 }
 
 void FileSink::FlushFromSignal() {
-  if (fd_ < 0) return;
+  if (fd_ < 0 || Inherited()) return;
   Writer::Get().WaitFromSignal(ticket_, 2000000000);
   Chunk* c = chunk_;
   c->used = static_cast<size_t>(*pos_ - base_);
@@ -404,8 +431,9 @@ void FileSink::FlushFromSignal() {
 
 bool FileSink::Close(std::string* error) {
   if (fd_ < 0) return true;
-  HandOff();
-  Writer::Get().Wait(ticket_);
+  const bool inherited = Inherited();
+  HandOff();  // (drops the pending bytes, in a child)
+  if (!inherited) Writer::Get().Wait(ticket_);
   if (slot_ >= 0) {
     g_sinks[slot_].store(nullptr, std::memory_order_release);
     slot_ = -1;
@@ -414,7 +442,7 @@ bool FileSink::Close(std::string* error) {
   chunk_ = nullptr;
   base_ = end_ = *pos_ = nullptr;
   bool ok = !failed_.load();
-  if (close(fd_) != 0) ok = false;
+  if (close(fd_) != 0 && !inherited) ok = false;
   fd_ = -1;
   if (!ok) *error = "writing the trace file failed (disk full?)";
   return ok;

@@ -25,6 +25,13 @@
 // (SIGKILL) can lose its last 50 ms (at most a chunk and what the writer
 // had queued) of records.
 //
+// After fork(), the child's copy of a sink is not its own: the file and the
+// bytes pending at the fork are the parent's (the parent writes them). It
+// writes nothing, neither through the writer thread, nor in waits, nor
+// from a crash; what the child records into it is dropped, and Close()
+// only closes the child's descriptor. (A child that wants a trace starts
+// its own recorder, into another file.)
+//
 // (A memory mapping of the file would survive SIGKILL too, but the first
 // write to each fresh page costs microseconds on virtual machines: 2.5 ns a
 // byte measured here, against 0.2 ns through write(2).)
@@ -108,6 +115,9 @@ class FileSink {
   void NewChunk(size_t capacity);
   void HandOff();
   void WriteHere();
+  // True in a process forked after Open(): the file is an ancestor's.
+  bool Inherited() const;
+  void DropPending();
 
   uint8_t** pos_ = &own_pos_;  // the write position: hot, first
   uint8_t* end_ = nullptr;
@@ -121,6 +131,7 @@ class FileSink {
   int64_t last_flush_ns_ = 0;
   uint32_t clock_checks_ = 0;
   int slot_ = -1;  // in the crash registry
+  uint64_t generation_ = 0;  // the process's fork generation at Open()
   // The writer thread's: the checksum running across chunks.
   uint32_t crc_ = 0;
   std::atomic<bool> failed_{false};
