@@ -74,6 +74,39 @@ BENCHMARK_CAPTURE(BM_SpawnJoin, epoll, Backend::kEpoll)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SpawnJoin, sim, Backend::kSim)->UseRealTime();
 
 // ---------------------------------------------------------------------------
+// joinall: spawn state.range(0) greenlets that each yield once, then
+// joinall() them (wait()'s copy of the list, one link per greenlet, the
+// result list), warm (after a first round). op = one greenlet (spawn, run,
+// join). `faults_per_greenlet`: first-touch page faults, i.e. memory that
+// joinall and its greenlets took fresh from the kernel again (glibc hands
+// large freed blocks back to it).
+void BM_JoinAll(benchmark::State& state, Backend backend) {
+  const int n = static_cast<int>(state.range(0));
+  auto round = [n] {
+    std::vector<std::shared_ptr<gevent::Greenlet<void>>> gs;
+    gs.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      gs.push_back(gevent::spawn([] { gevent::sleep(); }));
+    }
+    benchmark::DoNotOptimize(gevent::joinall(gs).size());
+  };
+  OnBackend(backend, [&] {
+    round();  // the stacks exist and the allocator has memory: warm
+    const long faults0 = gevent_bench::MinorFaults();
+    Stopwatch w;
+    for (auto _ : state) round();
+    const double ops = static_cast<double>(state.iterations()) * n;
+    SetNsPerOp(state, w, ops);
+    state.counters["faults_per_greenlet"] =
+        static_cast<double>(gevent_bench::MinorFaults() - faults0) / ops;
+  });
+}
+BENCHMARK_CAPTURE(BM_JoinAll, epoll, Backend::kEpoll)
+    ->Arg(1000)->Arg(100000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_JoinAll, sim, Backend::kSim)
+    ->Arg(1000)->Arg(100000)->UseRealTime();
+
+// ---------------------------------------------------------------------------
 // timeout: Timeout start + cancel in the running greenlet, with
 // state.range(0) other timers pending in the hub's heap. op = start + cancel.
 void NoopTimer(gevent::Timer*) {}

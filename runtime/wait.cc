@@ -7,19 +7,21 @@
 namespace gevent {
 namespace internal {
 
-WaitSet::WaitSet(std::vector<Waitable*> objects, absl::Duration timeout,
-                 size_t count)
+WaitSet::WaitSet(size_t n, size_t count)
     : hub_(get_hub()),
       greenlet_(hub_->current()),
-      objects_(std::move(objects)),
-      links_(new ObjectLink[objects_.size()]),
+      size_(n),
+      links_(new ObjectLink[n]),
       count_(count) {
   timer_.set = this;
-  for (size_t i = 0; i < objects_.size(); ++i) {
-    links_[i].set = this;
-    links_[i].index = i;
-    objects_[i]->rawlink(&links_[i]);
-  }
+}
+
+void WaitSet::Add(size_t i, Waitable* object) {
+  links_[i].set = this;
+  object->rawlink(&links_[i]);
+}
+
+void WaitSet::Start(absl::Duration timeout) {
   if (timeout != absl::InfiniteDuration()) hub_->start(&timer_, timeout);
 }
 
@@ -30,8 +32,15 @@ WaitSet::~WaitSet() {
 
 void WaitSet::ObjectLink::Fire(Link* l, Waitable*) {
   auto* link = static_cast<ObjectLink*>(l);
-  link->set->ready_.push_back(link->index);
-  link->set->Wake();
+  WaitSet* set = link->set;
+  link->next_ready = nullptr;
+  if (set->ready_tail_ != nullptr) {
+    set->ready_tail_->next_ready = link;
+  } else {
+    set->ready_head_ = link;
+  }
+  set->ready_tail_ = link;
+  set->Wake();
 }
 
 void WaitSet::TimeoutTimer::Fire(Timer* t) {
@@ -49,12 +58,12 @@ void WaitSet::Wake() {
 
 std::ptrdiff_t WaitSet::Next() {
   for (;;) {
-    if (returned_ >= count_ || returned_ >= objects_.size()) return -1;
-    if (!ready_.empty()) {
-      size_t i = ready_.front();
-      ready_.pop_front();
+    if (returned_ >= count_ || returned_ >= size_) return -1;
+    if (ObjectLink* link = ready_head_) {
+      ready_head_ = link->next_ready;
+      if (ready_head_ == nullptr) ready_tail_ = nullptr;
       ++returned_;
-      return static_cast<std::ptrdiff_t>(i);
+      return link - links_.get();
     }
     if (timed_out_) return -1;
     waiting_ = true;

@@ -7,8 +7,8 @@
 #ifndef GEVENTPP_RUNTIME_WAIT_H_
 #define GEVENTPP_RUNTIME_WAIT_H_
 
+#include <algorithm>
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <iterator>
 #include <limits>
@@ -30,13 +30,20 @@ inline constexpr size_t kAll = std::numeric_limits<size_t>::max();
 namespace internal {
 
 // The engine behind wait/iwait/joinall: links to every object and hands out
-// their indexes in the order they become ready.
+// their indexes in the order they become ready. Made in three steps, so
+// that no list of the objects is built only to be handed over:
+// WaitSet(n, count), Add(i, object) for i = 0..n-1 in order, Start(timeout).
+// Per object it holds one link (48 bytes), which also queues it when ready.
 class WaitSet {
  public:
-  WaitSet(std::vector<Waitable*> objects, absl::Duration timeout, size_t count);
+  WaitSet(size_t n, size_t count);
   ~WaitSet();
   WaitSet(const WaitSet&) = delete;
   WaitSet& operator=(const WaitSet&) = delete;
+  // Links to object `i`.
+  void Add(size_t i, Waitable* object);
+  // Starts the timeout (after every Add).
+  void Start(absl::Duration timeout);
   // Blocks for the next ready object; returns its index, or -1 once `count`
   // were returned, all were returned, or the timeout expired.
   std::ptrdiff_t Next();
@@ -46,7 +53,8 @@ class WaitSet {
     ObjectLink() : Link(&Fire) {}
     static void Fire(Link* l, Waitable*);
     WaitSet* set = nullptr;
-    size_t index = 0;
+    // The FIFO of ready objects (a link fires at most once).
+    ObjectLink* next_ready = nullptr;
   };
   struct TimeoutTimer : Timer {
     TimeoutTimer() : Timer(&Fire) {}
@@ -57,9 +65,10 @@ class WaitSet {
 
   Hub* hub_;
   RawGreenlet* greenlet_;
-  std::vector<Waitable*> objects_;
+  size_t size_;
   std::unique_ptr<ObjectLink[]> links_;
-  std::deque<size_t> ready_;
+  ObjectLink* ready_head_ = nullptr;
+  ObjectLink* ready_tail_ = nullptr;
   size_t count_;
   size_t returned_ = 0;
   TimeoutTimer timer_;
@@ -81,11 +90,14 @@ template <typename C>
 struct IsContainer<C, std::void_t<decltype(std::begin(std::declval<const C&>()))>>
     : std::true_type {};
 
-template <typename C>
-std::vector<Waitable*> ToWaitables(const C& objects) {
-  std::vector<Waitable*> out;
-  for (const auto& o : objects) out.push_back(AsWaitable(o));
-  return out;
+// Links `set` to every element of `elements` and starts its timeout.
+template <typename E>
+void LinkAll(WaitSet* set, const std::vector<E>& elements,
+             absl::Duration timeout) {
+  for (size_t i = 0; i < elements.size(); ++i) {
+    set->Add(i, AsWaitable(elements[i]));
+  }
+  set->Start(timeout);
 }
 
 void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
@@ -100,10 +112,13 @@ template <typename C,
 std::vector<internal::ElementOf<C>> wait(
     const C& objects, absl::Duration timeout = absl::InfiniteDuration(),
     size_t count = kAll) {
+  // A copy: the caller's container may change while this greenlet waits.
   std::vector<internal::ElementOf<C>> elements(std::begin(objects),
                                                std::end(objects));
-  internal::WaitSet set(internal::ToWaitables(elements), timeout, count);
+  internal::WaitSet set(elements.size(), count);
+  internal::LinkAll(&set, elements, timeout);
   std::vector<internal::ElementOf<C>> out;
+  out.reserve(std::min(count, elements.size()));
   // Each index comes once: the element moves (no reference count traffic).
   for (std::ptrdiff_t i; (i = set.Next()) >= 0;) {
     out.push_back(std::move(elements[i]));
@@ -125,8 +140,9 @@ class IWait {
  public:
   IWait(std::vector<E> elements, absl::Duration timeout, size_t count)
       : elements_(std::move(elements)),
-        set_(std::make_unique<internal::WaitSet>(
-            ToWaitablesOf(elements_), timeout, count)) {}
+        set_(std::make_unique<internal::WaitSet>(elements_.size(), count)) {
+    internal::LinkAll(set_.get(), elements_, timeout);
+  }
 
   class iterator {
    public:
@@ -157,9 +173,6 @@ class IWait {
   iterator end() { return iterator(); }
 
  private:
-  static std::vector<Waitable*> ToWaitablesOf(const std::vector<E>& v) {
-    return internal::ToWaitables(v);
-  }
   std::vector<E> elements_;
   std::unique_ptr<internal::WaitSet> set_;
 };

@@ -62,6 +62,32 @@ TEST_P(WaitTest, WaitAllReturnsInFinishingOrder) {
   for (auto& g : gs) EXPECT_TRUE(g->dead());
 }
 
+// Many objects becoming ready in a scrambled order, some together: each
+// comes back once, in the order it became ready (the set's ready FIFO).
+TEST_P(WaitTest, ManyObjectsComeBackOnceInReadinessOrder) {
+  constexpr int kEvents = 1000;
+  std::vector<std::unique_ptr<Event>> owned;
+  std::vector<Event*> events;
+  for (int i = 0; i < kEvents; ++i) {
+    owned.push_back(std::make_unique<Event>());
+    events.push_back(owned.back().get());
+  }
+  std::vector<int> order(kEvents);
+  for (int i = 0; i < kEvents; ++i) order[i] = (i * 379) % kEvents;  // a permutation
+  auto setter = spawn([&] {
+    for (int k = 0; k < kEvents; ++k) {
+      events[order[k]]->set();
+      if (k % 7 == 0) sleep();  // some one by one, some in a batch
+    }
+  });
+  std::vector<Event*> ready = wait(events);
+  ASSERT_EQ(ready.size(), static_cast<size_t>(kEvents));
+  for (int k = 0; k < kEvents; ++k) {
+    ASSERT_EQ(ready[k], events[order[k]]) << "position " << k;
+  }
+  setter->join();
+}
+
 TEST_P(WaitTest, WaitCount) {
   IntGreenlets gs = ThreeNappers();
   IntGreenlets first = wait(gs, absl::InfiniteDuration(), 1);
