@@ -524,6 +524,31 @@ TEST_P(EventTest, HandOffWaiterRelinksWhileSet) {
   EXPECT_EQ(log, (std::vector<std::string>{"a0", "b0", "a1", "b1"}));
 }
 
+// A link added while the Event notifies (here by a waiter it woke) waits for
+// the next pass, which comes after the callbacks queued meanwhile, as in
+// gevent (AbstractLinkable._notify_links stops at the link that was last when
+// it began). gevent 22.10 prints ['a', 'b', 'queued', 'late'] for the same
+// program.
+TEST_P(EventTest, LinksAddedDuringANotificationWaitForTheNextPass) {
+  Event e;
+  std::vector<std::string> log;
+  auto a = spawn([&] {
+    e.wait();
+    log.push_back("a");
+    e.rawlink([&](Waitable&) { log.push_back("late"); });
+    hub()->run_callback([&] { log.push_back("queued"); });
+  });
+  auto b = spawn([&] {
+    e.wait();
+    log.push_back("b");
+  });
+  sleep();
+  e.set();
+  sleep(absl::Milliseconds(10));
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "queued", "late"}));
+  joinall(std::vector<std::shared_ptr<GreenletBase>>{a, b});
+}
+
 GEVENT_INSTANTIATE_BACKENDS(EventTest);
 GEVENT_INSTANTIATE_BACKENDS(EventSetClearTest);
 

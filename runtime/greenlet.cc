@@ -10,6 +10,10 @@ namespace gevent {
 GreenletBase::GreenletBase(Hub* hub)
     : RawGreenlet(hub, Kind::kSpawned), Waitable(hub), hub_id_(hub->id()) {
   start_callback_.owner = this;
+  // As in gevent: a greenlet notifies every link, also the ones linked
+  // while it notifies (gevent's Greenlet._notify_links runs until none is
+  // left; its events and the other primitives stop at their final link).
+  pass_includes_late_links_ = true;
 }
 
 GreenletBase::~GreenletBase() = default;

@@ -1213,6 +1213,23 @@ TEST_P(GreenletHubLifetimeTest, KillAfterItsHubWasDestroyedDoesNotTouchTheHub) {
   EXPECT_EQ(ran, 0);
 }
 
+// A greenlet, unlike an Event, notifies in the same pass the links added
+// while it notifies (gevent's Greenlet._notify_links runs until no link is
+// left). gevent 22.10 prints ['first', 'second', 'late', 'queued'].
+TEST_P(GreenletTest, LinksAddedDuringItsNotificationRunInTheSamePass) {
+  std::vector<std::string> log;
+  auto g = spawn([] {});
+  g->rawlink([&](Waitable&) {
+    log.push_back("first");
+    g->rawlink([&](Waitable&) { log.push_back("late"); });
+    hub()->run_callback([&] { log.push_back("queued"); });
+  });
+  g->rawlink([&](Waitable&) { log.push_back("second"); });
+  g->join();
+  sleep(absl::Milliseconds(10));
+  EXPECT_EQ(log, (std::vector<std::string>{"first", "second", "late", "queued"}));
+}
+
 GEVENT_INSTANTIATE_BACKENDS(GreenletTest);
 GEVENT_INSTANTIATE_BACKENDS(GreenletKillMatrix);
 GEVENT_INSTANTIATE_BACKENDS(GreenletHubLifetimeTest);

@@ -929,14 +929,14 @@ int Hub::ContinuePassInPlace(RawGreenlet* g) {
     frame_pass = false;
   };
   for (;;) {
+    if (w->pass_over_) break;
     Link* front = w->links_.front();
     if (front != nullptr && front->fn_ != &internal::ResumeLink::Fire) {
       if (frame_pass) return 2;  // the frame goes on with its own pass
       HandPassBack();
       return 2;
     }
-    if (!w->keep_notifying()) break;
-    Link* l = w->links_.pop_front();
+    Link* l = w->NextPassLink();
     if (l == nullptr) break;
     take_over();
     l->source_ = nullptr;
@@ -951,9 +951,8 @@ int Hub::ContinuePassInPlace(RawGreenlet* g) {
   }
   // The pass is over.
   take_over();
-  w->alive_during_notify_ = nullptr;
   open_pass_ = nullptr;
-  w->on_links_notified();  // may destroy `w`
+  w->EndPass();  // may destroy `w`
   return 0;
 }
 
@@ -1022,6 +1021,7 @@ bool Hub::TryHandOff(RawGreenlet* g) {
       next->hub_ = nullptr;
       ++pass_count_;
       if (observing_) Emit(HubEventKind::kCallback);
+      w->BeginPass();
       in_place_alive_ = true;
       w->alive_during_notify_ = &in_place_alive_;
       open_pass_ = w;

@@ -59,7 +59,13 @@ bool Waitable::unlink(LinkId id) {
 void Waitable::Run(Callback* cb) {
   Waitable* self = static_cast<Notifier*>(cb)->owner;
   bool alive = true;
+  self->BeginPass();
   RunPass(self, &alive);
+}
+
+void Waitable::PassLastUnlinked() {
+  pass_last_ = links_.before(pass_last_);
+  if (pass_last_ == nullptr) pass_over_ = true;
 }
 
 void Waitable::RunPass(Waitable* self, bool* alive) {
@@ -72,14 +78,11 @@ void Waitable::RunPass(Waitable* self, bool* alive) {
     bool* alive;
     ~Pass() {
       if (!*alive) return;
-      w->alive_during_notify_ = nullptr;
-      w->on_links_notified();  // may destroy the object: nothing may follow
+      w->EndPass();  // may destroy the object: nothing may follow
     }
   } pass{self, alive};
   self->alive_during_notify_ = alive;
-  while (self->keep_notifying()) {
-    Link* l = self->links_.pop_front();
-    if (l == nullptr) break;
+  while (Link* l = self->NextPassLink()) {
     l->source_ = nullptr;
     if (hub->observing()) hub->Emit(HubEventKind::kLinkNotified);
     hub->running_pass_alive_ = alive;

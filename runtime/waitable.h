@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "absl/base/optimization.h"
 #include "runtime/hub.h"
 #include "runtime/internal/intrusive_list.h"
 
@@ -67,6 +68,7 @@ class Waitable {
   }
   void unlink(Link* link) {
     if (link->source_ != this) return;
+    if (link == pass_last_) PassLastUnlinked();
     links_.remove(link);
     link->source_ = nullptr;
   }
@@ -78,9 +80,14 @@ class Waitable {
  protected:
   explicit Waitable(Hub* hub);
   // Call when the object became ready: the links will be notified in the hub,
-  // in FIFO order.
+  // in FIFO order. During a notification pass it does nothing: the pass
+  // itself goes on (see RunPass).
   void notify_links() {
     if (links_.empty() || notifier_.pending()) return;
+    if (alive_during_notify_ != nullptr) {
+      pass_renotify_ = true;  // looked at when the pass ends
+      return;
+    }
     on_notify_scheduled();
     hub_->run_callback(&notifier_);
   }
@@ -97,6 +104,9 @@ class Waitable {
   // Hooks around a notification pass, run in the hub.
   virtual void on_notify_scheduled() {}
   virtual void on_links_notified() {}
+  // True: a notification pass also notifies the links linked during it
+  // (a greenlet's), instead of leaving them to the next pass.
+  bool pass_includes_late_links_ = false;
 
  private:
   friend class Hub;
@@ -109,12 +119,60 @@ class Waitable {
   // the object.
   static void RunPass(Waitable* self, bool* alive);
   static void Discard(Callback* cb);
+  // A pass notifies, in order, the links that were linked when it began,
+  // while keep_notifying() holds, as gevent's AbstractLinkable does (its
+  // final link): links added during a pass wait for the next one (unless
+  // pass_includes_late_links_). If links are left and the object is ready
+  // when the pass ends, the next pass is a new callback at the back of the
+  // FIFO.
+  void BeginPass() {
+    pass_last_ = pass_includes_late_links_ ? nullptr : links_.back();
+    pass_over_ = !pass_includes_late_links_ && pass_last_ == nullptr;
+    pass_renotify_ = false;
+  }
+  // Unlinks the next link of the pass, or returns nullptr: the pass is over.
+  Link* NextPassLink() {
+    if (pass_over_ || !keep_notifying()) return nullptr;
+    Link* l = links_.pop_front();
+    if (l == pass_last_) {
+      pass_last_ = nullptr;
+      pass_over_ = true;
+    }
+    return l;
+  }
+  // The pass's last link is being unlinked: the one before it is the last.
+  void PassLastUnlinked();
+  // After the pass: the next pass, or on_links_notified() (which may
+  // destroy the object: nothing may follow).
+  void EndPass() {
+    alive_during_notify_ = nullptr;
+    pass_last_ = nullptr;
+    pass_over_ = false;
+    if (ABSL_PREDICT_FALSE(pass_renotify_)) {
+      pass_renotify_ = false;
+      if (!links_.empty() && ready() && !hub_->destroyed()) {
+        // Linked during the pass: their turn comes after what is queued
+        // now. (Whatever keeps the object alive for its notifications
+        // stays.)
+        hub_->run_callback(&notifier_);
+        return;
+      }
+    }
+    on_links_notified();  // may destroy the object: nothing may follow
+  }
 
   Hub* hub_;
   internal::IntrusiveList<Link> links_;
   Notifier notifier_;
   uint64_t next_link_id_ = 0;
+  // Non-null while a notification pass is in progress (from its start until
+  // it ends, also while it waits to go on in the hub: PassContinuation).
   bool* alive_during_notify_ = nullptr;
+  Link* pass_last_ = nullptr;  // the pass's last link, until notified
+  bool pass_over_ = false;     // the pass's last link was notified
+  // notify_links() was called during the pass (every change to ready calls
+  // it): if links are left, the object may be ready for them.
+  bool pass_renotify_ = false;
 };
 
 inline Link::~Link() {

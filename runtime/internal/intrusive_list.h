@@ -48,6 +48,11 @@ class IntrusiveList {
 
   T* front() const { return empty() ? nullptr : static_cast<T*>(head_.next); }
   T* back() const { return empty() ? nullptr : static_cast<T*>(head_.prev); }
+  // The item before `item` (which is in this list), or nullptr if it is first.
+  T* before(const T* item) const {
+    const ListNode* p = static_cast<const ListNode*>(item)->prev;
+    return p == &head_ ? nullptr : static_cast<T*>(const_cast<ListNode*>(p));
+  }
 
   T* pop_front() {
     if (empty()) return nullptr;
