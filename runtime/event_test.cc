@@ -530,21 +530,25 @@ TEST_P(EventTest, HandOffWaiterRelinksWhileSet) {
 // it began). gevent 22.10 prints ['a', 'b', 'queued', 'late'] for the same
 // program.
 TEST_P(EventTest, LinksAddedDuringANotificationWaitForTheNextPass) {
-  Event e;
+  Event e, all_logged;
   std::vector<std::string> log;
+  auto note = [&](const char* what) {
+    log.push_back(what);
+    if (log.size() == 4) all_logged.set();
+  };
   auto a = spawn([&] {
     e.wait();
-    log.push_back("a");
-    e.rawlink([&](Waitable&) { log.push_back("late"); });
-    hub()->run_callback([&] { log.push_back("queued"); });
+    note("a");
+    e.rawlink([&](Waitable&) { note("late"); });
+    hub()->run_callback([&] { note("queued"); });
   });
   auto b = spawn([&] {
     e.wait();
-    log.push_back("b");
+    note("b");
   });
   sleep();
   e.set();
-  sleep(absl::Milliseconds(10));
+  ASSERT_TRUE(all_logged.wait(absl::Seconds(5)));
   EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "queued", "late"}));
   joinall(std::vector<std::shared_ptr<GreenletBase>>{a, b});
 }

@@ -1218,15 +1218,20 @@ TEST_P(GreenletHubLifetimeTest, KillAfterItsHubWasDestroyedDoesNotTouchTheHub) {
 // left). gevent 22.10 prints ['first', 'second', 'late', 'queued'].
 TEST_P(GreenletTest, LinksAddedDuringItsNotificationRunInTheSamePass) {
   std::vector<std::string> log;
+  Event all_logged;
+  auto note = [&](const char* what) {
+    log.push_back(what);
+    if (log.size() == 4) all_logged.set();
+  };
   auto g = spawn([] {});
   g->rawlink([&](Waitable&) {
-    log.push_back("first");
-    g->rawlink([&](Waitable&) { log.push_back("late"); });
-    hub()->run_callback([&] { log.push_back("queued"); });
+    note("first");
+    g->rawlink([&](Waitable&) { note("late"); });
+    hub()->run_callback([&] { note("queued"); });
   });
-  g->rawlink([&](Waitable&) { log.push_back("second"); });
+  g->rawlink([&](Waitable&) { note("second"); });
   g->join();
-  sleep(absl::Milliseconds(10));
+  ASSERT_TRUE(all_logged.wait(absl::Seconds(5)));
   EXPECT_EQ(log, (std::vector<std::string>{"first", "second", "late", "queued"}));
 }
 

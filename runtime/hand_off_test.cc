@@ -242,9 +242,9 @@ TEST(HandOff, HalvesTheSwitchesOfAPingPong) {
 // run the batch before), so on a slow or loaded machine (ASan) a round's
 // timers could fall due in different loop iterations, and each iteration's
 // batch would pay a trip through the hub. A hog greenlet therefore holds
-// the epoll loop for 20 ms in each round, 10 ms past the sleepers'
-// deadlines, so that every round's timers are due together when the loop
-// gets them. On the simulator they are due together by construction (code
+// the epoll loop in each round from 5 to 20 ms after the sleepers started,
+// 10 ms past their deadlines, so that every round's timers are due together
+// when the loop gets them. On the simulator they are due together by construction (code
 // takes no virtual time), and the hog only sleeps.
 TEST(HandOff, SleepersDueTogetherSwitchOnceEach) {
   constexpr int kSleepers = 50, kRounds = 10;
