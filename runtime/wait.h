@@ -30,25 +30,38 @@ inline constexpr size_t kAll = std::numeric_limits<size_t>::max();
 namespace internal {
 
 // The engine behind wait/iwait/joinall: links to every object and hands out
-// their indexes in the order they become ready. Made in three steps, so
-// that no list of the objects is built only to be handed over:
-// WaitSet(n, count), Add(i, object) for i = 0..n-1 in order, Start(timeout).
-// Per object it holds one link (48 bytes), which also queues it when ready.
+// their indexes in the order they become ready. It links straight to the
+// elements (no list of the objects is built to be handed over), one link
+// (48 bytes) per object, which also queues it when ready.
+template <typename P>
+Waitable* AsWaitable(const P& p) {
+  return static_cast<Waitable*>(&*p);
+}
+
 class WaitSet {
  public:
-  WaitSet(size_t n, size_t count);
+  // `elements` are pointer-likes to Waitables, and must outlive the set.
+  template <typename E>
+  WaitSet(const std::vector<E>& elements, absl::Duration timeout, size_t count)
+      : WaitSet(elements.size(), count) {
+    for (size_t i = 0; i < elements.size(); ++i) {
+      Add(i, AsWaitable(elements[i]));
+    }
+    Start(timeout);
+  }
   ~WaitSet();
   WaitSet(const WaitSet&) = delete;
   WaitSet& operator=(const WaitSet&) = delete;
-  // Links to object `i`.
-  void Add(size_t i, Waitable* object);
-  // Starts the timeout (after every Add).
-  void Start(absl::Duration timeout);
   // Blocks for the next ready object; returns its index, or -1 once `count`
   // were returned, all were returned, or the timeout expired.
   std::ptrdiff_t Next();
 
  private:
+  WaitSet(size_t n, size_t count);
+  // Links to object `i` (in index order), then starts the timeout.
+  void Add(size_t i, Waitable* object);
+  void Start(absl::Duration timeout);
+
   struct ObjectLink : Link {
     ObjectLink() : Link(&Fire) {}
     static void Fire(Link* l, Waitable*);
@@ -76,11 +89,6 @@ class WaitSet {
   bool waiting_ = false;
 };
 
-template <typename P>
-Waitable* AsWaitable(const P& p) {
-  return static_cast<Waitable*>(&*p);
-}
-
 template <typename C>
 using ElementOf = std::decay_t<decltype(*std::begin(std::declval<const C&>()))>;
 
@@ -89,16 +97,6 @@ struct IsContainer : std::false_type {};
 template <typename C>
 struct IsContainer<C, std::void_t<decltype(std::begin(std::declval<const C&>()))>>
     : std::true_type {};
-
-// Links `set` to every element of `elements` and starts its timeout.
-template <typename E>
-void LinkAll(WaitSet* set, const std::vector<E>& elements,
-             absl::Duration timeout) {
-  for (size_t i = 0; i < elements.size(); ++i) {
-    set->Add(i, AsWaitable(elements[i]));
-  }
-  set->Start(timeout);
-}
 
 void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
              std::exception_ptr exception, bool block, absl::Duration timeout);
@@ -115,8 +113,7 @@ std::vector<internal::ElementOf<C>> wait(
   // A copy: the caller's container may change while this greenlet waits.
   std::vector<internal::ElementOf<C>> elements(std::begin(objects),
                                                std::end(objects));
-  internal::WaitSet set(elements.size(), count);
-  internal::LinkAll(&set, elements, timeout);
+  internal::WaitSet set(elements, timeout, count);
   std::vector<internal::ElementOf<C>> out;
   out.reserve(std::min(count, elements.size()));
   // Each index comes once: the element moves (no reference count traffic).
@@ -140,9 +137,7 @@ class IWait {
  public:
   IWait(std::vector<E> elements, absl::Duration timeout, size_t count)
       : elements_(std::move(elements)),
-        set_(std::make_unique<internal::WaitSet>(elements_.size(), count)) {
-    internal::LinkAll(set_.get(), elements_, timeout);
-  }
+        set_(std::make_unique<internal::WaitSet>(elements_, timeout, count)) {}
 
   class iterator {
    public:
