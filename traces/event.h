@@ -31,8 +31,10 @@
 namespace gevent {
 namespace trace {
 
-// The format version this build writes and reads.
-inline constexpr uint32_t kFormatVersion = 1;
+// The format version this build writes, and the oldest it reads (version 1
+// lacks Sleep.timer_dt_ns, the folded timer start; it reads the same way).
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;
 
 // The greenlet id that stands for the hub (whose RawGreenlet id is 0, like
 // main's).

@@ -142,11 +142,12 @@ bool TraceReader::ReadHeader() {
                       "': the header is corrupt (checksum mismatch)"));
     return false;
   }
-  if (header_->format_version() != kFormatVersion) {
+  if (header_->format_version() < kOldestFormatVersion ||
+      header_->format_version() > kFormatVersion) {
     Fail(absl::StrCat("'", name_, "': trace format version ",
                       header_->format_version(),
-                      " is not supported (this build reads version ",
-                      kFormatVersion, ")"));
+                      " is not supported (this build reads versions ",
+                      kOldestFormatVersion, " to ", kFormatVersion, ")"));
     return false;
   }
   pos_ += len + 4;
@@ -249,6 +250,22 @@ bool TraceReader::ParseOne() {
       e.index = records_++;
       ++chunk_records_;
       if (known) pending_.push_back(std::move(e));
+      if (record_->kind_case() == proto::Record::kSleep &&
+          record_->sleep().has_timer_dt_ns()) {
+        // The sleeper's timer start, folded into its sleep record.
+        const proto::Sleep& s = record_->sleep();
+        Event t;
+        t.kind = HubEventKind::kTimerStarted;
+        t.greenlet = s.greenlet();
+        last_seq_ += 1;
+        t.a = static_cast<int64_t>(last_seq_);
+        t.b = s.ns();
+        time_ += s.timer_dt_ns();
+        t.time_ns = static_cast<int64_t>(time_);
+        t.index = records_++;
+        ++chunk_records_;
+        pending_.push_back(std::move(t));
+      }
       if (chunk_records_ > kMaxChunkRecords) {
         return corrupt(at, absl::StrCat("no checkpoint in ", kMaxChunkRecords,
                                         " records"));

@@ -30,6 +30,7 @@ using internal::ZigZag;
 namespace {
 
 constexpr uint32_t kFieldDt = 17;
+constexpr uint32_t kFieldSleepTimerDt = 4;  // Sleep.timer_dt_ns
 constexpr uint32_t kFieldCheckpoint = 30;
 constexpr uint32_t kFieldEnd = 31;
 
@@ -238,15 +239,22 @@ void Recorder::Encode(const HubEvent& e) {
   constexpr uint32_t kTextKinds = (1u << static_cast<uint32_t>(HubEventKind::kSpawn)) |
                                   (1u << static_cast<uint32_t>(HubEventKind::kFinish)) |
                                   (1u << static_cast<uint32_t>(HubEventKind::kNote));
+  // A sleep record can take only the very next event (its timer's start).
+  uint8_t* const fold_end = fold_end_;
+  fold_end_ = nullptr;
+  if (e.kind == HubEventKind::kTimerStarted && fold_end != nullptr &&
+      FoldTimerStart(e, fold_end)) {
+    return;
+  }
   const auto field = static_cast<uint32_t>(e.kind);
   if (closed_ || field - 1 >= 16 || ((kTextKinds >> field) & 1) != 0 ||
       (e.kind == HubEventKind::kCallback && !options_.callbacks)) {
     OnHubEventSlow(e);
     return;
   }
+  constexpr size_t kSmall = 64;  // > 1 + 2 + 1 + 3 * 11 + 2 + 10
   uint64_t dt = 0;
   if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
-  constexpr size_t kSmall = 64;  // > 1 + 2 + 1 + 3 * 11 + 2 + 10
   uint8_t* const p = sink_.Reserve(kSmall);
   uint8_t* const sub = p + (field < 16 ? 3 : 4);
   uint8_t* s = sub;
@@ -307,6 +315,13 @@ void Recorder::Encode(const HubEvent& e) {
   }
   p[0] = static_cast<uint8_t>(s - (p + 1));
   sink_.Commit(s);
+  if (e.kind == HubEventKind::kSleep && dt == 0) {
+    // Its timer's start may follow at once: see FoldTimerStart.
+    fold_record_ = p;
+    fold_end_ = s;
+    fold_greenlet_ = e.greenlet;
+    fold_ns_ = e.a;
+  }
   ++records_;
   if (++pending_ == kCheckpointEvery) {
     Checkpoint();
@@ -316,6 +331,32 @@ void Recorder::Encode(const HubEvent& e) {
     sink_.MaybeFlush(real_clock_ ? e.time_ns : -1);
   }
   if (next_ != nullptr) next_->OnHubEvent(e);
+}
+
+// A sleeper's timer start right after its sleep record (nothing written in
+// between, the same greenlet, delay and the next sequence number, not the
+// hub's) becomes the sleep's timer_dt_ns field: 2 to 4 bytes instead of a
+// record of 10 to 14, and one record fewer to frame. The folded record
+// counts as two, as the reader counts it (trace.proto, Sleep).
+bool Recorder::FoldTimerStart(const HubEvent& e, uint8_t* fold_end) {
+  uint8_t* const p = sink_.Reserve(12);
+  if (p != fold_end || e.greenlet != fold_greenlet_ || e.b != fold_ns_ ||
+      static_cast<uint64_t>(e.a) != last_seq_ + 1 || hub_->in_hub()) {
+    return false;
+  }
+  uint64_t dt = 0;
+  if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
+  uint8_t* s = PutTag(p, kFieldSleepTimerDt, kVarint);
+  s = PutVarint(s, dt);
+  const auto added = static_cast<uint8_t>(s - p);
+  fold_record_[0] = static_cast<uint8_t>(fold_record_[0] + added);  // the record's length
+  fold_record_[2] = static_cast<uint8_t>(fold_record_[2] + added);  // the Sleep message's
+  sink_.Commit(s);
+  last_seq_ = static_cast<uint64_t>(e.a);
+  ++records_;
+  if (++pending_ == kCheckpointEvery) Checkpoint();
+  if (next_ != nullptr) next_->OnHubEvent(e);
+  return true;
 }
 
 void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {

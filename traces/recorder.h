@@ -94,6 +94,7 @@ class alignas(64) Recorder final : public HubObserver {
 
  private:
   void Encode(const HubEvent& e);
+  bool FoldTimerStart(const HubEvent& e, uint8_t* fold_end);
   __attribute__((noinline)) void OnHubEventSlow(const HubEvent& e);
   void SetUpLane();
   // The records the hub wrote into the lane since RefillLane.
@@ -126,6 +127,13 @@ class alignas(64) Recorder final : public HubObserver {
   bool lane_on_ = false;
   int64_t last_ns_ = 0;  // the time of the last record, in Unix ns
   uint64_t last_seq_ = 0;
+  // The last record, if it is a sleep that its timer's start may fold into
+  // (FoldTimerStart): where it starts and ends, its greenlet and delay.
+  // Every other record clears fold_end_.
+  uint8_t* fold_record_ = nullptr;
+  uint8_t* fold_end_ = nullptr;
+  uint64_t fold_greenlet_ = 0;
+  int64_t fold_ns_ = 0;
   HubObserver* next_;
   Hub* hub_;
   uint32_t pending_ = 0;  // records since the last checkpoint

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
 #include "sim/simulation.h"
@@ -676,6 +677,17 @@ TEST(Size, BytesPerRecord) {
 
 // ---- The format, by hand: unknown kinds, versions, framing.
 
+// The events of a trace built by hand, which must be complete.
+std::vector<Event> ReadComplete(const std::string& bytes) {
+  TraceReader r;
+  std::vector<Event> ev;
+  EXPECT_TRUE(r.OpenBytes(bytes)) << r.error();
+  Event e;
+  while (r.Next(&e)) ev.push_back(e);
+  EXPECT_TRUE(r.complete()) << r.error();
+  return ev;
+}
+
 TEST(Format, UnknownRecordKindsAreSkipped) {
   TraceBuilder b;
   proto::Record spawn;
@@ -698,12 +710,7 @@ TEST(Format, UnknownRecordKindsAreSkipped) {
   proto::Record sw;
   sw.mutable_switch_to()->set_greenlet(1);
   b.Add(sw);
-  TraceReader r;
-  ASSERT_TRUE(r.OpenBytes(b.End()));
-  std::vector<Event> ev;
-  Event e;
-  while (r.Next(&e)) ev.push_back(e);
-  EXPECT_TRUE(r.complete()) << r.error();
+  const std::vector<Event> ev = ReadComplete(b.End());
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].kind, HubEventKind::kSpawn);
   EXPECT_EQ(ev[1].kind, HubEventKind::kSwitch);
@@ -711,13 +718,67 @@ TEST(Format, UnknownRecordKindsAreSkipped) {
   EXPECT_EQ(ev[1].time_ns, 1000);   // and its time still counts
 }
 
+// A sleep record with timer_dt_ns stands for two events: the sleep and its
+// timer's start (the next sequence number, the sleep's delay, timer_dt_ns
+// later), and counts as two records.
+TEST(Format, FoldedTimerStartReadsAsItsOwnEvent) {
+  TraceBuilder b;
+  proto::Record started;  // sequence number 1, by the hub
+  started.mutable_timer_started()->set_by_hub(true);
+  started.mutable_timer_started()->set_after_ns(10);
+  b.Add(started);
+  proto::Record sleep;
+  sleep.set_dt_ns(100);
+  sleep.mutable_sleep()->set_greenlet(3);
+  sleep.mutable_sleep()->set_ns(5000);
+  sleep.mutable_sleep()->set_timer_dt_ns(7);
+  b.Add(sleep, 2);
+  proto::Record sw;
+  sw.mutable_switch_to()->set_greenlet(4);
+  b.Add(sw);
+  const std::vector<Event> ev = ReadComplete(b.End());
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[1].kind, HubEventKind::kSleep);
+  EXPECT_EQ(ev[1].greenlet, 3u);
+  EXPECT_EQ(ev[1].a, 5000);
+  EXPECT_EQ(ev[1].time_ns, 100);
+  EXPECT_EQ(ev[2].kind, HubEventKind::kTimerStarted);
+  EXPECT_EQ(ev[2].greenlet, 3u);
+  EXPECT_EQ(ev[2].a, 2);  // the sequence number after the hub's timer
+  EXPECT_EQ(ev[2].b, 5000);
+  EXPECT_EQ(ev[2].time_ns, 107);
+  EXPECT_EQ(ev[3].kind, HubEventKind::kSwitch);
+  EXPECT_EQ(ev[3].time_ns, 107);
+  for (size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].index, i);
+}
+
+// Version 1 traces (without folded timer starts) are still read.
+TEST(Format, Version1IsStillRead) {
+  TraceBuilder b(1);
+  proto::Record sleep;
+  sleep.mutable_sleep()->set_greenlet(1);
+  sleep.mutable_sleep()->set_ns(5000);
+  b.Add(sleep);
+  proto::Record started;
+  started.mutable_timer_started()->set_greenlet(1);
+  started.mutable_timer_started()->set_after_ns(5000);
+  b.Add(started);
+  const std::vector<Event> ev = ReadComplete(b.End());
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1].kind, HubEventKind::kTimerStarted);
+  EXPECT_EQ(ev[1].a, 1);
+}
+
 TEST(Format, OtherVersionsAreRefused) {
-  TraceBuilder b(2);
-  TraceReader r;
-  EXPECT_FALSE(r.OpenBytes(b.End(), "v2.gtrace"));
-  EXPECT_EQ(r.error(),
-            "'v2.gtrace': trace format version 2 is not supported (this build "
-            "reads version 1)");
+  for (uint32_t v : {0u, 3u}) {
+    TraceBuilder b(v);
+    TraceReader r;
+    const std::string name = absl::StrCat("v", v, ".gtrace");
+    EXPECT_FALSE(r.OpenBytes(b.End(), name));
+    EXPECT_EQ(r.error(), absl::StrCat("'", name, "': trace format version ", v,
+                                      " is not supported (this build reads "
+                                      "versions 1 to 2)"));
+  }
 }
 
 TEST(Format, ChecksumCatchesABitFlip) {
@@ -777,7 +838,7 @@ TEST(Format, HandWrittenRecordsParseWithTheProto) {
   ASSERT_TRUE(h.ParseFromArray(data.data() + pos, static_cast<int>(len)));
   EXPECT_EQ(h.backend(), "sim");
   pos += len + 4;
-  size_t records = 0, checkpoints = 0, ends = 0;
+  size_t records = 0, checkpoints = 0, ends = 0, folded = 0;
   while (pos < data.size()) {
     ASSERT_TRUE(varint(&len));
     proto::Record r;
@@ -789,11 +850,15 @@ TEST(Format, HandWrittenRecordsParseWithTheProto) {
     } else if (r.has_end()) {
       ++ends;
       EXPECT_EQ(r.end().records(), records);
+    } else if (r.has_sleep() && r.sleep().has_timer_dt_ns()) {
+      records += 2;  // a sleep and its timer's start
+      ++folded;
     } else {
       ++records;
     }
   }
   EXPECT_EQ(ends, 1u);
+  EXPECT_GT(folded, 0u);
   const size_t every = Recorder::kCheckpointEvery;
   EXPECT_EQ(checkpoints, (records + every - 1) / every);
 }

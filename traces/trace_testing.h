@@ -100,12 +100,16 @@ class TraceBuilder {
     for (int i = 0; i < 4; ++i) out_ += static_cast<char>(crc >> (8 * i));
     chunk_start_ = out_.size();
   }
-  void Add(const proto::Record& r) { AddRaw(r.SerializeAsString()); }
-  void AddRaw(const std::string& body) {
+  // `records`: how many the record counts as (2 for a sleep with its
+  // timer's start folded in, see trace.proto).
+  void Add(const proto::Record& r, uint32_t records = 1) {
+    AddRaw(r.SerializeAsString(), records);
+  }
+  void AddRaw(const std::string& body, uint32_t records = 1) {
     Varint(body.size());
     out_ += body;
-    ++chunk_;
-    ++total_;
+    chunk_ += records;
+    total_ += records;
   }
   void Checkpoint() {
     proto::Record r;
