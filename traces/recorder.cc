@@ -93,6 +93,14 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   // A hub that has not run yet has no loop time: read the clock.
   // The epoll hub's clock is CLOCK_MONOTONIC, as the sink's.
   real_clock_ = strcmp(hub->backend_name(), "epoll") == 0;
+  // Kinds 1 to 16 but the text ones, and callbacks only if asked for.
+  for (uint32_t k = 1; k <= 16; ++k) encoded_kinds_ |= uint64_t{1} << k;
+  for (HubEventKind k : {HubEventKind::kSpawn, HubEventKind::kFinish, HubEventKind::kNote}) {
+    encoded_kinds_ &= ~(uint64_t{1} << static_cast<uint32_t>(k));
+  }
+  if (!options_.callbacks) {
+    encoded_kinds_ &= ~(uint64_t{1} << static_cast<uint32_t>(HubEventKind::kCallback));
+  }
   start_ = hub->now();
   last_ns_ = UnixNanos(start_);
   WriteHeader();
@@ -227,35 +235,67 @@ void Recorder::OnHubEvent(const HubEvent& e) {
     return;
   }
   SettleLane();
-  Encode(e);
-  RefillLane();
-}
-
-// Every record but the text ones (spawn, finish, note) is encoded here, in
-// place in the sink's memory. Layout: [length][oneof tag, 1 or 2 bytes]
-// [sub-message length][fields][dt_ns field]; every length fits in one byte
-// (< 128).
-void Recorder::Encode(const HubEvent& e) {
-  constexpr uint32_t kTextKinds = (1u << static_cast<uint32_t>(HubEventKind::kSpawn)) |
-                                  (1u << static_cast<uint32_t>(HubEventKind::kFinish)) |
-                                  (1u << static_cast<uint32_t>(HubEventKind::kNote));
   // A sleep record can take only the very next event (its timer's start).
   uint8_t* const fold_end = fold_end_;
   fold_end_ = nullptr;
-  if (e.kind == HubEventKind::kTimerStarted && fold_end != nullptr &&
-      FoldTimerStart(e, fold_end)) {
-    return;
-  }
   const auto field = static_cast<uint32_t>(e.kind);
-  if (closed_ || field - 1 >= 16 || ((kTextKinds >> field) & 1) != 0 ||
-      (e.kind == HubEventKind::kCallback && !options_.callbacks)) {
+  if (field >= 64 || ((encoded_kinds_ >> field) & 1) == 0) {
     OnHubEventSlow(e);
+    RefillLane();
     return;
   }
+  // Room for this record, a checkpoint after it, and the lane's records up
+  // to the next checkpoint (so that the lane needs no check of its own).
   constexpr size_t kSmall = 64;  // > 1 + 2 + 1 + 3 * 11 + 2 + 10
+  constexpr size_t kLaneRoom = kCheckpointEvery * HubEventLane::kRecordBytes + 8;
+  uint8_t* const p = sink_.Reserve(kSmall + kCheckpointBytes + kLaneRoom);
   uint64_t dt = 0;
-  if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
-  uint8_t* const p = sink_.Reserve(kSmall);
+  if (e.time_ns > last_ns_) {  // clocks here never go back; be safe
+    dt = static_cast<uint64_t>(e.time_ns - last_ns_);
+    last_ns_ = e.time_ns;
+  }
+  uint8_t* s;
+  if (e.kind == HubEventKind::kTimerStarted && p == fold_end &&
+      e.greenlet == fold_greenlet_ && e.b == fold_ns_ &&
+      static_cast<uint64_t>(e.a) == last_seq_ + 1 && !hub_->in_hub()) {
+    // The sleeper's timer start right after its sleep record becomes the
+    // sleep's timer_dt_ns field: 2 to 4 bytes instead of a record of 10 to
+    // 14. The folded record counts as two, as the reader counts it
+    // (trace.proto, Sleep).
+    s = PutTag(p, kFieldSleepTimerDt, kVarint);
+    s = PutVarint(s, dt);
+    const auto added = static_cast<uint8_t>(s - p);
+    fold_record_[0] = static_cast<uint8_t>(fold_record_[0] + added);  // the record's length
+    fold_record_[2] = static_cast<uint8_t>(fold_record_[2] + added);  // the Sleep message's
+    last_seq_ = static_cast<uint64_t>(e.a);
+  } else {
+    s = EncodeRecord(e, p, field, dt);
+  }
+  sink_.Commit(s);
+  ++records_;
+  if (++pending_ == kCheckpointEvery) {
+    Checkpoint();
+  } else if (e.kind == HubEventKind::kTimeAdvanced) {
+    // The loop waited: a good time to write. On a real clock the event's
+    // time tells how long since the last write.
+    sink_.MaybeFlush(real_clock_ ? e.time_ns : -1);
+  }
+  if (next_ != nullptr) next_->OnHubEvent(e);
+  // Reopen the lane (the room is reserved above, unless a flush moved to a
+  // new chunk, which is larger than that).
+  lane_start_ = lane_.pos;
+  if (lane_on_) {
+    lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kRecordBytes;
+    lane_.time_ns = last_ns_;
+  }
+}
+
+// Every record but the text ones (spawn, finish, note), at `p` (room for 64
+// bytes); returns its end. Layout: [length][oneof tag, 1 or 2 bytes]
+// [sub-message length][fields][dt_ns field]; every length fits in one byte
+// (< 128). A sleep record without dt_ns is remembered for the fold above.
+__attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubEvent& e, uint8_t* p,
+                                       uint32_t field, uint64_t dt) {
   uint8_t* const sub = p + (field < 16 ? 3 : 4);
   uint8_t* s = sub;
   switch (e.kind) {
@@ -314,49 +354,13 @@ void Recorder::Encode(const HubEvent& e) {
     s = PutVarint(s, dt);
   }
   p[0] = static_cast<uint8_t>(s - (p + 1));
-  sink_.Commit(s);
-  if (e.kind == HubEventKind::kSleep && dt == 0) {
-    // Its timer's start may follow at once: see FoldTimerStart.
+  if (e.kind == HubEventKind::kSleep && dt == 0) {  // its timer's start may follow
     fold_record_ = p;
     fold_end_ = s;
     fold_greenlet_ = e.greenlet;
     fold_ns_ = e.a;
   }
-  ++records_;
-  if (++pending_ == kCheckpointEvery) {
-    Checkpoint();
-  } else if (e.kind == HubEventKind::kTimeAdvanced) {
-    // The loop waited: a good time to write. On a real clock the event's
-    // time tells how long since the last write.
-    sink_.MaybeFlush(real_clock_ ? e.time_ns : -1);
-  }
-  if (next_ != nullptr) next_->OnHubEvent(e);
-}
-
-// A sleeper's timer start right after its sleep record (nothing written in
-// between, the same greenlet, delay and the next sequence number, not the
-// hub's) becomes the sleep's timer_dt_ns field: 2 to 4 bytes instead of a
-// record of 10 to 14, and one record fewer to frame. The folded record
-// counts as two, as the reader counts it (trace.proto, Sleep).
-bool Recorder::FoldTimerStart(const HubEvent& e, uint8_t* fold_end) {
-  uint8_t* const p = sink_.Reserve(12);
-  if (p != fold_end || e.greenlet != fold_greenlet_ || e.b != fold_ns_ ||
-      static_cast<uint64_t>(e.a) != last_seq_ + 1 || hub_->in_hub()) {
-    return false;
-  }
-  uint64_t dt = 0;
-  if (e.time_ns != last_ns_) dt = Advance(e.time_ns);
-  uint8_t* s = PutTag(p, kFieldSleepTimerDt, kVarint);
-  s = PutVarint(s, dt);
-  const auto added = static_cast<uint8_t>(s - p);
-  fold_record_[0] = static_cast<uint8_t>(fold_record_[0] + added);  // the record's length
-  fold_record_[2] = static_cast<uint8_t>(fold_record_[2] + added);  // the Sleep message's
-  sink_.Commit(s);
-  last_seq_ = static_cast<uint64_t>(e.a);
-  ++records_;
-  if (++pending_ == kCheckpointEvery) Checkpoint();
-  if (next_ != nullptr) next_->OnHubEvent(e);
-  return true;
+  return s;
 }
 
 void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {

@@ -93,8 +93,9 @@ class alignas(64) Recorder final : public HubObserver {
   bool CloseFile();
 
  private:
-  void Encode(const HubEvent& e);
-  bool FoldTimerStart(const HubEvent& e, uint8_t* fold_end);
+  uint8_t* EncodeRecord(const HubEvent& e, uint8_t* p, uint32_t field, uint64_t dt);
+  // Room a checkpoint record needs (Checkpoint()).
+  static constexpr size_t kCheckpointBytes = 32;
   __attribute__((noinline)) void OnHubEventSlow(const HubEvent& e);
   void SetUpLane();
   // The records the hub wrote into the lane since RefillLane.
@@ -128,8 +129,8 @@ class alignas(64) Recorder final : public HubObserver {
   int64_t last_ns_ = 0;  // the time of the last record, in Unix ns
   uint64_t last_seq_ = 0;
   // The last record, if it is a sleep that its timer's start may fold into
-  // (FoldTimerStart): where it starts and ends, its greenlet and delay.
-  // Every other record clears fold_end_.
+  // (see OnHubEvent): where it starts and ends, its greenlet and delay.
+  // Every other event clears fold_end_.
   uint8_t* fold_record_ = nullptr;
   uint8_t* fold_end_ = nullptr;
   uint64_t fold_greenlet_ = 0;
@@ -137,6 +138,7 @@ class alignas(64) Recorder final : public HubObserver {
   HubObserver* next_;
   Hub* hub_;
   uint32_t pending_ = 0;  // records since the last checkpoint
+  uint64_t encoded_kinds_ = 0;  // bit k: kind k is encoded in OnHubEvent
   bool closed_ = false;
   RecorderOptions options_;
   uint64_t records_ = 0;
