@@ -270,18 +270,23 @@ struct HubEvent {
 //   - pattern[k] != 0 (the observer takes kind k this way);
 //   - the event's a and c are 0 and its b is b[k] (`who` and `text` are not
 //     passed: kinds that need them must not be offered);
-//   - its greenlet id is below 128, its time is `time_ns`, and pos < limit.
-// It then stores the 8 bytes of pattern[k] | id << 32 (in little-endian
-// order: the pattern's first 4 bytes, then the id) at `pos` and advances
-// `pos` by 5: every record in the lane is 5 bytes long. Every other event
-// reaches OnHubEvent, in order with the lane's: the observer moves `limit`
-// and `time_ns` there (8 bytes must be writable at any pos < limit).
+//   - its greenlet id is below 2^28, its time is `time_ns`, and pos < limit.
+// It then stores, at `pos`, the 4 bytes of pattern[k] with (n - 1) added to
+// bytes 0 and 2, followed by the id as a protobuf varint of n bytes (1 to
+// 4), advances `pos` by 4 + n and adds n - 1 to `extra`: with the pattern
+// [len][tag][sub-message length][field tag], that is the record of a
+// one-field message for any id, and a lane that took r records holding
+// B bytes has r = (B - extra) / 5. Every other event reaches OnHubEvent, in
+// order with the lane's: the observer moves `limit`, `time_ns` (and
+// `extra`) there. 8 bytes must be writable at any pos < limit; each record
+// takes at least 5, so the lane takes at most (limit - pos) / 5 records.
 struct HubEventLane {
   static constexpr size_t kKinds = 32;
-  static constexpr size_t kRecordBytes = 5;
+  static constexpr size_t kMinRecordBytes = 5;
   uint8_t* pos = nullptr;
   uint8_t* limit = nullptr;
   int64_t time_ns = 0;
+  uint64_t extra = 0;
   uint8_t b[kKinds] = {};
   uint64_t pattern[kKinds] = {};
 
@@ -292,13 +297,36 @@ struct HubEventLane {
     if (k >= kKinds) return false;
     const uint64_t w = pattern[k];
     uint8_t* const p = pos;
-    if (w == 0 || (a | c) != 0 || b_ != b[k] || t != time_ns ||
-        greenlet >= 128 || p >= limit) {
+    if (w == 0 || (a | c) != 0 || b_ != b[k] || t != time_ns || p >= limit) {
       return false;
     }
-    const uint64_t record = w | (greenlet << 32);
+    uint64_t record;
+    if (greenlet < 0x80) {
+      record = w | greenlet << 32;
+      pos = p + 5;
+    } else if (greenlet < 0x4000) {
+      record = (w + 0x010001) | ((greenlet & 0x7f) | 0x80 | (greenlet >> 7) << 8) << 32;
+      pos = p + 6;
+      ++extra;
+    } else {
+      return TakeWide(w, greenlet);
+    }
     memcpy(p, &record, 8);
-    pos = p + kRecordBytes;
+    return true;
+  }
+
+ private:
+  // Ids of 3 and 4 varint bytes (out of line: Take stays small, the hub
+  // inlines it into every event).
+  __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t greenlet) {
+    if (greenlet >= (uint64_t{1} << 28)) return false;
+    uint64_t id = 0, n = 0, v = greenlet;
+    for (; v >= 0x80; v >>= 7) id |= ((v & 0x7f) | 0x80) << (8 * n++);
+    id |= v << (8 * n++);
+    const uint64_t record = (w + (n - 1) * 0x010001) | (id << 32);
+    memcpy(pos, &record, 8);
+    pos += 4 + n;
+    extra += n - 1;
     return true;
   }
 };
@@ -420,7 +448,9 @@ class Hub {
   HubObserver* observer() const { return observer_; }
   // True if events are being observed (by an observer or the backend).
   bool observing() const { return observing_; }
-  void Emit(HubEventKind kind, uint64_t greenlet = 0, int64_t a = 0,
+  // Always inlined: the simulator reports (hashes) every event, so a call
+  // here would be on its every switch.
+  __attribute__((always_inline)) void Emit(HubEventKind kind, uint64_t greenlet = 0, int64_t a = 0,
             int64_t b = 0, const RawGreenlet* who = nullptr, int64_t c = 0,
             const char* text = nullptr) {
     if (!observing_) return;

@@ -216,17 +216,13 @@ void Recorder::SetUpLane() {
 }
 
 void Recorder::RefillLane() {
-  lane_start_ = lane_.pos;
   if (!lane_on_ || closed_) {
-    lane_.limit = lane_.pos;  // closed
+    lane_start_ = lane_.limit = lane_.pos;  // closed
+    lane_.extra = 0;
     return;
   }
-  // 8 writable bytes at every position the lane may write at.
-  constexpr size_t kNeed = kCheckpointEvery * HubEventLane::kRecordBytes + 8;
-  if (sink_.room() < kNeed) sink_.Reserve(kNeed);
-  lane_start_ = lane_.pos;
-  lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kRecordBytes;
-  lane_.time_ns = last_ns_;
+  if (sink_.room() < kLaneRoom) sink_.Reserve(kLaneRoom);
+  OpenLane();
 }
 
 void Recorder::OnHubEvent(const HubEvent& e) {
@@ -247,7 +243,6 @@ void Recorder::OnHubEvent(const HubEvent& e) {
   // Room for this record, a checkpoint after it, and the lane's records up
   // to the next checkpoint (so that the lane needs no check of its own).
   constexpr size_t kSmall = 64;  // > 1 + 2 + 1 + 3 * 11 + 2 + 10
-  constexpr size_t kLaneRoom = kCheckpointEvery * HubEventLane::kRecordBytes + 8;
   uint8_t* const p = sink_.Reserve(kSmall + kCheckpointBytes + kLaneRoom);
   uint64_t dt = 0;
   if (e.time_ns > last_ns_) {  // clocks here never go back; be safe
@@ -283,10 +278,10 @@ void Recorder::OnHubEvent(const HubEvent& e) {
   if (next_ != nullptr) next_->OnHubEvent(e);
   // Reopen the lane (the room is reserved above, unless a flush moved to a
   // new chunk, which is larger than that).
-  lane_start_ = lane_.pos;
   if (lane_on_) {
-    lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kRecordBytes;
-    lane_.time_ns = last_ns_;
+    OpenLane();
+  } else {
+    lane_start_ = lane_.pos;
   }
 }
 

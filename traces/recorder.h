@@ -98,10 +98,11 @@ class alignas(64) Recorder final : public HubObserver {
   static constexpr size_t kCheckpointBytes = 32;
   __attribute__((noinline)) void OnHubEventSlow(const HubEvent& e);
   void SetUpLane();
-  // The records the hub wrote into the lane since RefillLane.
+  // The records the hub wrote into the lane since it was last opened.
   uint32_t LaneRecords() const {
-    return static_cast<uint32_t>(lane_.pos - lane_start_) /
-           HubEventLane::kRecordBytes;
+    return static_cast<uint32_t>(
+        (static_cast<uint64_t>(lane_.pos - lane_start_) - lane_.extra) /
+        HubEventLane::kMinRecordBytes);
   }
   // Counts them.
   void SettleLane() {
@@ -110,10 +111,24 @@ class alignas(64) Recorder final : public HubObserver {
     records_ += taken;
     pending_ += taken;
     lane_start_ = lane_.pos;
+    lane_.extra = 0;
     if (pending_ == kCheckpointEvery) Checkpoint();
   }
-  // Opens the lane for the records up to the next checkpoint.
+  // Opens the lane for the records up to the next checkpoint (or closes it).
   void RefillLane();
+  // Room the lane needs for them: 8 writable bytes at each position below
+  // its limit.
+  static constexpr size_t kLaneRoom =
+      kCheckpointEvery * HubEventLane::kMinRecordBytes + 8;
+  // At most the records left before the next checkpoint (fewer when ids
+  // take more than a byte: the lane then closes early, and the event after
+  // it reopens it for the rest).
+  void OpenLane() {
+    lane_start_ = lane_.pos;
+    lane_.extra = 0;
+    lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kMinRecordBytes;
+    lane_.time_ns = last_ns_;
+  }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);
   void WriteSlow(const HubEvent& e, uint64_t dt);
@@ -124,7 +139,7 @@ class alignas(64) Recorder final : public HubObserver {
   // pointer), so that a busy hub evicting them costs little. The lane holds
   // the sink's write position.
   HubEventLane lane_;
-  uint8_t* lane_start_ = nullptr;  // lane_.pos when last refilled
+  uint8_t* lane_start_ = nullptr;  // lane_.pos when last opened (or settled)
   bool lane_on_ = false;
   int64_t last_ns_ = 0;  // the time of the last record, in Unix ns
   uint64_t last_seq_ = 0;

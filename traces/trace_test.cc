@@ -422,6 +422,47 @@ TEST(Lane, SameTraceWithAndWithoutTheLane) {
   EXPECT_TRUE(a == b) << "sizes " << a.size() << " and " << b.size();
 }
 
+// The hub's lane writes the same bytes as the encoder, a one-field record
+// whose greenlet id is a varint of 1 to 4 bytes; larger ids, other times and
+// a lane at its limit go to the observer.
+TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
+  const uint8_t tag = (2 << 3) | internal::kBytes;  // switch_to
+  HubEventLane lane;
+  lane.pattern[static_cast<size_t>(HubEventKind::kSwitch)] =
+      uint64_t{4} | uint64_t{tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  const uint64_t ids[] = {0,        1,        127,           128,
+                          300,      16383,    16384,         2097151,
+                          2097152,  123456789, (1u << 28) - 1};
+  for (uint64_t id : ids) {
+    uint8_t buf[16] = {};
+    lane.pos = buf;
+    lane.limit = buf + 1;  // room for one record
+    lane.extra = 0;
+    ASSERT_TRUE(lane.Take(HubEventKind::kSwitch, id, 0, 0, 0, lane.time_ns)) << id;
+    uint8_t want[16] = {};
+    uint8_t* v = internal::PutVarint(want + 4, id);
+    const auto n = static_cast<uint8_t>(v - (want + 4));
+    want[0] = static_cast<uint8_t>(3 + n);
+    want[1] = tag;
+    want[2] = static_cast<uint8_t>(1 + n);
+    want[3] = 0x08;
+    EXPECT_EQ(lane.pos - buf, 4 + n) << id;
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 4 + n),
+              std::string(reinterpret_cast<char*>(want), 4 + n))
+        << id;
+    EXPECT_EQ(lane.extra, n - 1u);
+    EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, id, 0, 0, 0, lane.time_ns))
+        << "past the limit";
+  }
+  uint8_t buf[16] = {};
+  lane.pos = buf;
+  lane.limit = buf + 5;
+  EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, uint64_t{1} << 28, 0, 0, 0, lane.time_ns));
+  EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 0, 0, 0, lane.time_ns + 1));
+  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 0, 0, 0, lane.time_ns));  // not offered
+  EXPECT_EQ(lane.pos, buf);
+}
+
 // CloseFile() (what GEVENT_TRACE does at thread exit) ends the file but
 // leaves the recorder on the hub: the hub's later switches and sleep(0)s
 // must not go into the lane, whose memory is gone.
