@@ -7,7 +7,10 @@
 //    new memory, so the kernel first-touches (zero-fills) every page;
 //  - warm: the same again, reusing the hub's stack pool and the allocator's
 //    memory (but see docs/performance.md: the pool hands all but 256 freed
-//    stacks back to the kernel, so their pages fault again).
+//    stacks back to the kernel, so their pages fault again);
+//  - steady: the fourth run. The second one is faster than the first, so
+//    more greenlets are alive at once and the pool makes more stacks; by
+//    the fourth the pool holds what the workload needs.
 // Reported counters (wall seconds, minor page faults, an estimate of the
 // time spent in those faults, resident KiB per greenlet) are named
 // <cold|warm>_<what>. The longest sleep is 99 ms: that is the floor.
@@ -98,8 +101,11 @@ void BM_Sleepers(benchmark::State& state, bool sim_backend) {
     if (sim_backend) sim.emplace(0);
     RunResult cold = RunSleepers();
     RunResult warm = RunSleepers();
+    RunSleepers();
+    RunResult steady = RunSleepers();
     Report(state, "cold", cold);
     Report(state, "warm", warm);
+    Report(state, "steady", steady);
     state.counters["page_fault_us"] = PageFaultMicros();
   }
 }
