@@ -268,14 +268,16 @@ struct HubEvent {
 // The hub writes an event of kind k into the lane instead of calling
 // OnHubEvent when all of these hold:
 //   - pattern[k] != 0 (the observer takes kind k this way);
-//   - the event's a and c are 0 and its b is b[k] (`who` and `text` are not
+//   - the event's c is 0 and its b is b[k] (`who` and `text` are not
 //     passed: kinds that need them must not be offered);
-//   - its greenlet id is below 2^28, its time is `time_ns`, and pos < limit.
+//   - its value is below 2^28: the greenlet id (and a is 0), or for a kind
+//     with delta[k] set, base - a in zigzag form (protobuf's sint64);
+//   - its time is `time_ns`, and pos < limit.
 // It then stores, at `pos`, the 4 bytes of pattern[k] with (n - 1) added to
-// bytes 0 and 2, followed by the id as a protobuf varint of n bytes (1 to
-// 4), advances `pos` by 4 + n and adds n - 1 to `extra`: with the pattern
-// [len][tag][sub-message length][field tag], that is the record of a
-// one-field message for any id, and a lane that took r records holding
+// bytes 0 and 2, followed by the value as a protobuf varint of n bytes (1
+// to 4), advances `pos` by 4 + n and adds n - 1 to `extra`: with the
+// pattern [len][tag][sub-message length][field tag], that is the record of
+// a one-field message for any value, and a lane that took r records holding
 // B bytes has r = (B - extra) / 5. Every other event reaches OnHubEvent, in
 // order with the lane's: the observer moves `limit`, `time_ns` (and
 // `extra`) there. 8 bytes must be writable at any pos < limit; each record
@@ -287,7 +289,9 @@ struct HubEventLane {
   uint8_t* limit = nullptr;
   int64_t time_ns = 0;
   uint64_t extra = 0;
+  uint64_t base = 0;
   uint8_t b[kKinds] = {};
+  uint8_t delta[kKinds] = {};
   uint64_t pattern[kKinds] = {};
 
   // Takes the event if it qualifies (see above).
@@ -297,30 +301,37 @@ struct HubEventLane {
     if (k >= kKinds) return false;
     const uint64_t w = pattern[k];
     uint8_t* const p = pos;
-    if (w == 0 || (a | c) != 0 || b_ != b[k] || t != time_ns || p >= limit) {
+    if (w == 0 || c != 0 || b_ != b[k] || t != time_ns || p >= limit) {
+      return false;
+    }
+    uint64_t v = greenlet;
+    if (delta[k] != 0) {
+      const auto d = static_cast<int64_t>(base - static_cast<uint64_t>(a));
+      v = (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63);
+    } else if (a != 0) {
       return false;
     }
     uint64_t record;
-    if (greenlet < 0x80) {
-      record = w | greenlet << 32;
+    if (v < 0x80) {
+      record = w | v << 32;
       pos = p + 5;
-    } else if (greenlet < 0x4000) {
-      record = (w + 0x010001) | ((greenlet & 0x7f) | 0x80 | (greenlet >> 7) << 8) << 32;
+    } else if (v < 0x4000) {
+      record = (w + 0x010001) | ((v & 0x7f) | 0x80 | (v >> 7) << 8) << 32;
       pos = p + 6;
       ++extra;
     } else {
-      return TakeWide(w, greenlet);
+      return TakeWide(w, v);
     }
     memcpy(p, &record, 8);
     return true;
   }
 
  private:
-  // Ids of 3 and 4 varint bytes (out of line: Take stays small, the hub
+  // Values of 3 and 4 varint bytes (out of line: Take stays small, the hub
   // inlines it into every event).
-  __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t greenlet) {
-    if (greenlet >= (uint64_t{1} << 28)) return false;
-    uint64_t id = 0, n = 0, v = greenlet;
+  __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t value) {
+    if (value >= (uint64_t{1} << 28)) return false;
+    uint64_t id = 0, n = 0, v = value;
     for (; v >= 0x80; v >>= 7) id |= ((v & 0x7f) | 0x80) << (8 * n++);
     id |= v << (8 * n++);
     const uint64_t record = (w + (n - 1) * 0x010001) | (id << 32);

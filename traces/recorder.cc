@@ -202,8 +202,9 @@ void Recorder::SetUpLane() {
   lane_on_ = next_ == nullptr;
 #endif
   if (lane_on_) {
-    // The encodings Encode writes for these events, at an unchanged time:
-    // [length 4][oneof tag][sub-message length 2][field 1 tag][greenlet].
+    // The encodings EncodeRecord writes for these events, at an unchanged
+    // time: [length][oneof tag][sub-message length][field 1 tag][varint],
+    // lengths as for a 1-byte varint (HubEventLane adjusts them).
     auto offer = [this](HubEventKind kind, uint8_t b, uint8_t tag) {
       const auto k = static_cast<size_t>(kind);
       lane_.b[k] = b;
@@ -211,6 +212,9 @@ void Recorder::SetUpLane() {
     };
     offer(HubEventKind::kSwitch, 0, (2 << 3) | kBytes);
     offer(HubEventKind::kSleep, 1, (11 << 3) | kBytes);  // sleep(0), ref
+    // A timer fired: its age, last_seq_ - seq, from the lane's base.
+    offer(HubEventKind::kTimerFired, 0, (4 << 3) | kBytes);
+    lane_.delta[static_cast<size_t>(HubEventKind::kTimerFired)] = 1;
   }
   RefillLane();
 }
@@ -305,8 +309,10 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
       if (e.b == 0) s = PutField(s, 3, 1);
       break;
     case HubEventKind::kTimerFired:
-      // Its start number, as the distance back from the last one started.
-      s = PutField(s, 1, ZigZag(static_cast<int64_t>(last_seq_ - static_cast<uint64_t>(e.a))));
+      // Its start number, as the distance back from the last one started;
+      // written even when 0, as the lane writes it.
+      *s++ = 0x08;
+      s = PutVarint(s, ZigZag(static_cast<int64_t>(last_seq_ - static_cast<uint64_t>(e.a))));
       break;
     case HubEventKind::kTimerStarted: {
       const auto seq = static_cast<uint64_t>(e.a);

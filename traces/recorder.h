@@ -75,9 +75,9 @@ class alignas(64) Recorder final : public HubObserver {
   bool WantsCallbacks() const override {
     return options_.callbacks || (next_ != nullptr && next_->WantsCallbacks());
   }
-  // Switches, sleep(0)s (and callbacks, if recorded) at an unchanged time
-  // are written by the hub itself, already encoded. Not when another
-  // observer is chained after this one (it must see every event).
+  // Switches, sleep(0)s and timer firings at an unchanged time are written
+  // by the hub itself, already encoded. Not when another observer is
+  // chained after this one (it must see every event).
   HubEventLane* lane() override { return lane_on_ ? &lane_ : nullptr; }
   // On a real clock, a loop about to wait (for long enough) writes what is
   // due to the file itself: cheaper than waking the writer thread.
@@ -128,6 +128,7 @@ class alignas(64) Recorder final : public HubObserver {
     lane_.extra = 0;
     lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kMinRecordBytes;
     lane_.time_ns = last_ns_;
+    lane_.base = last_seq_;
   }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);

@@ -423,8 +423,8 @@ TEST(Lane, SameTraceWithAndWithoutTheLane) {
 }
 
 // The hub's lane writes the same bytes as the encoder, a one-field record
-// whose greenlet id is a varint of 1 to 4 bytes; larger ids, other times and
-// a lane at its limit go to the observer.
+// whose value (a greenlet id, or a timer's age) is a varint of 1 to 4 bytes;
+// larger values, other times and a lane at its limit go to the observer.
 TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   const uint8_t tag = (2 << 3) | internal::kBytes;  // switch_to
   HubEventLane lane;
@@ -454,9 +454,32 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, id, 0, 0, 0, lane.time_ns))
         << "past the limit";
   }
+  // A timer firing: its age from the lane's base (the last timer started),
+  // zigzag, written even when 0.
+  const size_t fired = static_cast<size_t>(HubEventKind::kTimerFired);
+  const uint8_t fired_tag = (4 << 3) | internal::kBytes;
+  lane.pattern[fired] =
+      uint64_t{4} | uint64_t{fired_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  lane.delta[fired] = 1;
+  lane.base = 1000;
+  for (int64_t seq : {1000, 990, 1005, 900, 1000 - 70000}) {
+    uint8_t buf[16] = {};
+    lane.pos = buf;
+    lane.limit = buf + 1;
+    ASSERT_TRUE(lane.Take(HubEventKind::kTimerFired, 0, seq, 0, 0, lane.time_ns)) << seq;
+    uint8_t want[16] = {0, fired_tag, 0, 0x08};
+    uint8_t* v = internal::PutVarint(want + 4, internal::ZigZag(1000 - seq));
+    const auto n = static_cast<uint8_t>(v - (want + 4));
+    want[0] = static_cast<uint8_t>(3 + n);
+    want[2] = static_cast<uint8_t>(1 + n);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(lane.pos - buf)),
+              std::string(reinterpret_cast<char*>(want), 4 + n))
+        << seq;
+  }
   uint8_t buf[16] = {};
   lane.pos = buf;
   lane.limit = buf + 5;
+  EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 1, 0, 0, lane.time_ns));  // a != 0
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, uint64_t{1} << 28, 0, 0, 0, lane.time_ns));
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 0, 0, 0, lane.time_ns + 1));
   EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 0, 0, 0, lane.time_ns));  // not offered
