@@ -214,7 +214,6 @@ void Recorder::SetUpLane() {
     offer(HubEventKind::kSleep, 1, (11 << 3) | kBytes);  // sleep(0), ref
     // A timer fired: its age, last_seq_ - seq, from the lane's base.
     offer(HubEventKind::kTimerFired, 0, (4 << 3) | kBytes);
-    lane_.delta[static_cast<size_t>(HubEventKind::kTimerFired)] = 1;
   }
   RefillLane();
 }

@@ -460,7 +460,6 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   const uint8_t fired_tag = (4 << 3) | internal::kBytes;
   lane.pattern[fired] =
       uint64_t{4} | uint64_t{fired_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
-  lane.delta[fired] = 1;
   lane.base = 1000;
   for (int64_t seq : {1000, 990, 1005, 900, 1000 - 70000}) {
     uint8_t buf[16] = {};
