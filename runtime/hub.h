@@ -283,8 +283,13 @@ struct HubEvent {
 // a one-field message for any value, and a lane that took r records holding
 // B bytes has r = (B - extra) / 5. Every other event reaches OnHubEvent, in
 // order with the lane's: the observer moves `limit`, `time_ns` (and
-// `extra`) there. 8 bytes must be writable at any pos < limit; each record
-// takes at least 5, so the lane takes at most (limit - pos) / 5 records.
+// `extra`) there. 16 bytes must be writable at any pos < limit; each
+// record takes at least 5, so the lane takes at most (limit - pos) / 5
+// records.
+// One kind has a second field: a kSleep with a > 0 (a sleep of a ns, below
+// 2^28) is the greenlet's field, then the tag 0x10 and a as a varint: the
+// record of Sleep{greenlet, ns}, up to 13 bytes (extra counts the bytes
+// beyond 5 as always).
 struct HubEventLane {
   static constexpr size_t kKinds = 32;
   static constexpr size_t kMinRecordBytes = 5;
@@ -293,6 +298,11 @@ struct HubEventLane {
   int64_t time_ns = 0;
   uint64_t extra = 0;
   uint64_t base = 0;
+  // The last sleep of ns > 0 the lane took: where its record starts, its
+  // greenlet and ns (for an observer that folds the timer start after it).
+  uint8_t* sleep_at = nullptr;
+  uint64_t sleep_greenlet = 0;
+  int64_t sleep_ns = 0;
   uint8_t b[kKinds] = {};
   uint64_t pattern[kKinds] = {};
 
@@ -311,6 +321,7 @@ struct HubEventLane {
       const auto d = static_cast<int64_t>(base - static_cast<uint64_t>(a));
       v = (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63);
     } else if (a != 0) {
+      if (kind == HubEventKind::kSleep) return TakeSleep(w, greenlet, a);
       return false;
     }
     uint64_t record;
@@ -340,6 +351,34 @@ struct HubEventLane {
     memcpy(pos, &record, 8);
     pos += 4 + n;
     extra += n - 1;
+    return true;
+  }
+  // `value` (< 2^28) as a varint in the low bytes; its length in `*n`.
+  static uint64_t Varint28(uint64_t value, uint64_t* n) {
+    uint64_t out = 0, i = 0;
+    for (; value >= 0x80; value >>= 7) out |= ((value & 0x7f) | 0x80) << (8 * i++);
+    *n = i + 1;
+    return out | value << (8 * i);
+  }
+  // A sleep of `ns` > 0: the greenlet's field, then field 2 (tag 0x10) with
+  // `ns`, both varints of 1 to 4 bytes: up to 13 bytes, in two stores.
+  bool TakeSleep(uint64_t w, uint64_t greenlet, int64_t ns) {
+    if (greenlet >= (uint64_t{1} << 28) || ns <= 0 || ns >= (int64_t{1} << 28)) {
+      return false;
+    }
+    uint64_t ng, nn;
+    const uint64_t id = Varint28(greenlet, &ng);
+    const uint64_t v = Varint28(static_cast<uint64_t>(ns), &nn);
+    const uint64_t more = ng + nn;  // bytes beyond the pattern's 5
+    const uint64_t head = (w + more * 0x010001) | (id << 32);
+    const uint64_t tail = 0x10 | v << 8;
+    memcpy(pos, &head, 8);
+    memcpy(pos + 4 + ng, &tail, 8);
+    sleep_at = pos;
+    sleep_greenlet = greenlet;
+    sleep_ns = ns;
+    pos += 5 + more;
+    extra += more;
     return true;
   }
 };

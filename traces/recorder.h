@@ -116,10 +116,14 @@ class alignas(64) Recorder final : public HubObserver {
   }
   // Opens the lane for the records up to the next checkpoint (or closes it).
   void RefillLane();
-  // Room the lane needs for them: 8 writable bytes at each position below
+  // Room the lane needs for them: 16 writable bytes at each position below
   // its limit.
   static constexpr size_t kLaneRoom =
-      kCheckpointEvery * HubEventLane::kMinRecordBytes + 8;
+      kCheckpointEvery * HubEventLane::kMinRecordBytes + 16;
+  // If the lane's last record since it was opened is a sleep (of ns > 0),
+  // whose timer's start may fold into it: sets fold_record_, fold_greenlet_
+  // and fold_ns_ and returns where it ends; nullptr otherwise.
+  uint8_t* LaneSleepToFold();
   // At most the records left before the next checkpoint (fewer when ids
   // take more than a byte: the lane then closes early, and the event after
   // it reopens it for the rest).
@@ -129,6 +133,7 @@ class alignas(64) Recorder final : public HubObserver {
     lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kMinRecordBytes;
     lane_.time_ns = last_ns_;
     lane_.base = last_seq_;
+    lane_.sleep_at = nullptr;
   }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -475,9 +476,38 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
               std::string(reinterpret_cast<char*>(want), 4 + n))
         << seq;
   }
+  // A sleep of ns > 0: the greenlet's field and the ns field.
+  const size_t sleep_kind = static_cast<size_t>(HubEventKind::kSleep);
+  const uint8_t sleep_tag = (11 << 3) | internal::kBytes;
+  lane.pattern[sleep_kind] =
+      uint64_t{4} | uint64_t{sleep_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  lane.b[sleep_kind] = 1;  // ref
+  const std::pair<uint64_t, int64_t> sleeps[] = {
+      {1, 100000}, {0, 1}, {300, 127}, {16384, 2000000}, {(1u << 28) - 1, (1 << 28) - 1}};
+  for (const auto& [g, ns] : sleeps) {
+    uint8_t buf[32] = {};
+    lane.pos = buf;
+    lane.limit = buf + 1;
+    lane.extra = 0;
+    ASSERT_TRUE(lane.Take(HubEventKind::kSleep, g, ns, 1, 0, lane.time_ns)) << g << " " << ns;
+    uint8_t want[32] = {0, sleep_tag, 0, 0x08};
+    uint8_t* w = internal::PutVarint(want + 4, g);
+    *w++ = 0x10;
+    w = internal::PutVarint(w, static_cast<uint64_t>(ns));
+    const auto n = static_cast<size_t>(w - want);
+    want[0] = static_cast<uint8_t>(n - 1);
+    want[2] = static_cast<uint8_t>(n - 3);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(lane.pos - buf)),
+              std::string(reinterpret_cast<char*>(want), n))
+        << g << " " << ns;
+    EXPECT_EQ(lane.extra, n - 5) << g << " " << ns;
+  }
   uint8_t buf[16] = {};
   lane.pos = buf;
   lane.limit = buf + 5;
+  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, int64_t{1} << 28, 1, 0, lane.time_ns));
+  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, -5, 1, 0, lane.time_ns));
+  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 1000, 0, 0, lane.time_ns));  // unref
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 1, 0, 0, lane.time_ns));  // a != 0
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, uint64_t{1} << 28, 0, 0, 0, lane.time_ns));
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 0, 0, 0, lane.time_ns + 1));
