@@ -290,6 +290,13 @@ struct HubEvent {
 // 2^28) is the greenlet's field, then the tag 0x10 and a as a varint: the
 // record of Sleep{greenlet, ns}, up to 13 bytes (extra counts the bytes
 // beyond 5 as always).
+// And one kind folds: with pattern[kTimerStarted] != 0, the start of a
+// sleeper's timer right after its sleep (same greenlet, not 0, delay = the
+// sleep's ns, a = base + 1, within 2^28 ns of time_ns) becomes the sleep
+// record's field 4, the time between them (trace format 2's
+// Sleep.timer_dt_ns), counted as a record of 2 to 5 bytes (extra goes down
+// by 3 to 0). A sleep and its fold take at least 9 bytes, so a lane
+// limited to 4 bytes a record cannot pass its count.
 struct HubEventLane {
   static constexpr size_t kKinds = 32;
   static constexpr size_t kMinRecordBytes = 5;
@@ -312,6 +319,9 @@ struct HubEventLane {
     const auto k = static_cast<size_t>(kind);
     if (k >= kKinds) return false;
     const uint64_t w = pattern[k];
+    if (kind == HubEventKind::kTimerStarted) {
+      return w != 0 && sleep_at != nullptr && c == 0 && FoldTimerStart(greenlet, a, b_, t);
+    }
     uint8_t* const p = pos;
     if (w == 0 || c != 0 || b_ != b[k] || t != time_ns || p >= limit) {
       return false;
@@ -379,6 +389,33 @@ struct HubEventLane {
     sleep_ns = ns;
     pos += 5 + more;
     extra += more;
+    return true;
+  }
+  // The sleeper's timer start right after its sleep (the lane's last
+  // record): the sleep record takes field 4 (tag 0x20), the time since the
+  // sleep as a varint, and counts as two records; time_ns moves to `t` and
+  // base to `seq`. Not for greenlet 0 (the hub's id too: its own timers
+  // are not folded).
+  bool FoldTimerStart(uint64_t greenlet, int64_t seq, int64_t after_ns, int64_t t) {
+    // (Refused, the sleep stays for the observer to fold.)
+    uint8_t* const s = sleep_at;
+    if (pos >= limit || s + s[0] + 1 != pos || greenlet != sleep_greenlet ||
+        greenlet == 0 || after_ns != sleep_ns ||
+        static_cast<uint64_t>(seq) != base + 1) {
+      return false;
+    }
+    const uint64_t dt = t > time_ns ? static_cast<uint64_t>(t - time_ns) : 0;
+    if (dt >= (uint64_t{1} << 28)) return false;
+    uint64_t n;
+    const uint64_t field = 0x20 | Varint28(dt, &n) << 8;
+    memcpy(pos, &field, 8);
+    s[0] = static_cast<uint8_t>(s[0] + 1 + n);  // the record's length
+    s[2] = static_cast<uint8_t>(s[2] + 1 + n);  // the Sleep message's
+    sleep_at = nullptr;
+    pos += 1 + n;
+    extra -= 4 - n;  // a record of 1 + n bytes (below 5: modular)
+    base = static_cast<uint64_t>(seq);
+    if (t > time_ns) time_ns = t;
     return true;
   }
 };

@@ -104,7 +104,7 @@ class alignas(64) Recorder final : public HubObserver {
         (static_cast<uint64_t>(lane_.pos - lane_start_) - lane_.extra) /
         HubEventLane::kMinRecordBytes);
   }
-  // Counts them.
+  // Counts them (and takes the time and timer number a fold moved).
   void SettleLane() {
     if (lane_.pos == lane_start_) return;
     const uint32_t taken = LaneRecords();
@@ -112,14 +112,17 @@ class alignas(64) Recorder final : public HubObserver {
     pending_ += taken;
     lane_start_ = lane_.pos;
     lane_.extra = 0;
+    last_ns_ = lane_.time_ns;
+    last_seq_ = lane_.base;
     if (pending_ == kCheckpointEvery) Checkpoint();
   }
   // Opens the lane for the records up to the next checkpoint (or closes it).
   void RefillLane();
-  // Room the lane needs for them: 16 writable bytes at each position below
-  // its limit.
-  static constexpr size_t kLaneRoom =
-      kCheckpointEvery * HubEventLane::kMinRecordBytes + 16;
+  // The lane's limit, in bytes a record: a sleep and its folded timer start
+  // take 9 bytes for two records, every other record at least 5.
+  static constexpr size_t kLaneBytesPerRecord = 4;
+  // Room the lane needs: 16 writable bytes at each position below its limit.
+  static constexpr size_t kLaneRoom = kCheckpointEvery * kLaneBytesPerRecord + 16;
   // If the lane's last record since it was opened is a sleep (of ns > 0),
   // whose timer's start may fold into it: sets fold_record_, fold_greenlet_
   // and fold_ns_ and returns where it ends; nullptr otherwise.
@@ -130,7 +133,7 @@ class alignas(64) Recorder final : public HubObserver {
   void OpenLane() {
     lane_start_ = lane_.pos;
     lane_.extra = 0;
-    lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * HubEventLane::kMinRecordBytes;
+    lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * kLaneBytesPerRecord;
     lane_.time_ns = last_ns_;
     lane_.base = last_seq_;
     lane_.sleep_at = nullptr;

@@ -502,6 +502,62 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
         << g << " " << ns;
     EXPECT_EQ(lane.extra, n - 5) << g << " " << ns;
   }
+  // The sleeper's timer start folds into its sleep record (format 2):
+  // field 4, the time since the sleep; two records.
+  const size_t started = static_cast<size_t>(HubEventKind::kTimerStarted);
+  lane.pattern[started] = 1;
+  for (int64_t dt : {0, 7, 300, 2000000}) {
+    uint8_t buf[32] = {};
+    lane.pos = buf;
+    lane.limit = buf + 16;
+    lane.extra = 0;
+    lane.base = 41;
+    ASSERT_TRUE(lane.Take(HubEventKind::kSleep, 300, 5000, 1, 0, lane.time_ns));
+    ASSERT_TRUE(lane.Take(HubEventKind::kTimerStarted, 300, 42, 5000, 0, lane.time_ns + dt))
+        << dt;
+    uint8_t want[32] = {0, sleep_tag, 0, 0x08};
+    uint8_t* w = internal::PutVarint(want + 4, 300);
+    *w++ = 0x10;
+    w = internal::PutVarint(w, 5000);
+    *w++ = 0x20;
+    w = internal::PutVarint(w, static_cast<uint64_t>(dt));
+    const auto n = static_cast<size_t>(w - want);
+    want[0] = static_cast<uint8_t>(n - 1);
+    want[2] = static_cast<uint8_t>(n - 3);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(lane.pos - buf)),
+              std::string(reinterpret_cast<char*>(want), n))
+        << dt;
+    EXPECT_EQ((static_cast<uint64_t>(lane.pos - buf) - lane.extra) / 5, 2u) << dt;
+    EXPECT_EQ(lane.base, 42u);
+    lane.time_ns -= dt;  // back, for the next round
+  }
+  // Not folded: another greenlet, delay or number, greenlet 0, a time too
+  // far, a lane at its limit.
+  struct Refused {
+    uint64_t greenlet, sleeper;
+    int64_t seq, after, dt;
+    size_t limit;
+  };
+  const Refused refused[] = {{301, 300, 42, 5000, 0, 16}, {300, 300, 42, 5001, 0, 16},
+                             {300, 300, 43, 5000, 0, 16}, {0, 0, 42, 5000, 0, 16},
+                             {300, 300, 42, 5000, int64_t{1} << 28, 16},
+                             {300, 300, 42, 5000, 0, 1}};
+  for (const Refused& r : refused) {
+    uint8_t buf[32] = {};
+    lane.pos = buf;
+    lane.limit = buf + r.limit;
+    lane.base = 41;
+    ASSERT_TRUE(lane.Take(HubEventKind::kSleep, r.sleeper, 5000, 1, 0, lane.time_ns));
+    uint8_t* const end = lane.pos;
+    EXPECT_FALSE(lane.Take(HubEventKind::kTimerStarted, r.greenlet, r.seq, r.after, 0,
+                           lane.time_ns + r.dt))
+        << r.greenlet << " " << r.seq << " " << r.after << " " << r.dt << " " << r.limit;
+    EXPECT_EQ(lane.pos, end);
+    EXPECT_EQ(lane.sleep_at, buf);  // left for the observer
+    EXPECT_EQ(lane.base, 41u);
+  }
+  lane.pattern[started] = 0;
+
   uint8_t buf[16] = {};
   lane.pos = buf;
   lane.limit = buf + 5;
