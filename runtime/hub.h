@@ -354,9 +354,8 @@ struct HubEventLane {
   // inlines it into every event).
   __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t value) {
     if (value >= (uint64_t{1} << 28)) return false;
-    uint64_t id = 0, n = 0, v = value;
-    for (; v >= 0x80; v >>= 7) id |= ((v & 0x7f) | 0x80) << (8 * n++);
-    id |= v << (8 * n++);
+    uint64_t n;
+    const uint64_t id = Varint28(value, &n);
     const uint64_t record = (w + (n - 1) * 0x010001) | (id << 32);
     memcpy(pos, &record, 8);
     pos += 4 + n;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -423,6 +424,26 @@ TEST(Lane, SameTraceWithAndWithoutTheLane) {
   EXPECT_TRUE(a == b) << "sizes " << a.size() << " and " << b.size();
 }
 
+// A record as the encoder frames it: [length][oneof tag][sub-message
+// length], then each field's tag byte and varint value.
+std::string Framed(uint8_t tag, std::initializer_list<std::pair<uint8_t, uint64_t>> fields) {
+  std::string sub;
+  for (const auto& [field_tag, value] : fields) {
+    uint8_t v[10];
+    sub += static_cast<char>(field_tag);
+    sub.append(reinterpret_cast<char*>(v),
+               static_cast<size_t>(internal::PutVarint(v, value) - v));
+  }
+  return std::string{static_cast<char>(sub.size() + 2), static_cast<char>(tag),
+                     static_cast<char>(sub.size())} +
+         sub;
+}
+
+// What the lane wrote since `buf`.
+std::string Written(const uint8_t* buf, const HubEventLane& lane) {
+  return std::string(reinterpret_cast<const char*>(buf), static_cast<size_t>(lane.pos - buf));
+}
+
 // The hub's lane writes the same bytes as the encoder, a one-field record
 // whose value (a greenlet id, or a timer's age) is a varint of 1 to 4 bytes;
 // larger values, other times and a lane at its limit go to the observer.
@@ -440,18 +461,9 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     lane.limit = buf + 1;  // room for one record
     lane.extra = 0;
     ASSERT_TRUE(lane.Take(HubEventKind::kSwitch, id, 0, 0, 0, lane.time_ns)) << id;
-    uint8_t want[16] = {};
-    uint8_t* v = internal::PutVarint(want + 4, id);
-    const auto n = static_cast<uint8_t>(v - (want + 4));
-    want[0] = static_cast<uint8_t>(3 + n);
-    want[1] = tag;
-    want[2] = static_cast<uint8_t>(1 + n);
-    want[3] = 0x08;
-    EXPECT_EQ(lane.pos - buf, 4 + n) << id;
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), 4 + n),
-              std::string(reinterpret_cast<char*>(want), 4 + n))
-        << id;
-    EXPECT_EQ(lane.extra, n - 1u);
+    const std::string want = Framed(tag, {{0x08, id}});
+    EXPECT_EQ(Written(buf, lane), want) << id;
+    EXPECT_EQ(lane.extra, want.size() - 5) << id;
     EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, id, 0, 0, 0, lane.time_ns))
         << "past the limit";
   }
@@ -467,13 +479,7 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     lane.pos = buf;
     lane.limit = buf + 1;
     ASSERT_TRUE(lane.Take(HubEventKind::kTimerFired, 0, seq, 0, 0, lane.time_ns)) << seq;
-    uint8_t want[16] = {0, fired_tag, 0, 0x08};
-    uint8_t* v = internal::PutVarint(want + 4, internal::ZigZag(1000 - seq));
-    const auto n = static_cast<uint8_t>(v - (want + 4));
-    want[0] = static_cast<uint8_t>(3 + n);
-    want[2] = static_cast<uint8_t>(1 + n);
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(lane.pos - buf)),
-              std::string(reinterpret_cast<char*>(want), 4 + n))
+    EXPECT_EQ(Written(buf, lane), Framed(fired_tag, {{0x08, internal::ZigZag(1000 - seq)}}))
         << seq;
   }
   // A sleep of ns > 0: the greenlet's field and the ns field.
@@ -490,17 +496,9 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     lane.limit = buf + 1;
     lane.extra = 0;
     ASSERT_TRUE(lane.Take(HubEventKind::kSleep, g, ns, 1, 0, lane.time_ns)) << g << " " << ns;
-    uint8_t want[32] = {0, sleep_tag, 0, 0x08};
-    uint8_t* w = internal::PutVarint(want + 4, g);
-    *w++ = 0x10;
-    w = internal::PutVarint(w, static_cast<uint64_t>(ns));
-    const auto n = static_cast<size_t>(w - want);
-    want[0] = static_cast<uint8_t>(n - 1);
-    want[2] = static_cast<uint8_t>(n - 3);
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(lane.pos - buf)),
-              std::string(reinterpret_cast<char*>(want), n))
-        << g << " " << ns;
-    EXPECT_EQ(lane.extra, n - 5) << g << " " << ns;
+    const std::string want = Framed(sleep_tag, {{0x08, g}, {0x10, static_cast<uint64_t>(ns)}});
+    EXPECT_EQ(Written(buf, lane), want) << g << " " << ns;
+    EXPECT_EQ(lane.extra, want.size() - 5) << g << " " << ns;
   }
   // The sleeper's timer start folds into its sleep record (format 2):
   // field 4, the time since the sleep; two records.
@@ -515,17 +513,8 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     ASSERT_TRUE(lane.Take(HubEventKind::kSleep, 300, 5000, 1, 0, lane.time_ns));
     ASSERT_TRUE(lane.Take(HubEventKind::kTimerStarted, 300, 42, 5000, 0, lane.time_ns + dt))
         << dt;
-    uint8_t want[32] = {0, sleep_tag, 0, 0x08};
-    uint8_t* w = internal::PutVarint(want + 4, 300);
-    *w++ = 0x10;
-    w = internal::PutVarint(w, 5000);
-    *w++ = 0x20;
-    w = internal::PutVarint(w, static_cast<uint64_t>(dt));
-    const auto n = static_cast<size_t>(w - want);
-    want[0] = static_cast<uint8_t>(n - 1);
-    want[2] = static_cast<uint8_t>(n - 3);
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(lane.pos - buf)),
-              std::string(reinterpret_cast<char*>(want), n))
+    EXPECT_EQ(Written(buf, lane),
+              Framed(sleep_tag, {{0x08, 300}, {0x10, 5000}, {0x20, static_cast<uint64_t>(dt)}}))
         << dt;
     EXPECT_EQ((static_cast<uint64_t>(lane.pos - buf) - lane.extra) / 5, 2u) << dt;
     EXPECT_EQ(lane.base, 42u);
