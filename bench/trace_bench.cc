@@ -237,7 +237,7 @@ BENCHMARK(BM_RecordEpollMix);
 // One flush of a quiet program: `bytes` pending, then 3 ms without records
 // (the writer thread, if it was used, finishes and goes back to sleep).
 // state.range(1): 0, handed to the writer thread; 1, written on this thread
-// (what an epoll loop about to wait does, FileSink::MaybeFlush idle).
+// (what an epoll loop about to wait does, FileSink::FlushInWait).
 // Reports the CPU time per flush of this thread and of the others.
 void BM_QuietFlush(benchmark::State& state) {
   const auto bytes = static_cast<size_t>(state.range(0));
@@ -254,8 +254,13 @@ void BM_QuietFlush(benchmark::State& state) {
     memset(p, 0x5a, bytes);
     sink.Commit(p + bytes);
     const double t0 = ThreadCpuNs(), c0 = CpuNs();
-    // Old enough to flush on either path.
-    sink.MaybeFlush(std::numeric_limits<int64_t>::max() / 2, here);
+    // Old enough to flush.
+    const int64_t now = std::numeric_limits<int64_t>::max() / 2;
+    if (here) {
+      sink.FlushInWait();
+    } else {
+      sink.MaybeFlush(now);
+    }
     this_thread += ThreadCpuNs() - t0;
     usleep(3000);
     all += (CpuNs() - c0) - (ThreadCpuNs() - t0);  // the others' share

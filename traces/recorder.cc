@@ -93,6 +93,8 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   // A hub that has not run yet has no loop time: read the clock.
   // The epoll hub's clock is CLOCK_MONOTONIC, as the sink's.
   real_clock_ = strcmp(hub->backend_name(), "epoll") == 0;
+  // Its loop waits now and then, and writes the file itself (BeforeWait).
+  if (real_clock_) sink_.WriteInWaits();
   // Kinds 1 to 16 but the text ones, and callbacks only if asked for.
   for (uint32_t k = 1; k <= 16; ++k) encoded_kinds_ |= uint64_t{1} << k;
   for (HubEventKind k : {HubEventKind::kSpawn, HubEventKind::kFinish, HubEventKind::kNote}) {
@@ -381,9 +383,12 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
 }
 
 void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
-  if (real_clock_ && !closed_ && deadline_ns - now_ns >= kWriteInWaitNs) {
+  // Before short waits too: writing here costs the loop less than waking
+  // the writer thread costs the process.
+  (void)deadline_ns;
+  if (real_clock_ && !closed_ && sink_.DueInWait(now_ns)) {
     SettleLane();
-    sink_.MaybeFlush(now_ns, /*idle=*/true);
+    sink_.FlushInWait();
     RefillLane();
   }
   if (next_ != nullptr && next_->WantsBeforeWait()) next_->BeforeWait(now_ns, deadline_ns);

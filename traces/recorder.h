@@ -79,14 +79,12 @@ class alignas(64) Recorder final : public HubObserver {
   // by the hub itself, already encoded. Not when another observer is
   // chained after this one (it must see every event).
   HubEventLane* lane() override { return lane_on_ ? &lane_ : nullptr; }
-  // On a real clock, a loop about to wait (for long enough) writes what is
-  // due to the file itself: cheaper than waking the writer thread.
+  // On a real clock, a loop about to wait writes what is due to the file
+  // itself (internal/sink.h): cheaper than waking the writer thread.
   bool WantsBeforeWait() const override {
     return real_clock_ || (next_ != nullptr && next_->WantsBeforeWait());
   }
   void BeforeWait(int64_t now_ns, int64_t deadline_ns) override;
-  // A wait at least this long lets the loop write pending records itself.
-  static constexpr int64_t kWriteInWaitNs = 250000;
 
   // Ends the file without touching the hub (which may be gone); later
   // events are ignored. Used for GEVENT_TRACE at thread exit.

@@ -660,7 +660,7 @@ TEST(Sink, QuietLoopWritesItsOwnTrace) {
       for (int i = 0; i < 12; ++i) {
         // Mostly a few KiB, once many chunks (for the writer thread).
         programs::PingPong(i == 5 ? 30000 : 300);
-        sleep(absl::Milliseconds(30));  // longer than the idle age limit
+        sleep(absl::Milliseconds(60));  // longer than the age limit (50 ms)
       }
       records = rec.records();
       in_waits = rec.writes_in_waits();
@@ -668,6 +668,45 @@ TEST(Sink, QuietLoopWritesItsOwnTrace) {
     }
     if (epoll) {
       EXPECT_GE(in_waits, 6u);
+    } else {
+      EXPECT_EQ(in_waits, 0u);
+    }
+    TraceReader r;
+    const std::vector<Event> got = ReadAll(path, &r);
+    EXPECT_TRUE(r.complete()) << r.error();
+    EXPECT_EQ(got.size(), records);
+  });
+}
+
+// A loop whose waits are all short (many sleepers, 50-150 us naps) writes
+// its trace itself too, before such a wait, once 32 KiB are pending: cheaper
+// than waking the writer thread for each chunk.
+TEST(Sink, BusyLoopWritesInShortWaits) {
+  OnBothHubs([] {
+    const std::string path = TempPath("short_waits.gtrace");
+    const bool epoll = std::string(get_hub()->backend_name()) == "epoll";
+    uint64_t records = 0, in_waits = 0, bytes = 0;
+    {
+      Recorder rec(get_hub(), path);
+      std::vector<std::shared_ptr<Greenlet<void>>> gs;
+      for (int g = 0; g < 40; ++g) {
+        gs.push_back(spawn([g] {
+          for (int i = 0; i < 200; ++i) {
+            sleep(absl::Microseconds(50 + (g * 37 + i * 11) % 100));
+          }
+        }));
+      }
+      joinall(gs);
+      records = rec.records();
+      bytes = rec.bytes();
+      in_waits = rec.writes_in_waits();
+      EXPECT_TRUE(rec.Stop());
+    }
+    EXPECT_GT(bytes, 4 * internal::FileSink::kFlushBytes);
+    if (epoll) {
+      // Every 32 KiB but the last (Stop writes it), give or take one the
+      // writer thread took (bytes 100 ms old, on a slow machine).
+      EXPECT_GE(in_waits + 1, bytes / internal::FileSink::kFlushBytes - 1);
     } else {
       EXPECT_EQ(in_waits, 0u);
     }

@@ -367,24 +367,22 @@ void FileSink::Grow(size_t n) {
   }
 }
 
-void FileSink::MaybeFlush(int64_t now_ns, bool idle) {
-  const auto pending = static_cast<size_t>(*pos_ - base_);
-  if (pending == 0) return;
-  // When idle, at half the amount and half the age: a program that waits
-  // now and then writes everything itself, before the busy path's limits.
-  const int shift = idle ? 1 : 0;
-  if (pending < (kFlushBytes >> shift)) {
+void FileSink::MaybeFlush(int64_t now_ns) {
+  const size_t n = pending();
+  if (n == 0) return;
+  if (n < kFlushBytes || write_in_waits_) {
     if (now_ns < 0) {
       if ((++clock_checks_ & 31) != 0) return;
       now_ns = CoarseNowNs();
     }
-    if (now_ns - last_flush_ns_ < (kFlushIntervalNs >> shift)) return;
+    const int64_t limit = write_in_waits_ ? 2 * kFlushIntervalNs : kFlushIntervalNs;
+    if (now_ns - last_flush_ns_ < limit) return;
   }
-  if (idle) {
-    WriteHere();
-  } else {
-    HandOff();
-  }
+  HandOff();
+}
+
+void FileSink::FlushInWait() {
+  if (pending() > 0) WriteHere();
 }
 
 void FileSink::Flush() {

@@ -10,20 +10,25 @@
 // Chunks reach the file in the order they were handed off; Close() waits
 // for all of them.
 //
-// Except when the program has time: an epoll loop about to wait for a
-// while (Recorder::BeforeWait) writes what is due itself (at 16 KiB or
-// 25 ms, before the busy path's limits), when the writer thread has nothing
-// of this sink's left. A flush of 4-64 KiB through a sleeping writer
-// thread costs 24-44 us of CPU on this kind of virtual machine (about 2 us
-// of it on the waker), written here 4-23 us (trace_bench's BM_QuietFlush);
-// a quiet program would pay the wake-up for every flush.
-//
+// Except on a loop that waits now and then (an epoll loop: WriteInWaits):
+// about to wait (Recorder::BeforeWait), it writes what is pending itself,
+// once 32 KiB are pending or 50 ms passed since the last write, unless the
+// writer thread still has chunks of this sink's; its busy path hands off
+// only a full chunk or bytes 100 ms old (a loop that stops waiting). A
+// flush through a sleeping writer thread costs 3-4 times the CPU of one
+// written here: 4 / 16 / 64 KiB cost 27 / 33 / 100 us in all (2-6 us of it
+// on the waker; the rest is the writer thread's wake-up), against 7 / 11 /
+// 25 us written here (trace_bench's BM_QuietFlush). The loop pays that
+// once per 32 KiB or 50 ms, before a wait, so a timer may fire that much
+// late.
+
 // A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: crashes,
 // abort(), an uncaught exception) waits for the writer thread to finish
 // what it was given (up to 2 s), then writes every recorder's current chunk
 // itself, so a crash loses nothing; only a process killed outright
-// (SIGKILL) can lose its last 50 ms (at most a chunk and what the writer
-// had queued) of records.
+// (SIGKILL) can lose its last 50 ms (100 ms in a loop writing in its
+// waits that has stopped waiting; at most a chunk and what the writer had
+// queued) of records.
 //
 // After fork(), the child's copy of a sink is not its own: the file and the
 // bytes pending at the fork are the parent's (the parent writes them). It
@@ -88,16 +93,29 @@ class FileSink {
   // writer thread computes it, before it writes the bytes.
   void CrcBreak(uint8_t* covered_end, uint8_t* patch, uint8_t* resume);
 
+  // From now on the program writes in its waits (FlushInWait); the busy
+  // path (MaybeFlush) leaves them the bytes below a chunk and 100 ms.
+  void WriteInWaits() { write_in_waits_ = true; }
   // Hands the pending bytes to the writer if 32 KiB are pending or 50 ms
-  // passed since the last hand-off. `now_ns`: a CLOCK_MONOTONIC reading the
-  // caller has; -1: none, the sink reads the clock every 32nd call.
-  // `idle`: the program is about to wait (it has time): at 16 KiB or 25 ms
-  // already, the bytes are written on this thread, unless the writer
-  // thread still has some of this sink's (they must reach the file first).
-  void MaybeFlush(int64_t now_ns = -1, bool idle = false);
+  // passed since the last flush (with WriteInWaits: 100 ms, and the size
+  // is left to the waits). `now_ns`: a CLOCK_MONOTONIC reading the caller
+  // has; -1: none, the sink reads the clock every 32nd call.
+  void MaybeFlush(int64_t now_ns = -1);
+  // Whether a program about to wait at `now_ns` has bytes to write: 32 KiB
+  // pending, or some written 50 ms after the last flush.
+  bool DueInWait(int64_t now_ns) const {
+    const size_t n = pending();
+    return n >= kFlushBytes || (n > 0 && now_ns - last_flush_ns_ >= kFlushIntervalNs);
+  }
+  // Writes the pending bytes on this thread (the program is about to
+  // wait: it has time), unless the writer thread still has some of this
+  // sink's (they must reach the file first: then they go to it).
+  void FlushInWait();
+  // Bytes written since the last flush.
+  size_t pending() const { return static_cast<size_t>(*pos_ - base_); }
   // Hands the pending bytes to the writer now.
   void Flush();
-  // Times the bytes were written on the caller's thread (MaybeFlush, idle).
+  // Times the bytes were written on the caller's thread (FlushInWait).
   uint64_t written_here() const { return written_here_; }
   // Bytes recorded so far (pending ones included).
   uint64_t size() const { return handed_ + static_cast<uint64_t>(*pos_ - base_); }
@@ -130,6 +148,7 @@ class FileSink {
   uint64_t written_here_ = 0;
   int64_t last_flush_ns_ = 0;
   uint32_t clock_checks_ = 0;
+  bool write_in_waits_ = false;
   int slot_ = -1;  // in the crash registry
   uint64_t generation_ = 0;  // the process's fork generation at Open()
   // The writer thread's: the checksum running across chunks.
