@@ -214,7 +214,10 @@ bool Hub::CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run) {
 
 // ---- timers
 
-void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
+// Puts `t` in the timer queue, `after` (negative: 0) from the clock's
+// reading now; returns after in ns. (Inlined into both starts.)
+__attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, absl::Duration after,
+                                                      bool ref, int priority) {
   if (t->hub_ != nullptr) stop(t);
   int64_t after_ns = internal::ToNanos(after);
   if (after_ns < 0) after_ns = 0;
@@ -231,10 +234,28 @@ void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
   t->hub_ = this;
   if (ref) ++ref_timers_;
   timers_.push(t);
+  return after_ns;
+}
+
+void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
+  const int64_t after_ns = Arm(t, after, ref, priority);
   if (observing_) {
     Emit(HubEventKind::kTimerStarted, current_->id(),
          static_cast<int64_t>(t->seq), after_ns);
   }
+}
+
+// Both events once the timer is armed, with the times they had (the
+// sleep's is the clock before Arm reads it).
+void Hub::start_sleep(Timer* t, absl::Duration after, bool ref) {
+  const int64_t ns = internal::ToNanos(after);
+  const uint64_t g = current_->id();
+  const int64_t sleep_ns = now_ns_;
+  if (hashing_) HashEvent(HubEventKind::kSleep, g, ns, ref ? 1 : 0, 0, sleep_ns);
+  const int64_t after_ns = Arm(t, after, ref, 0);
+  if (lane_->TakeSleepStart(g, ns, ref ? 1 : 0, sleep_ns, t->seq, now_ns_)) return;
+  observer_->OnHubEvent(HubEvent{HubEventKind::kSleep, sleep_ns, g, ns, ref ? 1 : 0});
+  Emit(HubEventKind::kTimerStarted, g, static_cast<int64_t>(t->seq), after_ns);
 }
 
 void Hub::stop(Timer* t) {

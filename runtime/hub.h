@@ -283,20 +283,21 @@ struct HubEvent {
 // a one-field message for any value, and a lane that took r records holding
 // B bytes has r = (B - extra) / 5. Every other event reaches OnHubEvent, in
 // order with the lane's: the observer moves `limit`, `time_ns` (and
-// `extra`) there. 16 bytes must be writable at any pos < limit; each
-// record takes at least 5, so the lane takes at most (limit - pos) / 5
-// records.
-// One kind has a second field: a kSleep with a > 0 (a sleep of a ns, below
-// 2^28) is the greenlet's field, then the tag 0x10 and a as a varint: the
-// record of Sleep{greenlet, ns}, up to 13 bytes (extra counts the bytes
-// beyond 5 as always).
-// And one kind folds: with pattern[kTimerStarted] != 0, the start of a
-// sleeper's timer right after its sleep (same greenlet, not 0, delay = the
-// sleep's ns, a = base + 1, within 2^28 ns of time_ns) becomes the sleep
-// record's field 4, the time between them (trace format 2's
-// Sleep.timer_dt_ns), counted as a record of 2 to 5 bytes (extra goes down
-// by 3 to 0). A sleep and its fold take at least 9 bytes, so a lane
-// limited to 4 bytes a record cannot pass its count.
+// `extra`) there. 32 bytes must be writable at any pos < limit. A record
+// takes at least 5 bytes, a sleep with its timer start (two records,
+// below) at least 9: a lane whose limit allows 4 bytes a record cannot
+// pass its count.
+// Sleeps of ns > 0 and timer starts go through Take to OnHubEvent; one
+// pair of them comes together (Hub::start_sleep): a sleep of ns
+// > 0 (kSleep, b = 1) and the start of its timer (kTimerStarted: same
+// greenlet and delay, a = base + 1, at a time within 2^28 ns after the
+// sleep's), with pattern[kTimerStarted] != 0 and values below 2^28, is one
+// record of two fields more than kSleep's pattern (TakeSleepStart): the
+// greenlet's field, tag 0x10 and ns, tag 0x20 and the time between them
+// (trace format 2's Sleep.timer_dt_ns). It counts as two records (extra
+// goes up by the bytes beyond 10); base moves to a and time_ns to the
+// start's time. The lane takes it only with room for both counts (pos + 4
+// < limit).
 struct HubEventLane {
   static constexpr size_t kKinds = 32;
   static constexpr size_t kMinRecordBytes = 5;
@@ -305,23 +306,16 @@ struct HubEventLane {
   int64_t time_ns = 0;
   uint64_t extra = 0;
   uint64_t base = 0;
-  // The last sleep of ns > 0 the lane took: where its record starts, its
-  // greenlet and ns (for an observer that folds the timer start after it).
-  uint8_t* sleep_at = nullptr;
-  uint64_t sleep_greenlet = 0;
-  int64_t sleep_ns = 0;
   uint8_t b[kKinds] = {};
   uint64_t pattern[kKinds] = {};
 
-  // Takes the event if it qualifies (see above).
+  // Takes the event if it qualifies (see above). Sleeps of ns > 0 and timer
+  // starts come only through TakeSleepStart.
   bool Take(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b_,
             int64_t c, int64_t t) {
     const auto k = static_cast<size_t>(kind);
-    if (k >= kKinds) return false;
+    if (k >= kKinds || kind == HubEventKind::kTimerStarted) return false;
     const uint64_t w = pattern[k];
-    if (kind == HubEventKind::kTimerStarted) {
-      return w != 0 && sleep_at != nullptr && c == 0 && FoldTimerStart(greenlet, a, b_, t);
-    }
     uint8_t* const p = pos;
     if (w == 0 || c != 0 || b_ != b[k] || t != time_ns || p >= limit) {
       return false;
@@ -331,7 +325,6 @@ struct HubEventLane {
       const auto d = static_cast<int64_t>(base - static_cast<uint64_t>(a));
       v = (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63);
     } else if (a != 0) {
-      if (kind == HubEventKind::kSleep) return TakeSleep(w, greenlet, a);
       return false;
     }
     uint64_t record;
@@ -346,6 +339,39 @@ struct HubEventLane {
       return TakeWide(w, v);
     }
     memcpy(p, &record, 8);
+    return true;
+  }
+
+  // A sleep of `ns` by `greenlet` at `sleep_t` (ref: b = 1) and its timer's
+  // start, number `seq`, at `start_t`: one record (see above), or false.
+  __attribute__((always_inline)) bool TakeSleepStart(uint64_t greenlet, int64_t ns, int64_t ref, int64_t sleep_t,
+                      uint64_t seq, int64_t start_t) {
+    constexpr auto kSleep = static_cast<size_t>(HubEventKind::kSleep);
+    constexpr auto kStarted = static_cast<size_t>(HubEventKind::kTimerStarted);
+    const uint64_t w = pattern[kSleep];
+    constexpr uint64_t kMax = uint64_t{1} << 28;
+    const uint64_t dt = start_t > sleep_t ? static_cast<uint64_t>(start_t - sleep_t) : 0;
+    if (w == 0 || pattern[kStarted] == 0 || ref != b[kSleep] || sleep_t != time_ns ||
+        pos + 4 >= limit || greenlet >= kMax || ns <= 0 ||
+        static_cast<uint64_t>(ns) >= kMax || dt >= kMax || seq != base + 1) {
+      return false;
+    }
+    uint64_t ng, nn, nd;
+    const uint64_t id = Varint28(greenlet, &ng);
+    const uint64_t delay = Varint28(static_cast<uint64_t>(ns), &nn);
+    const uint64_t gap = Varint28(dt, &nd);
+    const uint64_t more = ng + nn + nd + 1;  // bytes beyond the pattern's 5
+    const uint64_t head = (w + more * 0x010001) | (id << 32);
+    const uint64_t ns_field = 0x10 | delay << 8;
+    const uint64_t dt_field = 0x20 | gap << 8;
+    uint8_t* const p = pos;
+    memcpy(p, &head, 8);
+    memcpy(p + 4 + ng, &ns_field, 8);
+    memcpy(p + 5 + ng + nn, &dt_field, 8);
+    pos = p + 5 + more;
+    extra += more - 5;  // two records: 10 bytes (modular: -1 for 9)
+    base = seq;
+    if (start_t > time_ns) time_ns = start_t;
     return true;
   }
 
@@ -368,54 +394,6 @@ struct HubEventLane {
     for (; value >= 0x80; value >>= 7) out |= ((value & 0x7f) | 0x80) << (8 * i++);
     *n = i + 1;
     return out | value << (8 * i);
-  }
-  // A sleep of `ns` > 0: the greenlet's field, then field 2 (tag 0x10) with
-  // `ns`, both varints of 1 to 4 bytes: up to 13 bytes, in two stores.
-  bool TakeSleep(uint64_t w, uint64_t greenlet, int64_t ns) {
-    if (greenlet >= (uint64_t{1} << 28) || ns <= 0 || ns >= (int64_t{1} << 28)) {
-      return false;
-    }
-    uint64_t ng, nn;
-    const uint64_t id = Varint28(greenlet, &ng);
-    const uint64_t v = Varint28(static_cast<uint64_t>(ns), &nn);
-    const uint64_t more = ng + nn;  // bytes beyond the pattern's 5
-    const uint64_t head = (w + more * 0x010001) | (id << 32);
-    const uint64_t tail = 0x10 | v << 8;
-    memcpy(pos, &head, 8);
-    memcpy(pos + 4 + ng, &tail, 8);
-    sleep_at = pos;
-    sleep_greenlet = greenlet;
-    sleep_ns = ns;
-    pos += 5 + more;
-    extra += more;
-    return true;
-  }
-  // The sleeper's timer start right after its sleep (the lane's last
-  // record): the sleep record takes field 4 (tag 0x20), the time since the
-  // sleep as a varint, and counts as two records; time_ns moves to `t` and
-  // base to `seq`. Not for greenlet 0 (the hub's id too: its own timers
-  // are not folded).
-  bool FoldTimerStart(uint64_t greenlet, int64_t seq, int64_t after_ns, int64_t t) {
-    // (Refused, the sleep stays for the observer to fold.)
-    uint8_t* const s = sleep_at;
-    if (pos >= limit || s + s[0] + 1 != pos || greenlet != sleep_greenlet ||
-        greenlet == 0 || after_ns != sleep_ns ||
-        static_cast<uint64_t>(seq) != base + 1) {
-      return false;
-    }
-    const uint64_t dt = t > time_ns ? static_cast<uint64_t>(t - time_ns) : 0;
-    if (dt >= (uint64_t{1} << 28)) return false;
-    uint64_t n;
-    const uint64_t field = 0x20 | Varint28(dt, &n) << 8;
-    memcpy(pos, &field, 8);
-    s[0] = static_cast<uint8_t>(s[0] + 1 + n);  // the record's length
-    s[2] = static_cast<uint8_t>(s[2] + 1 + n);  // the Sleep message's
-    sleep_at = nullptr;
-    pos += 1 + n;
-    extra -= 4 - n;  // a record of 1 + n bytes (below 5: modular)
-    base = static_cast<uint64_t>(seq);
-    if (t > time_ns) time_ns = t;
-    return true;
   }
 };
 
@@ -489,6 +467,16 @@ class Hub {
   // Arms `t` to fire `after` from now (negative means zero). A started timer
   // is restarted.
   void start(Timer* t, absl::Duration after, bool ref = true, int priority = 0);
+  // sleep()'s timer, when a recorder's lane takes the sleep and its timer
+  // start as one record (sleeps_through_lane()): reports the current
+  // greenlet's sleep of `after` (> 0) and starts `t` as start(t, after, ref)
+  // does, with the same events at the same times.
+  void start_sleep(Timer* t, absl::Duration after, bool ref);
+  // Not for the hub's own timers, nor with a timer lateness (which may ask
+  // for a decision between the two events).
+  bool sleeps_through_lane() const {
+    return lane_ != nullptr && !timer_lateness_ && !in_hub();
+  }
   void stop(Timer* t);
 
   // ---- I/O ----
@@ -542,7 +530,7 @@ class Hub {
             int64_t b = 0, const RawGreenlet* who = nullptr, int64_t c = 0,
             const char* text = nullptr) {
     if (!observing_) return;
-    if (hashing_) HashEvent(kind, greenlet, a, b, c);
+    if (hashing_) HashEvent(kind, greenlet, a, b, c, now_ns_);
     if (lane_ != nullptr && lane_->Take(kind, greenlet, a, b, c, now_ns_)) return;
     if (observer_ != nullptr &&
         (kind != HubEventKind::kCallback || observe_callbacks_)) {
@@ -814,8 +802,9 @@ class Hub {
   bool hashing_ = false;
   bool observe_callbacks_ = false;
   bool observe_waits_ = false;
+  int64_t Arm(Timer* t, absl::Duration after, bool ref, int priority);
   void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
-                 int64_t c) {
+                 int64_t c, int64_t time_ns) {
     if (kind == HubEventKind::kTimerStarted) return;
     ++event_count_;
     if (kind == HubEventKind::kCallback) return;
@@ -823,7 +812,7 @@ class Hub {
     // that overlap), then mixed into the running hash with one multiply.
     // It only has to tell schedules apart, not resist an adversary.
     const uint64_t word = (static_cast<uint64_t>(kind) | (greenlet << 8)) ^
-                          (static_cast<uint64_t>(now_ns_ - hash_epoch_ns_) *
+                          (static_cast<uint64_t>(time_ns - hash_epoch_ns_) *
                            0xff51afd7ed558ccdULL) ^
                           (static_cast<uint64_t>(a) * 0xc4ceb9fe1a85ec53ULL) ^
                           (static_cast<uint64_t>(b) * 0x94d049bb133111ebULL) ^

@@ -12,7 +12,8 @@ void sleep(absl::Duration seconds, bool ref) {
     return;
   }
   RawGreenlet* g = hub->current();
-  if (hub->observing()) {
+  const bool through_lane = hub->sleeps_through_lane();
+  if (hub->observing() && !through_lane) {
     hub->Emit(HubEventKind::kSleep, g->id(), internal::ToNanos(seconds),
               ref ? 1 : 0);
   }
@@ -21,7 +22,11 @@ void sleep(absl::Duration seconds, bool ref) {
   // destructor stops it). Small frames matter: with thousands of sleepers,
   // every cache line of a sleeper's stack is a miss when it wakes.
   ResumeTimer timer(hub, g);
-  hub->start(&timer, seconds, ref);
+  if (through_lane) {
+    hub->start_sleep(&timer, seconds, ref);  // reports the sleep, then the start
+  } else {
+    hub->start(&timer, seconds, ref);
+  }
   hub->wait(ref ? "sleep" : "sleep(ref=false)");
 }
 

@@ -226,7 +226,6 @@ void Recorder::RefillLane() {
   if (!lane_on_ || closed_) {
     lane_start_ = lane_.limit = lane_.pos;  // closed
     lane_.extra = 0;
-    lane_.sleep_at = nullptr;
     return;
   }
   if (sink_.room() < kLaneRoom) sink_.Reserve(kLaneRoom);
@@ -239,11 +238,9 @@ void Recorder::OnHubEvent(const HubEvent& e) {
     return;
   }
   // A sleep record can take only the very next event (its timer's start).
-  uint8_t* fold_end = fold_end_;
+  // (A sleep the lane took came with its timer's start, folded.)
+  uint8_t* const fold_end = fold_end_;
   fold_end_ = nullptr;
-  if (e.kind == HubEventKind::kTimerStarted && lane_.pos != lane_start_) {
-    fold_end = LaneSleepToFold();  // the sleep came through the lane
-  }
   SettleLane();
   const auto field = static_cast<uint32_t>(e.kind);
   if (field >= 64 || ((encoded_kinds_ >> field) & 1) == 0) {
@@ -294,17 +291,6 @@ void Recorder::OnHubEvent(const HubEvent& e) {
   } else {
     lane_start_ = lane_.pos;
   }
-}
-
-uint8_t* Recorder::LaneSleepToFold() {
-  // OpenLane cleared sleep_at: a sleep it points to came since, and must be
-  // the lane's last record.
-  uint8_t* const last = lane_.sleep_at;
-  if (last == nullptr || last + last[0] + 1 != lane_.pos) return nullptr;
-  fold_record_ = last;
-  fold_greenlet_ = lane_.sleep_greenlet;
-  fold_ns_ = lane_.sleep_ns;
-  return lane_.pos;
 }
 
 // Every record but the text ones (spawn, finish, note), at `p` (room for 64

@@ -119,12 +119,8 @@ class alignas(64) Recorder final : public HubObserver {
   // The lane's limit, in bytes a record: a sleep and its folded timer start
   // take 9 bytes for two records, every other record at least 5.
   static constexpr size_t kLaneBytesPerRecord = 4;
-  // Room the lane needs: 16 writable bytes at each position below its limit.
-  static constexpr size_t kLaneRoom = kCheckpointEvery * kLaneBytesPerRecord + 16;
-  // If the lane's last record since it was opened is a sleep (of ns > 0),
-  // whose timer's start may fold into it: sets fold_record_, fold_greenlet_
-  // and fold_ns_ and returns where it ends; nullptr otherwise.
-  uint8_t* LaneSleepToFold();
+  // Room the lane needs: 32 writable bytes at each position below its limit.
+  static constexpr size_t kLaneRoom = kCheckpointEvery * kLaneBytesPerRecord + 32;
   // At most the records left before the next checkpoint (fewer when ids
   // take more than a byte: the lane then closes early, and the event after
   // it reopens it for the rest).
@@ -134,7 +130,6 @@ class alignas(64) Recorder final : public HubObserver {
     lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * kLaneBytesPerRecord;
     lane_.time_ns = last_ns_;
     lane_.base = last_seq_;
-    lane_.sleep_at = nullptr;
   }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);

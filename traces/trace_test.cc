@@ -444,9 +444,10 @@ std::string Written(const uint8_t* buf, const HubEventLane& lane) {
   return std::string(reinterpret_cast<const char*>(buf), static_cast<size_t>(lane.pos - buf));
 }
 
-// The hub's lane writes the same bytes as the encoder, a one-field record
-// whose value (a greenlet id, or a timer's age) is a varint of 1 to 4 bytes;
-// larger values, other times and a lane at its limit go to the observer.
+// The hub's lane writes the same bytes as the encoder: a one-field record
+// whose value (a greenlet id, or a timer's age) is a varint of 1 to 4 bytes,
+// and a sleep with its timer's start, three such fields; larger values,
+// other times and a lane at its limit go to the observer.
 TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   const uint8_t tag = (2 << 3) | internal::kBytes;  // switch_to
   HubEventLane lane;
@@ -482,77 +483,81 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     EXPECT_EQ(Written(buf, lane), Framed(fired_tag, {{0x08, internal::ZigZag(1000 - seq)}}))
         << seq;
   }
-  // A sleep of ns > 0: the greenlet's field and the ns field.
+  // A sleep of ns > 0 with its timer's start (Hub::start_sleep): one
+  // record of three fields (format 2's folded timer start), two records.
   const size_t sleep_kind = static_cast<size_t>(HubEventKind::kSleep);
+  const size_t started = static_cast<size_t>(HubEventKind::kTimerStarted);
   const uint8_t sleep_tag = (11 << 3) | internal::kBytes;
   lane.pattern[sleep_kind] =
       uint64_t{4} | uint64_t{sleep_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
   lane.b[sleep_kind] = 1;  // ref
-  const std::pair<uint64_t, int64_t> sleeps[] = {
-      {1, 100000}, {0, 1}, {300, 127}, {16384, 2000000}, {(1u << 28) - 1, (1 << 28) - 1}};
-  for (const auto& [g, ns] : sleeps) {
-    uint8_t buf[32] = {};
-    lane.pos = buf;
-    lane.limit = buf + 1;
-    lane.extra = 0;
-    ASSERT_TRUE(lane.Take(HubEventKind::kSleep, g, ns, 1, 0, lane.time_ns)) << g << " " << ns;
-    const std::string want = Framed(sleep_tag, {{0x08, g}, {0x10, static_cast<uint64_t>(ns)}});
-    EXPECT_EQ(Written(buf, lane), want) << g << " " << ns;
-    EXPECT_EQ(lane.extra, want.size() - 5) << g << " " << ns;
-  }
-  // The sleeper's timer start folds into its sleep record (format 2):
-  // field 4, the time since the sleep; two records.
-  const size_t started = static_cast<size_t>(HubEventKind::kTimerStarted);
   lane.pattern[started] = 1;
-  for (int64_t dt : {0, 7, 300, 2000000}) {
-    uint8_t buf[32] = {};
+  struct SleepStart {
+    uint64_t greenlet;
+    int64_t ns, dt;
+  };
+  const int64_t t0 = lane.time_ns;
+  const uint64_t kMax = uint64_t{1} << 28;
+  const SleepStart sleeps[] = {{1, 100000, 0},  {0, 1, 7},        {300, 127, 300},
+                               {16384, 2000000, 2000000},         {kMax - 1, kMax - 1, kMax - 1},
+                               {127, 128, 16383}, {5, 16384, 127}};
+  for (const SleepStart& x : sleeps) {
+    uint8_t buf[48] = {};
     lane.pos = buf;
-    lane.limit = buf + 16;
+    lane.limit = buf + 5;  // room for two records
     lane.extra = 0;
     lane.base = 41;
-    ASSERT_TRUE(lane.Take(HubEventKind::kSleep, 300, 5000, 1, 0, lane.time_ns));
-    ASSERT_TRUE(lane.Take(HubEventKind::kTimerStarted, 300, 42, 5000, 0, lane.time_ns + dt))
-        << dt;
-    EXPECT_EQ(Written(buf, lane),
-              Framed(sleep_tag, {{0x08, 300}, {0x10, 5000}, {0x20, static_cast<uint64_t>(dt)}}))
-        << dt;
-    EXPECT_EQ((static_cast<uint64_t>(lane.pos - buf) - lane.extra) / 5, 2u) << dt;
+    lane.time_ns = t0;
+    ASSERT_TRUE(lane.TakeSleepStart(x.greenlet, x.ns, 1, t0, 42, t0 + x.dt))
+        << x.greenlet << " " << x.ns << " " << x.dt;
+    const std::string want =
+        Framed(sleep_tag, {{0x08, x.greenlet},
+                           {0x10, static_cast<uint64_t>(x.ns)},
+                           {0x20, static_cast<uint64_t>(x.dt)}});
+    EXPECT_EQ(Written(buf, lane), want) << x.greenlet << " " << x.ns << " " << x.dt;
+    EXPECT_EQ((static_cast<uint64_t>(lane.pos - buf) - lane.extra) / 5, 2u) << x.greenlet;
     EXPECT_EQ(lane.base, 42u);
-    lane.time_ns -= dt;  // back, for the next round
+    EXPECT_EQ(lane.time_ns, t0 + x.dt);
   }
-  // Not folded: another greenlet, delay or number, greenlet 0, a time too
-  // far, a lane at its limit.
+  // Refused, for the observer: another timer number, unref, another time,
+  // values of 2^28, no ns, no room for two records, the start not offered.
   struct Refused {
-    uint64_t greenlet, sleeper;
-    int64_t seq, after, dt;
+    uint64_t greenlet, seq;
+    int64_t ns, ref, sleep_dt, dt;
     size_t limit;
+    bool offered;
   };
-  const Refused refused[] = {{301, 300, 42, 5000, 0, 16}, {300, 300, 42, 5001, 0, 16},
-                             {300, 300, 43, 5000, 0, 16}, {0, 0, 42, 5000, 0, 16},
-                             {300, 300, 42, 5000, int64_t{1} << 28, 16},
-                             {300, 300, 42, 5000, 0, 1}};
+  const Refused refused[] = {
+      {300, 43, 5000, 1, 0, 0, 5, true},    {300, 42, 5000, 0, 0, 0, 5, true},
+      {300, 42, 5000, 1, 1, 0, 5, true},    {kMax, 42, 5000, 1, 0, 0, 5, true},
+      {300, 42, int64_t{1} << 28, 1, 0, 0, 5, true},
+      {300, 42, 0, 1, 0, 0, 5, true},       {300, 42, -5, 1, 0, 0, 5, true},
+      {300, 42, 5000, 1, 0, int64_t{1} << 28, 5, true},
+      {300, 42, 5000, 1, 0, 0, 4, true},    {300, 42, 5000, 1, 0, 0, 5, false}};
   for (const Refused& r : refused) {
-    uint8_t buf[32] = {};
+    uint8_t buf[48] = {};
     lane.pos = buf;
     lane.limit = buf + r.limit;
+    lane.extra = 0;
     lane.base = 41;
-    ASSERT_TRUE(lane.Take(HubEventKind::kSleep, r.sleeper, 5000, 1, 0, lane.time_ns));
-    uint8_t* const end = lane.pos;
-    EXPECT_FALSE(lane.Take(HubEventKind::kTimerStarted, r.greenlet, r.seq, r.after, 0,
-                           lane.time_ns + r.dt))
-        << r.greenlet << " " << r.seq << " " << r.after << " " << r.dt << " " << r.limit;
-    EXPECT_EQ(lane.pos, end);
-    EXPECT_EQ(lane.sleep_at, buf);  // left for the observer
+    lane.time_ns = t0;
+    lane.pattern[started] = r.offered ? 1 : 0;
+    EXPECT_FALSE(lane.TakeSleepStart(r.greenlet, r.ns, r.ref, t0 + r.sleep_dt, r.seq,
+                                     t0 + r.sleep_dt + r.dt))
+        << r.greenlet << " " << r.seq << " " << r.ns << " " << r.ref << " " << r.sleep_dt
+        << " " << r.dt << " " << r.limit;
+    EXPECT_EQ(lane.pos, buf);
     EXPECT_EQ(lane.base, 41u);
+    EXPECT_EQ(lane.time_ns, t0);
   }
-  lane.pattern[started] = 0;
+  lane.pattern[started] = 1;
 
   uint8_t buf[16] = {};
   lane.pos = buf;
   lane.limit = buf + 5;
-  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, int64_t{1} << 28, 1, 0, lane.time_ns));
-  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, -5, 1, 0, lane.time_ns));
-  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 1000, 0, 0, lane.time_ns));  // unref
+  // Sleeps of ns > 0 and timer starts come only as a pair (above).
+  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 1000, 1, 0, lane.time_ns));
+  EXPECT_FALSE(lane.Take(HubEventKind::kTimerStarted, 1, 42, 1000, 0, lane.time_ns));
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 1, 0, 0, lane.time_ns));  // a != 0
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, uint64_t{1} << 28, 0, 0, 0, lane.time_ns));
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 0, 0, 0, lane.time_ns + 1));
