@@ -214,12 +214,11 @@ bool Hub::CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run) {
 
 // ---- timers
 
-// Puts `t` in the timer queue, `after` (negative: 0) from the clock's
-// reading now; returns after in ns. (Inlined into both starts.)
-__attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, absl::Duration after,
+// Puts `t` in the timer queue, `after_ns` (negative: 0) from the clock's
+// reading now; returns the delay it used. (Inlined into both starts.)
+__attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, int64_t after_ns,
                                                       bool ref, int priority) {
   if (t->hub_ != nullptr) stop(t);
-  int64_t after_ns = internal::ToNanos(after);
   if (after_ns < 0) after_ns = 0;
   now_ns_ = ClockNowNs();
   int64_t deadline = internal::AddNanos(now_ns_, after_ns);
@@ -238,7 +237,7 @@ __attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, absl::Duration 
 }
 
 void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
-  const int64_t after_ns = Arm(t, after, ref, priority);
+  const int64_t after_ns = Arm(t, internal::ToNanos(after), ref, priority);
   if (observing_) {
     Emit(HubEventKind::kTimerStarted, current_->id(),
          static_cast<int64_t>(t->seq), after_ns);
@@ -252,7 +251,7 @@ void Hub::start_sleep(Timer* t, absl::Duration after, bool ref) {
   const uint64_t g = current_->id();
   const int64_t sleep_ns = now_ns_;
   if (hashing_) HashEvent(HubEventKind::kSleep, g, ns, ref ? 1 : 0, 0, sleep_ns);
-  const int64_t after_ns = Arm(t, after, ref, 0);
+  const int64_t after_ns = Arm(t, ns, ref, 0);
   if (lane_->TakeSleepStart(g, ns, ref ? 1 : 0, sleep_ns, t->seq, now_ns_)) return;
   observer_->OnHubEvent(HubEvent{HubEventKind::kSleep, sleep_ns, g, ns, ref ? 1 : 0});
   Emit(HubEventKind::kTimerStarted, g, static_cast<int64_t>(t->seq), after_ns);

@@ -389,11 +389,25 @@ struct HubEventLane {
     return true;
   }
   // `value` (< 2^28) as a varint in the low bytes; its length in `*n`.
+  // One case a length, without a loop: 7-bit groups spread to bytes, and
+  // the continuation bit on all but the last.
   static uint64_t Varint28(uint64_t value, uint64_t* n) {
-    uint64_t out = 0, i = 0;
-    for (; value >= 0x80; value >>= 7) out |= ((value & 0x7f) | 0x80) << (8 * i++);
-    *n = i + 1;
-    return out | value << (8 * i);
+    if (value < 0x80) {
+      *n = 1;
+      return value;
+    }
+    uint64_t groups = (value & 0x7f) | (value << 1 & 0x7f00);
+    if (value < 0x4000) {
+      *n = 2;
+      return groups | 0x80;
+    }
+    groups |= value << 2 & 0x7f0000;
+    if (value < 0x200000) {
+      *n = 3;
+      return groups | 0x8080;
+    }
+    *n = 4;
+    return groups | (value << 3 & 0x7f000000) | 0x808080;
   }
 };
 
@@ -802,7 +816,7 @@ class Hub {
   bool hashing_ = false;
   bool observe_callbacks_ = false;
   bool observe_waits_ = false;
-  int64_t Arm(Timer* t, absl::Duration after, bool ref, int priority);
+  int64_t Arm(Timer* t, int64_t after_ns, bool ref, int priority);
   void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                  int64_t c, int64_t time_ns) {
     if (kind == HubEventKind::kTimerStarted) return;
