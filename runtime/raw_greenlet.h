@@ -42,6 +42,10 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
     if (name_.empty() && kind_ == Kind::kSpawned) MakeDefaultName();
     return name_;
   }
+  // True for a spawned greenlet that nobody named or asked the name of:
+  // its name is the default, not made yet (a trace recorder need not make
+  // it to know).
+  bool unnamed() const { return name_.empty() && kind_ == Kind::kSpawned; }
   // The name without making it: for readers on other threads (the
   // blocking monitor), which must not write.
   std::string name_snapshot() const;

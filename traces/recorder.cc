@@ -404,7 +404,7 @@ void Recorder::WriteSlow(const HubEvent& e, uint64_t dt) {
   // The common spawn and finish: default name, no error. No strings built.
   if ((e.kind == HubEventKind::kSpawn ||
        (e.kind == HubEventKind::kFinish && e.a != 1)) &&
-      (e.who == nullptr || IsDefaultName(e.who->name(), e.greenlet))) {
+      (e.who == nullptr || e.who->unnamed() || IsDefaultName(e.who->name(), e.greenlet))) {
     uint8_t sub[40];
     uint8_t* s = PutField(sub, 1, e.greenlet);
     s = PutField(s, 2, static_cast<uint64_t>(e.a));

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -341,6 +342,37 @@ void OnBothHubs(F body) {
     SCOPED_TRACE("sim");
     body();
   }
+}
+
+// A greenlet's name reaches its finish record when it is not the default;
+// recording does not make the default names of greenlets nobody named.
+TEST(RoundTrip, FinishCarriesNamesButMakesNone) {
+  OnBothHubs([] {
+    const std::string path = TempPath("names.gtrace");
+    std::shared_ptr<Greenlet<void>> named, unnamed, same;
+    {
+      Recording rec(path);
+      named = spawn([] { sleep(absl::Milliseconds(10)); });
+      unnamed = spawn([] { sleep(absl::Milliseconds(10)); });
+      same = spawn([] { sleep(absl::Milliseconds(10)); });
+      named->set_name("worker");
+      same->set_name("Greenlet-" + std::to_string(same->id()));
+      joinall(std::vector<std::shared_ptr<Greenlet<void>>>{named, unnamed, same});
+      EXPECT_TRUE(rec.Stop());
+    }
+    EXPECT_TRUE(unnamed->unnamed()) << "the recorder made the default name";
+    EXPECT_FALSE(named->unnamed());
+    TraceReader r;
+    std::map<uint64_t, std::string> finish_names;
+    for (const Event& e : ReadAll(path, &r)) {
+      if (e.kind == HubEventKind::kFinish) finish_names[e.greenlet] = e.name;
+    }
+    EXPECT_TRUE(r.complete()) << r.error();
+    ASSERT_EQ(finish_names.size(), 3u);
+    EXPECT_EQ(finish_names[named->id()], "worker");
+    EXPECT_EQ(finish_names[unnamed->id()], "");
+    EXPECT_EQ(finish_names[same->id()], "");  // the default, set by hand
+  });
 }
 
 // The records after the header (whose start time is the wall clock's).
