@@ -272,10 +272,12 @@ struct HubEvent {
 //     passed: kinds that need them must not be offered);
 //   - its value is below 2^28: for kTimerFired, base - a in zigzag form
 //     (protobuf's sint64: how many timers were started after it, when base
-//     is the last one's number); for the other kinds the greenlet id, and a
-//     must be 0. (A fixed rule per kind: Emit is inlined with a constant
-//     kind, so the rule costs nothing where it does not apply.)
-//   - its time is `time_ns`, and pos < limit.
+//     is the last one's number); for kTimeAdvanced, its time - time_ns,
+//     which must be above 0 (time_ns then moves to its time); for the
+//     other kinds the greenlet id, and a must be 0. (A fixed rule per kind:
+//     Emit is inlined with a constant kind, so the rule costs nothing where
+//     it does not apply.)
+//   - its time is `time_ns` (but for kTimeAdvanced), and pos < limit.
 // It then stores, at `pos`, the 4 bytes of pattern[k] with (n - 1) added to
 // bytes 0 and 2, followed by the value as a protobuf varint of n bytes (1
 // to 4), advances `pos` by 4 + n and adds n - 1 to `extra`: with the
@@ -316,6 +318,9 @@ struct HubEventLane {
     const auto k = static_cast<size_t>(kind);
     if (k >= kKinds || kind == HubEventKind::kTimerStarted) return false;
     const uint64_t w = pattern[k];
+    if (kind == HubEventKind::kTimeAdvanced) {
+      return c == 0 && b_ == b[k] && TakeTimeAdvanced(w, t);
+    }
     uint8_t* const p = pos;
     if (w == 0 || c != 0 || b_ != b[k] || t != time_ns || p >= limit) {
       return false;
@@ -339,6 +344,22 @@ struct HubEventLane {
       return TakeWide(w, v);
     }
     memcpy(p, &record, 8);
+    return true;
+  }
+
+  // The clock moved to `t`: the record of the time since time_ns.
+  bool TakeTimeAdvanced(uint64_t w, int64_t t) {
+    uint8_t* const p = pos;
+    if (w == 0 || p >= limit || t <= time_ns) return false;
+    const auto dt = static_cast<uint64_t>(t - time_ns);
+    if (dt >= (uint64_t{1} << 28)) return false;
+    uint64_t n;
+    const uint64_t value = Varint28(dt, &n);
+    const uint64_t record = (w + (n - 1) * 0x010001) | (value << 32);
+    memcpy(p, &record, 8);
+    pos = p + 4 + n;
+    extra += n - 1;
+    time_ns = t;
     return true;
   }
 

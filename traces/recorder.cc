@@ -216,6 +216,8 @@ void Recorder::SetUpLane() {
     offer(HubEventKind::kSleep, 1, (11 << 3) | kBytes);  // sleep(0), ref
     // A timer fired: its age, last_seq_ - seq, from the lane's base.
     offer(HubEventKind::kTimerFired, 0, (4 << 3) | kBytes);
+    // The clock moved: the time since the last record.
+    offer(HubEventKind::kTimeAdvanced, 0, (8 << 3) | kBytes);
     // A sleeper's timer start folds into its sleep record (HubEventLane).
     lane_.pattern[static_cast<size_t>(HubEventKind::kTimerStarted)] = 1;
   }

@@ -75,8 +75,9 @@ class alignas(64) Recorder final : public HubObserver {
   bool WantsCallbacks() const override {
     return options_.callbacks || (next_ != nullptr && next_->WantsCallbacks());
   }
-  // Switches, sleep(0)s and timer firings at an unchanged time are written
-  // by the hub itself, already encoded. Not when another observer is
+  // Switches, sleep(0)s and timer firings at an unchanged time, the clock's
+  // moves, and sleeps with their timer's start are written by the hub
+  // itself, already encoded (HubEventLane). Not when another observer is
   // chained after this one (it must see every event).
   HubEventLane* lane() override { return lane_on_ ? &lane_ : nullptr; }
   // On a real clock, a loop about to wait writes what is due to the file

@@ -477,7 +477,8 @@ std::string Written(const uint8_t* buf, const HubEventLane& lane) {
 }
 
 // The hub's lane writes the same bytes as the encoder: a one-field record
-// whose value (a greenlet id, or a timer's age) is a varint of 1 to 4 bytes,
+// whose value (a greenlet id, a timer's age, the time since the last
+// record) is a varint of 1 to 4 bytes,
 // and a sleep with its timer's start, three such fields; larger values,
 // other times and a lane at its limit go to the observer.
 TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
@@ -515,6 +516,41 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     EXPECT_EQ(Written(buf, lane), Framed(fired_tag, {{0x08, internal::ZigZag(1000 - seq)}}))
         << seq;
   }
+  // The clock moved: the time since the lane's time, which moves along.
+  const size_t advanced = static_cast<size_t>(HubEventKind::kTimeAdvanced);
+  const uint8_t advanced_tag = (8 << 3) | internal::kBytes;
+  lane.pattern[advanced] =
+      uint64_t{4} | uint64_t{advanced_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  for (uint64_t dt : {uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{16383},
+                      uint64_t{16384}, uint64_t{2097151}, uint64_t{2097152},
+                      (uint64_t{1} << 28) - 1}) {
+    uint8_t buf[16] = {};
+    lane.pos = buf;
+    lane.limit = buf + 1;
+    lane.extra = 0;
+    const int64_t t = lane.time_ns + static_cast<int64_t>(dt);
+    ASSERT_TRUE(lane.Take(HubEventKind::kTimeAdvanced, 0, 5, 0, 0, t)) << dt;
+    const std::string want = Framed(advanced_tag, {{0x08, dt}});
+    EXPECT_EQ(Written(buf, lane), want) << dt;
+    EXPECT_EQ(lane.extra, want.size() - 5) << dt;
+    EXPECT_EQ(lane.time_ns, t) << dt;
+  }
+  for (int64_t dt : {int64_t{0}, int64_t{-1}, int64_t{1} << 28}) {  // refused
+    uint8_t buf[16] = {};
+    lane.pos = buf;
+    lane.limit = buf + 1;
+    const int64_t before = lane.time_ns;
+    EXPECT_FALSE(lane.Take(HubEventKind::kTimeAdvanced, 0, 5, 0, 0, before + dt)) << dt;
+    EXPECT_EQ(lane.pos, buf) << dt;
+    EXPECT_EQ(lane.time_ns, before) << dt;
+  }
+  {
+    uint8_t buf[16] = {};
+    lane.pos = lane.limit = buf;  // at the limit
+    EXPECT_FALSE(lane.Take(HubEventKind::kTimeAdvanced, 0, 5, 0, 0, lane.time_ns + 1));
+    EXPECT_EQ(lane.pos, buf);
+  }
+
   // A sleep of ns > 0 with its timer's start (Hub::start_sleep): one
   // record of three fields (format 2's folded timer start), two records.
   const size_t sleep_kind = static_cast<size_t>(HubEventKind::kSleep);
