@@ -333,6 +333,8 @@ void FileSink::NewChunk(size_t capacity) {
   chunk_ = Writer::Get().TakeChunk(capacity);
   base_ = *pos_ = chunk_->data.get();
   end_ = base_ + chunk_->capacity;
+  PrefetchForWrite(0);
+  PrefetchForWrite(kPrefetchBytes);
 }
 
 void FileSink::CrcBreak(uint8_t* covered_end, uint8_t* patch, uint8_t* resume) {

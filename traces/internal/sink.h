@@ -43,6 +43,7 @@
 #ifndef GEVENTPP_TRACES_INTERNAL_SINK_H_
 #define GEVENTPP_TRACES_INTERNAL_SINK_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +54,16 @@ namespace trace {
 namespace internal {
 
 struct Chunk;  // sink.cc
+
+// One cache line, in the exclusive state (x86's PREFETCHW; a NOP on
+// processors without it).
+inline void PrefetchLineForWrite(const void* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p, 1, 3);
+#endif
+}
 
 class FileSink {
  public:
@@ -113,6 +124,19 @@ class FileSink {
   void FlushInWait();
   // Bytes written since the last flush.
   size_t pending() const { return static_cast<size_t>(*pos_ - base_); }
+  // Asks the processor for the chunk's lines from `ahead` to `ahead` + 2
+  // KiB past the write position, for writing. A chunk comes back from the
+  // writer thread, whose core (or, on a virtual machine, another core
+  // complex) may still hold its lines: without this, each new line the
+  // recording thread writes waits for them (measured: the simulator's
+  // recorded yield 26 -> 35-43 ns on such a machine).
+  void PrefetchForWrite(size_t ahead) const {
+    const size_t left = room();
+    if (ahead >= left) return;
+    const uint8_t* const to = *pos_ + std::min(left, ahead + kPrefetchBytes);
+    for (const uint8_t* p = *pos_ + ahead; p < to; p += 64) PrefetchLineForWrite(p);
+  }
+  static constexpr size_t kPrefetchBytes = 2048;
   // Hands the pending bytes to the writer now.
   void Flush();
   // Times the bytes were written on the caller's thread (FlushInWait).
