@@ -244,9 +244,22 @@ void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
   }
 }
 
-// Both events once the timer is armed, with the times they had (the
-// sleep's is the clock before Arm reads it).
+// Out of line: start_sleep's common path keeps its registers.
+__attribute__((noinline, cold)) void Hub::StartSleepOneByOne(Timer* t, absl::Duration after,
+                                                             bool ref) {
+  if (observing_) {
+    Emit(HubEventKind::kSleep, current_->id(), internal::ToNanos(after), ref ? 1 : 0);
+  }
+  start(t, after, ref);
+}
+
+// Through the lane, both events once the timer is armed, with the times
+// they had (the sleep's is the clock before Arm reads it).
 void Hub::start_sleep(Timer* t, absl::Duration after, bool ref) {
+  if (!sleeps_through_lane()) {
+    StartSleepOneByOne(t, after, ref);
+    return;
+  }
   const int64_t ns = internal::ToNanos(after);
   const uint64_t g = current_->id();
   const int64_t sleep_ns = now_ns_;

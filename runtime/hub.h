@@ -365,8 +365,9 @@ struct HubEventLane {
 
   // A sleep of `ns` by `greenlet` at `sleep_t` (ref: b = 1) and its timer's
   // start, number `seq`, at `start_t`: one record (see above), or false.
-  __attribute__((always_inline)) bool TakeSleepStart(uint64_t greenlet, int64_t ns, int64_t ref, int64_t sleep_t,
-                      uint64_t seq, int64_t start_t) {
+  __attribute__((always_inline)) bool TakeSleepStart(uint64_t greenlet, int64_t ns,
+                                                    int64_t ref, int64_t sleep_t,
+                                                    uint64_t seq, int64_t start_t) {
     constexpr auto kSleep = static_cast<size_t>(HubEventKind::kSleep);
     constexpr auto kStarted = static_cast<size_t>(HubEventKind::kTimerStarted);
     const uint64_t w = pattern[kSleep];
@@ -502,13 +503,16 @@ class Hub {
   // Arms `t` to fire `after` from now (negative means zero). A started timer
   // is restarted.
   void start(Timer* t, absl::Duration after, bool ref = true, int priority = 0);
-  // sleep()'s timer, when a recorder's lane takes the sleep and its timer
-  // start as one record (sleeps_through_lane()): reports the current
-  // greenlet's sleep of `after` (> 0) and starts `t` as start(t, after, ref)
-  // does, with the same events at the same times.
+  // sleep()'s timer: reports the current greenlet's sleep of `after` (> 0)
+  // and starts `t` as start(t, after, ref) does, with the same events at
+  // the same times; when sleeps_through_lane(), a recorder's lane takes
+  // the two as one record. (sleep() calls it when has_event_lane(), and
+  // reports the sleep and calls start() itself otherwise.)
   void start_sleep(Timer* t, absl::Duration after, bool ref);
-  // Not for the hub's own timers, nor with a timer lateness (which may ask
-  // for a decision between the two events).
+  // An observer's HubEventLane is set.
+  bool has_event_lane() const { return lane_ != nullptr; }
+  // There is a lane, and the sleep is not the hub's own nor followed by a
+  // decision (a timer lateness may ask for one between the two events).
   bool sleeps_through_lane() const {
     return lane_ != nullptr && !timer_lateness_ && !in_hub();
   }
@@ -838,6 +842,7 @@ class Hub {
   bool observe_callbacks_ = false;
   bool observe_waits_ = false;
   int64_t Arm(Timer* t, int64_t after_ns, bool ref, int priority);
+  void StartSleepOneByOne(Timer* t, absl::Duration after, bool ref);
   void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                  int64_t c, int64_t time_ns) {
     if (kind == HubEventKind::kTimerStarted) return;

@@ -12,8 +12,8 @@ void sleep(absl::Duration seconds, bool ref) {
     return;
   }
   RawGreenlet* g = hub->current();
-  const bool through_lane = hub->sleeps_through_lane();
-  if (hub->observing() && !through_lane) {
+  const bool lane = hub->has_event_lane();
+  if (hub->observing() && !lane) {
     hub->Emit(HubEventKind::kSleep, g->id(), internal::ToNanos(seconds),
               ref ? 1 : 0);
   }
@@ -22,7 +22,7 @@ void sleep(absl::Duration seconds, bool ref) {
   // destructor stops it). Small frames matter: with thousands of sleepers,
   // every cache line of a sleeper's stack is a miss when it wakes.
   ResumeTimer timer(hub, g);
-  if (through_lane) {
+  if (lane) {
     hub->start_sleep(&timer, seconds, ref);  // reports the sleep, then the start
   } else {
     hub->start(&timer, seconds, ref);

@@ -325,6 +325,44 @@ TEST_P(SleepTest, TimersStoppedWhileTheirBatchFiresDoNotFire) {
   EXPECT_FALSE(restarted.active());
 }
 
+// Hub::start_sleep (what sleep() calls when a recorder's lane would take
+// the pair) reports what sleep() and start() report: the sleep, then its
+// timer's start; also without a lane, where it reports them one by one.
+TEST_P(SleepTest, StartSleepReportsTheSleepThenItsTimerStart) {
+  struct Seen : HubObserver {
+    std::vector<std::string> events;
+    void OnHubEvent(const HubEvent& e) override {
+      if (e.kind == HubEventKind::kSleep || e.kind == HubEventKind::kTimerStarted) {
+        events.push_back(std::to_string(static_cast<int>(e.kind)) + ":" +
+                         std::to_string(e.greenlet) + ":" + std::to_string(e.b));
+      }
+    }
+  } seen;
+  Hub* h = hub();
+  h->set_observer(&seen);
+  uint64_t a_id = 0, b_id = 0;
+  auto a = spawn([&] {
+    a_id = h->current()->id();
+    ResumeTimer timer(h, h->current());
+    h->start_sleep(&timer, Milliseconds(15), true);
+    h->wait("start_sleep");
+  });
+  auto b = spawn([&] {
+    b_id = h->current()->id();
+    sleep(Milliseconds(15));
+  });
+  joinall(GreenletList{a, b});
+  h->set_observer(nullptr);
+  const std::string ns = std::to_string(absl::ToInt64Nanoseconds(Milliseconds(15)));
+  const auto pair = [&](uint64_t id) {
+    return std::vector<std::string>{"11:" + std::to_string(id) + ":1",
+                                    "16:" + std::to_string(id) + ":" + ns};
+  };
+  std::vector<std::string> want = pair(a_id);
+  for (auto& e : pair(b_id)) want.push_back(e);
+  EXPECT_EQ(seen.events, want);
+}
+
 GEVENT_INSTANTIATE_BACKENDS(SleepTest);
 
 }  // namespace
