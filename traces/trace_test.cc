@@ -48,6 +48,15 @@ std::vector<Event> ReadAll(const std::string& path, TraceReader* r) {
   return out;
 }
 
+// Reads `path` back and checks it whole: complete, with `records` events.
+std::vector<Event> ReadWhole(const std::string& path, uint64_t records) {
+  TraceReader r;
+  std::vector<Event> got = ReadAll(path, &r);
+  EXPECT_TRUE(r.complete()) << r.error();
+  EXPECT_EQ(got.size(), records);
+  return got;
+}
+
 // Records `program` on the current hub; checks that the trace holds exactly
 // the events the hub reported (times included), and returns them.
 template <typename F>
@@ -419,11 +428,7 @@ std::vector<Event> RecordThroughTheLane(const std::string& path, F program) {
     records = rec.records();
     EXPECT_TRUE(rec.Stop());
   }
-  TraceReader r;
-  std::vector<Event> got = ReadAll(path, &r);
-  EXPECT_TRUE(r.complete()) << r.error();
-  EXPECT_EQ(got.size(), records);
-  return got;
+  return ReadWhole(path, records);
 }
 
 // When the recorder is the hub's only observer, the hub writes switches and
@@ -647,9 +652,7 @@ TEST(Lane, ClosedFileTakesNothingMore) {
     programs::PingPong(100);  // still observed, by a closed recorder
     EXPECT_EQ(rec.records(), records);
     rec.Stop();
-    TraceReader r;
-    EXPECT_EQ(ReadAll(path, &r).size(), records);
-    EXPECT_TRUE(r.complete()) << r.error();
+    ReadWhole(path, records);
   });
 }
 
@@ -712,10 +715,7 @@ TEST(Sink, LongTraceIsCompleteAndVerified) {
       EXPECT_TRUE(rec.Stop());
     }
     EXPECT_GT(records, 400000u);
-    TraceReader r;
-    const std::vector<Event> got = ReadAll(path, &r);
-    EXPECT_TRUE(r.complete()) << r.error();
-    EXPECT_EQ(got.size(), records);
+    ReadWhole(path, records);
     EXPECT_GT(ReadFile(path).size(), 20 * internal::FileSink::kChunkBytes);
   });
 }
@@ -744,10 +744,7 @@ TEST(Sink, QuietLoopWritesItsOwnTrace) {
     } else {
       EXPECT_EQ(in_waits, 0u);
     }
-    TraceReader r;
-    const std::vector<Event> got = ReadAll(path, &r);
-    EXPECT_TRUE(r.complete()) << r.error();
-    EXPECT_EQ(got.size(), records);
+    ReadWhole(path, records);
   });
 }
 
@@ -783,10 +780,7 @@ TEST(Sink, BusyLoopWritesInShortWaits) {
     } else {
       EXPECT_EQ(in_waits, 0u);
     }
-    TraceReader r;
-    const std::vector<Event> got = ReadAll(path, &r);
-    EXPECT_TRUE(r.complete()) << r.error();
-    EXPECT_EQ(got.size(), records);
+    ReadWhole(path, records);
   });
 }
 
@@ -853,10 +847,7 @@ void ForkedChildLeavesTheParentsTraceAlone(bool crash_in_child) {
   }
   programs::PingPong(100);
   ASSERT_TRUE(rec.Stop());
-  TraceReader r;
-  const std::vector<Event> got = ReadAll(path, &r);
-  EXPECT_TRUE(r.complete()) << r.error();
-  EXPECT_EQ(got.size(), rec.records());
+  ReadWhole(path, rec.records());
   EXPECT_EQ(static_cast<uint64_t>(ReadFile(path).size()), rec.bytes());
 }
 
