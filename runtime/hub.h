@@ -353,12 +353,7 @@ struct HubEventLane {
     if (w == 0 || p >= limit || t <= time_ns) return false;
     const auto dt = static_cast<uint64_t>(t - time_ns);
     if (dt >= (uint64_t{1} << 28)) return false;
-    uint64_t n;
-    const uint64_t value = Varint28(dt, &n);
-    const uint64_t record = (w + (n - 1) * 0x010001) | (value << 32);
-    memcpy(p, &record, 8);
-    pos = p + 4 + n;
-    extra += n - 1;
+    PutOneField(w, dt);
     time_ns = t;
     return true;
   }
@@ -402,13 +397,17 @@ struct HubEventLane {
   // inlines it into every event).
   __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t value) {
     if (value >= (uint64_t{1} << 28)) return false;
+    PutOneField(w, value);
+    return true;
+  }
+  // The record of pattern `w` with `value` (< 2^28) as its field, at pos.
+  void PutOneField(uint64_t w, uint64_t value) {
     uint64_t n;
-    const uint64_t id = Varint28(value, &n);
-    const uint64_t record = (w + (n - 1) * 0x010001) | (id << 32);
+    const uint64_t v = Varint28(value, &n);
+    const uint64_t record = (w + (n - 1) * 0x010001) | (v << 32);
     memcpy(pos, &record, 8);
     pos += 4 + n;
     extra += n - 1;
-    return true;
   }
   // `value` (< 2^28) as a varint in the low bytes; its length in `*n`.
   // One case a length, without a loop: 7-bit groups spread to bytes, and

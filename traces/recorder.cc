@@ -221,7 +221,8 @@ void Recorder::SetUpLane() {
     offer(HubEventKind::kTimerFired, 0, (4 << 3) | kBytes);
     // The clock moved: the time since the last record.
     offer(HubEventKind::kTimeAdvanced, 0, (8 << 3) | kBytes);
-    // A sleeper's timer start folds into its sleep record (HubEventLane).
+    // A sleep and its timer's start come as one record of the sleep's
+    // pattern (Hub::start_sleep, HubEventLane::TakeSleepStart).
     lane_.pattern[static_cast<size_t>(HubEventKind::kTimerStarted)] = 1;
   }
   RefillLane();
@@ -376,7 +377,6 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
 void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
   // Before short waits too: writing here costs the loop less than waking
   // the writer thread costs the process.
-  (void)deadline_ns;
   if (real_clock_ && !closed_ && sink_.DueInWait(now_ns)) {
     SettleLane();
     sink_.FlushInWait();
