@@ -7,6 +7,7 @@
 // attached to the same hub and keeps the fastest round of each, in CPU time
 // (the machine may be shared), then reports both and `overhead_pct`. The
 // trace goes to $TMPDIR (default /tmp).
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,6 +168,82 @@ BENCHMARK(BM_EpollTimers)
     ->ArgNames({"greenlets", "dense"})
     ->Args({200, 1})
     ->Args({10, 0})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// A service on the epoll hub: `pairs` client/server greenlet pairs over
+// Unix socket pairs exchange 64-byte requests and replies; each side waits
+// for its peer with a 1 s timeout (a timer started and cancelled per wait),
+// as a server with per-request deadlines does. op = one exchange (request
+// and reply: two reads, two writes, two timed waits, their I/O events and
+// switches). Process CPU, as above.
+void BM_EpollEcho(benchmark::State& state) {
+  const int pairs = static_cast<int>(state.range(0));
+  constexpr int kExchanges = 500;
+  constexpr int kRounds = 15;
+  for (auto _ : state) {
+    gevent::Hub* hub = gevent::get_hub();
+    std::vector<double> ratio;
+    double best[2] = {1e300, 1e300}, records = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      double round_ns[2] = {0, 0};
+      for (int mode = 0; mode < 2; ++mode) {  // plain, recorded
+        std::unique_ptr<gevent::trace::Recorder> rec;
+        if (mode == 1) {
+          rec = std::make_unique<gevent::trace::Recorder>(hub, TracePath());
+          gevent::sleep(absl::Milliseconds(10));
+        }
+        std::vector<int> fds(2 * pairs);
+        for (int i = 0; i < pairs; ++i) {
+          if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, &fds[2 * i]) != 0) {
+            state.SkipWithError("socketpair failed");
+            return;
+          }
+        }
+        // Both sides read a whole message or fail the benchmark.
+        auto exchange = [](int fd, bool client, int* failures) {
+          char buf[64] = {};
+          for (int i = 0; i < kExchanges; ++i) {
+            for (int step = 0; step < 2; ++step) {
+              if ((step == 0) == client) {
+                if (write(fd, buf, sizeof buf) != sizeof buf) ++*failures;
+              } else {
+                if (!gevent::wait_read(fd, absl::Seconds(1)) ||
+                    read(fd, buf, sizeof buf) != sizeof buf) {
+                  ++*failures;
+                }
+              }
+            }
+          }
+        };
+        int failures = 0;
+        std::vector<std::shared_ptr<gevent::Greenlet<void>>> gs;
+        const double c0 = CpuNs();
+        for (int i = 0; i < pairs; ++i) {
+          gs.push_back(gevent::spawn([&, i] { exchange(fds[2 * i], true, &failures); }));
+          gs.push_back(gevent::spawn([&, i] { exchange(fds[2 * i + 1], false, &failures); }));
+        }
+        gevent::joinall(gs);
+        const double ns = (CpuNs() - c0) / (pairs * kExchanges);
+        for (int fd : fds) close(fd);
+        if (failures != 0) {
+          state.SkipWithError("an exchange failed");
+          return;
+        }
+        if (mode == 1) records = static_cast<double>(rec->records()) / (pairs * kExchanges);
+        best[mode] = std::min(best[mode], ns);
+        round_ns[mode] = ns;
+      }
+      ratio.push_back(round_ns[1] / round_ns[0]);
+    }
+    Report(state, "cpu_ns_per_exchange", best[0], best[1], records);
+    state.counters["overhead_pct"] = (Median(ratio) - 1.0) * 100.0;
+  }
+}
+BENCHMARK(BM_EpollEcho)
+    ->ArgNames({"pairs"})
+    ->Arg(20)
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -652,7 +652,10 @@ void Hub::RunOnce() {
     deadline = internal::kNanosFuture;
   }
   const int64_t before = now_ns_;
-  if (observe_waits_ && deadline > now_ns_) observer_->BeforeWait(now_ns_, deadline);
+  if (observe_waits_ && deadline > now_ns_ &&
+      (lane_ == nullptr || lane_->BeforeWaitDue(now_ns_))) {
+    observer_->BeforeWait(now_ns_, deadline);
+  }
   polling_.store(true, std::memory_order_relaxed);
   WaitForEvents(deadline, &io_ready_);
   polling_.store(false, std::memory_order_relaxed);

@@ -249,6 +249,7 @@ enum class HubEventKind : uint8_t {
   kTimerStarted = 16, // a timer was started (greenlet = who, a = its start
                       // sequence number, b = delay in ns); e.time is the
                       // clock reading its deadline counts from
+  kLastKind = kTimerStarted,
 };
 
 struct HubEvent {
@@ -267,9 +268,10 @@ struct HubEvent {
 // that they cost a few instructions instead of a call (HubObserver::lane()).
 // The hub writes an event of kind k into the lane instead of calling
 // OnHubEvent when all of these hold:
-//   - pattern[k] != 0 (the observer takes kind k this way);
-//   - the event's c is 0 and its b is b[k] (`who` and `text` are not
-//     passed: kinds that need them must not be offered);
+//   - the observer offered kind k (Offer: its pattern is not 0);
+//   - the event's c is 0, and its b is 1 for kSleep (a referenced sleep)
+//     and 0 for the other kinds (`who` and `text` are not passed: kinds
+//     that need them must not be offered);
 //   - its value is below 2^28: for kTimerFired, base - a in zigzag form
 //     (protobuf's sint64: how many timers were started after it, when base
 //     is the last one's number); for kTimeAdvanced, its time - time_ns,
@@ -278,7 +280,7 @@ struct HubEvent {
 //     Emit is inlined with a constant kind, so the rule costs nothing where
 //     it does not apply.)
 //   - its time is `time_ns` (but for kTimeAdvanced), and pos < limit.
-// It then stores, at `pos`, the 4 bytes of pattern[k] with (n - 1) added to
+// It then stores, at `pos`, the 4 bytes of k's pattern with (n - 1) added to
 // bytes 0 and 2, followed by the value as a protobuf varint of n bytes (1
 // to 4), advances `pos` by 4 + n and adds n - 1 to `extra`: with the
 // pattern [len][tag][sub-message length][field tag], that is the record of
@@ -293,36 +295,54 @@ struct HubEvent {
 // pair of them comes together (Hub::start_sleep): a sleep of ns
 // > 0 (kSleep, b = 1) and the start of its timer (kTimerStarted: same
 // greenlet and delay, a = base + 1, at a time within 2^28 ns after the
-// sleep's), with pattern[kTimerStarted] != 0 and values below 2^28, is one
+// sleep's), with kTimerStarted offered and values below 2^28, is one
 // record of two fields more than kSleep's pattern (TakeSleepStart): the
 // greenlet's field, tag 0x10 and ns, tag 0x20 and the time between them
 // (trace format 2's Sleep.timer_dt_ns). It counts as two records (extra
 // goes up by the bytes beyond 10); base moves to a and time_ns to the
 // start's time. The lane takes it only with room for both counts (pos + 4
 // < limit).
-struct HubEventLane {
-  static constexpr size_t kKinds = 32;
+// Before a wait, the hub calls the observer's BeforeWait only once pos
+// reaches `before_wait_pos` or its clock `before_wait_ns` (both 0: before
+// every wait): the observer says when it has work for a wait, and the
+// loop's other waits touch nothing of it.
+// Two cache lines: all that recording a busy loop's commonest events
+// touches of the observer.
+struct alignas(64) HubEventLane {
   static constexpr size_t kMinRecordBytes = 5;
   uint8_t* pos = nullptr;
   uint8_t* limit = nullptr;
   int64_t time_ns = 0;
   uint64_t extra = 0;
   uint64_t base = 0;
-  uint8_t b[kKinds] = {};
-  uint64_t pattern[kKinds] = {};
+  const uint8_t* before_wait_pos = nullptr;
+  int64_t before_wait_ns = 0;
+
+  // The lane takes events of `kind` with this record pattern (the 4 bytes
+  // described above, little-endian; kTimerStarted: any value but 0, for
+  // TakeSleepStart); 0: it does not. Kinds above kLastKind cannot be offered.
+  void Offer(HubEventKind kind, uint32_t record_pattern) {
+    const auto k = static_cast<size_t>(kind) - 1;
+    if (k < kKinds) pattern_[k] = record_pattern;
+  }
+  bool offers(HubEventKind kind) const { return PatternOf(kind) != 0; }
+  // Whether the hub calls BeforeWait before a wait at `now_ns` (see above).
+  bool BeforeWaitDue(int64_t now_ns) const {
+    return pos >= before_wait_pos || now_ns >= before_wait_ns;
+  }
 
   // Takes the event if it qualifies (see above). Sleeps of ns > 0 and timer
   // starts come only through TakeSleepStart.
   bool Take(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b_,
             int64_t c, int64_t t) {
-    const auto k = static_cast<size_t>(kind);
-    if (k >= kKinds || kind == HubEventKind::kTimerStarted) return false;
-    const uint64_t w = pattern[k];
+    if (kind == HubEventKind::kTimerStarted) return false;
+    const uint64_t w = PatternOf(kind);
+    const int64_t want_b = kind == HubEventKind::kSleep ? 1 : 0;
     if (kind == HubEventKind::kTimeAdvanced) {
-      return c == 0 && b_ == b[k] && TakeTimeAdvanced(w, t);
+      return c == 0 && b_ == want_b && TakeTimeAdvanced(w, t);
     }
     uint8_t* const p = pos;
-    if (w == 0 || c != 0 || b_ != b[k] || t != time_ns || p >= limit) {
+    if (w == 0 || c != 0 || b_ != want_b || t != time_ns || p >= limit) {
       return false;
     }
     uint64_t v = greenlet;
@@ -363,12 +383,11 @@ struct HubEventLane {
   __attribute__((always_inline)) bool TakeSleepStart(uint64_t greenlet, int64_t ns,
                                                     int64_t ref, int64_t sleep_t,
                                                     uint64_t seq, int64_t start_t) {
-    constexpr auto kSleep = static_cast<size_t>(HubEventKind::kSleep);
-    constexpr auto kStarted = static_cast<size_t>(HubEventKind::kTimerStarted);
-    const uint64_t w = pattern[kSleep];
+    const uint64_t w = PatternOf(HubEventKind::kSleep);
     constexpr uint64_t kMax = uint64_t{1} << 28;
     const uint64_t dt = start_t > sleep_t ? static_cast<uint64_t>(start_t - sleep_t) : 0;
-    if (w == 0 || pattern[kStarted] == 0 || ref != b[kSleep] || sleep_t != time_ns ||
+    if (w == 0 || PatternOf(HubEventKind::kTimerStarted) == 0 || ref != 1 ||
+        sleep_t != time_ns ||
         pos + 4 >= limit || greenlet >= kMax || ns <= 0 ||
         static_cast<uint64_t>(ns) >= kMax || dt >= kMax || seq != base + 1) {
       return false;
@@ -393,6 +412,13 @@ struct HubEventLane {
   }
 
  private:
+  static constexpr size_t kKinds = static_cast<size_t>(HubEventKind::kLastKind);
+  uint32_t pattern_[kKinds] = {};  // kind k's at k - 1
+
+  uint32_t PatternOf(HubEventKind kind) const {
+    const auto k = static_cast<size_t>(kind) - 1;
+    return k < kKinds ? pattern_[k] : 0;
+  }
   // Values of 3 and 4 varint bytes (out of line: Take stays small, the hub
   // inlines it into every event).
   __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t value) {
@@ -431,6 +457,7 @@ struct HubEventLane {
     return groups | (value << 3 & 0x7f000000) | 0x808080;
   }
 };
+static_assert(sizeof(HubEventLane) == 128, "HubEventLane: two cache lines");
 
 class HubObserver {
  public:

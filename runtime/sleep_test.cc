@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -361,6 +362,49 @@ TEST_P(SleepTest, StartSleepReportsTheSleepThenItsTimerStart) {
   std::vector<std::string> want = pair(a_id);
   for (auto& e : pair(b_id)) want.push_back(e);
   EXPECT_EQ(seen.events, want);
+}
+
+// Before a wait the hub calls an observer's BeforeWait (a recorder writes
+// its file there); for an observer with a lane, only once the lane's
+// position reaches before_wait_pos or the clock before_wait_ns.
+TEST_P(SleepTest, LaneSaysWhenBeforeWaitIsCalled) {
+  struct Waits : HubObserver {
+    HubEventLane events;  // offers nothing: every event reaches OnHubEvent
+    int calls = 0;
+    void OnHubEvent(const HubEvent&) override {}
+    HubEventLane* lane() override { return &events; }
+    bool WantsBeforeWait() const override { return true; }
+    void BeforeWait(int64_t, int64_t) override { ++calls; }
+  } w;
+  uint8_t buf[64] = {};
+  w.events.pos = w.events.limit = buf;
+  const auto never = std::numeric_limits<int64_t>::max();
+  Hub* h = hub();
+  h->set_observer(&w);
+  // Neither reached: no call.
+  w.events.before_wait_pos = buf + 1;
+  w.events.before_wait_ns = never;
+  sleep(Milliseconds(15));
+  sleep(Milliseconds(15));
+  EXPECT_EQ(w.calls, 0);
+  // The clock reached: before every wait from then on.
+  w.events.before_wait_ns = std::numeric_limits<int64_t>::min();
+  sleep(Milliseconds(15));
+  sleep(Milliseconds(15));
+  EXPECT_GE(w.calls, 2);
+  // The position reached.
+  w.calls = 0;
+  w.events.before_wait_ns = never;
+  w.events.before_wait_pos = buf;
+  sleep(Milliseconds(15));
+  EXPECT_GE(w.calls, 1);
+  // A lane left as it is made: before every wait, as without a lane.
+  w.calls = 0;
+  w.events.before_wait_pos = nullptr;
+  w.events.before_wait_ns = 0;
+  sleep(Milliseconds(15));
+  EXPECT_GE(w.calls, 1);
+  h->set_observer(nullptr);
 }
 
 GEVENT_INSTANTIATE_BACKENDS(SleepTest);

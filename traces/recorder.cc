@@ -210,20 +210,18 @@ void Recorder::SetUpLane() {
     // The encodings EncodeRecord writes for these events, at an unchanged
     // time: [length][oneof tag][sub-message length][field 1 tag][varint],
     // lengths as for a 1-byte varint (HubEventLane adjusts them).
-    auto offer = [this](HubEventKind kind, uint8_t b, uint8_t tag) {
-      const auto k = static_cast<size_t>(kind);
-      lane_.b[k] = b;
-      lane_.pattern[k] = Bytes({4, tag, 2, 0x08});
+    auto offer = [this](HubEventKind kind, uint8_t tag) {
+      lane_.Offer(kind, static_cast<uint32_t>(Bytes({4, tag, 2, 0x08})));
     };
-    offer(HubEventKind::kSwitch, 0, (2 << 3) | kBytes);
-    offer(HubEventKind::kSleep, 1, (11 << 3) | kBytes);  // sleep(0), ref
+    offer(HubEventKind::kSwitch, (2 << 3) | kBytes);
+    offer(HubEventKind::kSleep, (11 << 3) | kBytes);  // sleep(0), ref
     // A timer fired: its age, last_seq_ - seq, from the lane's base.
-    offer(HubEventKind::kTimerFired, 0, (4 << 3) | kBytes);
+    offer(HubEventKind::kTimerFired, (4 << 3) | kBytes);
     // The clock moved: the time since the last record.
-    offer(HubEventKind::kTimeAdvanced, 0, (8 << 3) | kBytes);
+    offer(HubEventKind::kTimeAdvanced, (8 << 3) | kBytes);
     // A sleep and its timer's start come as one record of the sleep's
     // pattern (Hub::start_sleep, HubEventLane::TakeSleepStart).
-    lane_.pattern[static_cast<size_t>(HubEventKind::kTimerStarted)] = 1;
+    lane_.Offer(HubEventKind::kTimerStarted, 1);
   }
   RefillLane();
 }

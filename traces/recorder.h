@@ -131,6 +131,9 @@ class alignas(64) Recorder final : public HubObserver {
     lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * kLaneBytesPerRecord;
     lane_.time_ns = last_ns_;
     lane_.base = last_seq_;
+    // Before a wait, the hub asks BeforeWait only when it may have work.
+    lane_.before_wait_pos = sink_.due_pos();
+    lane_.before_wait_ns = sink_.due_ns();
   }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);
@@ -138,9 +141,8 @@ class alignas(64) Recorder final : public HubObserver {
   uint64_t Advance(int64_t ns);
   void Checkpoint();
 
-  // Touched by every record: the first two cache lines (after the vtable
-  // pointer), so that a busy hub evicting them costs little. The lane holds
-  // the sink's write position.
+  // Touched by every record the hub writes: the lane's two cache lines (it
+  // holds the sink's write position). The rest only by the other records.
   HubEventLane lane_;
   uint8_t* lane_start_ = nullptr;  // lane_.pos when last opened (or settled)
   bool lane_on_ = false;

@@ -477,6 +477,11 @@ std::string Framed(uint8_t tag, std::initializer_list<std::pair<uint8_t, uint64_
 }
 
 // What the lane wrote since `buf`.
+// A lane pattern: [length][tag][sub-message length][field 1's tag].
+uint32_t Pattern(uint8_t tag) {
+  return uint32_t{4} | uint32_t{tag} << 8 | uint32_t{2} << 16 | uint32_t{0x08} << 24;
+}
+
 std::string Written(const uint8_t* buf, const HubEventLane& lane) {
   return std::string(reinterpret_cast<const char*>(buf), static_cast<size_t>(lane.pos - buf));
 }
@@ -489,8 +494,7 @@ std::string Written(const uint8_t* buf, const HubEventLane& lane) {
 TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   const uint8_t tag = (2 << 3) | internal::kBytes;  // switch_to
   HubEventLane lane;
-  lane.pattern[static_cast<size_t>(HubEventKind::kSwitch)] =
-      uint64_t{4} | uint64_t{tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  lane.Offer(HubEventKind::kSwitch, Pattern(tag));
   const uint64_t ids[] = {0,        1,        127,           128,
                           300,      16383,    16384,         2097151,
                           2097152,  123456789, (1u << 28) - 1};
@@ -508,10 +512,8 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   }
   // A timer firing: its age from the lane's base (the last timer started),
   // zigzag, written even when 0.
-  const size_t fired = static_cast<size_t>(HubEventKind::kTimerFired);
   const uint8_t fired_tag = (4 << 3) | internal::kBytes;
-  lane.pattern[fired] =
-      uint64_t{4} | uint64_t{fired_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  lane.Offer(HubEventKind::kTimerFired, Pattern(fired_tag));
   lane.base = 1000;
   for (int64_t seq : {1000, 990, 1005, 900, 1000 - 70000}) {
     uint8_t buf[16] = {};
@@ -522,10 +524,8 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
         << seq;
   }
   // The clock moved: the time since the lane's time, which moves along.
-  const size_t advanced = static_cast<size_t>(HubEventKind::kTimeAdvanced);
   const uint8_t advanced_tag = (8 << 3) | internal::kBytes;
-  lane.pattern[advanced] =
-      uint64_t{4} | uint64_t{advanced_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
+  lane.Offer(HubEventKind::kTimeAdvanced, Pattern(advanced_tag));
   for (uint64_t dt : {uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{16383},
                       uint64_t{16384}, uint64_t{2097151}, uint64_t{2097152},
                       (uint64_t{1} << 28) - 1}) {
@@ -558,13 +558,9 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
 
   // A sleep of ns > 0 with its timer's start (Hub::start_sleep): one
   // record of three fields (format 2's folded timer start), two records.
-  const size_t sleep_kind = static_cast<size_t>(HubEventKind::kSleep);
-  const size_t started = static_cast<size_t>(HubEventKind::kTimerStarted);
   const uint8_t sleep_tag = (11 << 3) | internal::kBytes;
-  lane.pattern[sleep_kind] =
-      uint64_t{4} | uint64_t{sleep_tag} << 8 | uint64_t{2} << 16 | uint64_t{0x08} << 24;
-  lane.b[sleep_kind] = 1;  // ref
-  lane.pattern[started] = 1;
+  lane.Offer(HubEventKind::kSleep, Pattern(sleep_tag));
+  lane.Offer(HubEventKind::kTimerStarted, 1);
   struct SleepStart {
     uint64_t greenlet;
     int64_t ns, dt;
@@ -614,7 +610,7 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     lane.extra = 0;
     lane.base = 41;
     lane.time_ns = t0;
-    lane.pattern[started] = r.offered ? 1 : 0;
+    lane.Offer(HubEventKind::kTimerStarted, r.offered ? 1 : 0);
     EXPECT_FALSE(lane.TakeSleepStart(r.greenlet, r.ns, r.ref, t0 + r.sleep_dt, r.seq,
                                      t0 + r.sleep_dt + r.dt))
         << r.greenlet << " " << r.seq << " " << r.ns << " " << r.ref << " " << r.sleep_dt
@@ -623,7 +619,7 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     EXPECT_EQ(lane.base, 41u);
     EXPECT_EQ(lane.time_ns, t0);
   }
-  lane.pattern[started] = 1;
+  lane.Offer(HubEventKind::kTimerStarted, 1);
 
   uint8_t buf[16] = {};
   lane.pos = buf;
@@ -634,7 +630,10 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 1, 0, 0, lane.time_ns));  // a != 0
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, uint64_t{1} << 28, 0, 0, 0, lane.time_ns));
   EXPECT_FALSE(lane.Take(HubEventKind::kSwitch, 1, 0, 0, 0, lane.time_ns + 1));
-  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 0, 0, 0, lane.time_ns));  // not offered
+  EXPECT_FALSE(lane.Take(HubEventKind::kSleep, 1, 0, 0, 0, lane.time_ns));  // unref
+  EXPECT_FALSE(lane.Take(HubEventKind::kIdle, 0, 0, 0, 0, lane.time_ns));   // not offered
+  EXPECT_FALSE(lane.offers(HubEventKind::kIdle));
+  EXPECT_TRUE(lane.offers(HubEventKind::kSleep));
   EXPECT_EQ(lane.pos, buf);
 }
 

@@ -118,6 +118,10 @@ class FileSink {
     const size_t n = pending();
     return n >= kFlushBytes || (n > 0 && now_ns - last_flush_ns_ >= kFlushIntervalNs);
   }
+  // DueInWait is false while the write position is below due_pos() and
+  // the clock below due_ns() (it may still be false from then on).
+  const uint8_t* due_pos() const { return base_ + kFlushBytes; }
+  int64_t due_ns() const { return last_flush_ns_ + kFlushIntervalNs; }
   // Writes the pending bytes on this thread (the program is about to
   // wait: it has time), unless the writer thread still has some of this
   // sink's (they must reach the file first: then they go to it).
