@@ -653,7 +653,7 @@ void Hub::RunOnce() {
   }
   const int64_t before = now_ns_;
   if (observe_waits_ && deadline > now_ns_ &&
-      (lane_ == nullptr || lane_->BeforeWaitDue(now_ns_))) {
+      (lane_ == nullptr || lane_->BeforeWaitDue(deadline))) {
     observer_->BeforeWait(now_ns_, deadline);
   }
   polling_.store(true, std::memory_order_relaxed);

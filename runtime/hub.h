@@ -303,9 +303,10 @@ struct HubEvent {
 // start's time. The lane takes it only with room for both counts (pos + 4
 // < limit).
 // Before a wait, the hub calls the observer's BeforeWait only once pos
-// reaches `before_wait_pos` or its clock `before_wait_ns` (both 0: before
-// every wait): the observer says when it has work for a wait, and the
-// loop's other waits touch nothing of it.
+// reaches `before_wait_pos` or for a wait that may last until
+// `before_wait_ns` or later (its deadline on the hub's clock; both 0:
+// before every wait): the observer says when it has work for a wait, and
+// the loop's other waits touch nothing of it.
 // Two cache lines: all that recording a busy loop's commonest events
 // touches of the observer.
 struct alignas(64) HubEventLane {
@@ -326,9 +327,10 @@ struct alignas(64) HubEventLane {
     if (k < kKinds) pattern_[k] = record_pattern;
   }
   bool offers(HubEventKind kind) const { return PatternOf(kind) != 0; }
-  // Whether the hub calls BeforeWait before a wait at `now_ns` (see above).
-  bool BeforeWaitDue(int64_t now_ns) const {
-    return pos >= before_wait_pos || now_ns >= before_wait_ns;
+  // Whether the hub calls BeforeWait before a wait until `deadline_ns`
+  // (see above).
+  bool BeforeWaitDue(int64_t deadline_ns) const {
+    return pos >= before_wait_pos || deadline_ns >= before_wait_ns;
   }
 
   // Takes the event if it qualifies (see above). Sleeps of ns > 0 and timer

@@ -366,7 +366,8 @@ TEST_P(SleepTest, StartSleepReportsTheSleepThenItsTimerStart) {
 
 // Before a wait the hub calls an observer's BeforeWait (a recorder writes
 // its file there); for an observer with a lane, only once the lane's
-// position reaches before_wait_pos or the clock before_wait_ns.
+// position reaches before_wait_pos or for a wait whose deadline is
+// before_wait_ns or later.
 TEST_P(SleepTest, LaneSaysWhenBeforeWaitIsCalled) {
   struct Waits : HubObserver {
     HubEventLane events;  // offers nothing: every event reaches OnHubEvent
@@ -387,11 +388,18 @@ TEST_P(SleepTest, LaneSaysWhenBeforeWaitIsCalled) {
   sleep(Milliseconds(15));
   sleep(Milliseconds(15));
   EXPECT_EQ(w.calls, 0);
-  // The clock reached: before every wait from then on.
+  // Waits ending at or after before_wait_ns: all of them here.
   w.events.before_wait_ns = std::numeric_limits<int64_t>::min();
   sleep(Milliseconds(15));
   sleep(Milliseconds(15));
   EXPECT_GE(w.calls, 2);
+  // A wait ending past before_wait_ns, which the clock has not reached:
+  // the wait's end is what counts.
+  w.calls = 0;
+  w.events.before_wait_ns =
+      internal::ToNanos(h->now()) + absl::ToInt64Nanoseconds(Milliseconds(5));
+  sleep(Milliseconds(15));
+  EXPECT_GE(w.calls, 1);
   // The position reached.
   w.calls = 0;
   w.events.before_wait_ns = never;

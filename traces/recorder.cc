@@ -374,8 +374,11 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
 
 void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
   // Before short waits too: writing here costs the loop less than waking
-  // the writer thread costs the process.
-  if (real_clock_ && !closed_ && sink_.DueInWait(now_ns)) {
+  // the writer thread costs the process. A virtual clock's waits are no
+  // waits, but for one with no end (for another thread).
+  const bool due = real_clock_ ? sink_.DueInWait(deadline_ns)
+                               : deadline_ns == gevent::internal::kNanosFuture && sink_.pending() > 0;
+  if (!closed_ && due) {
     SettleLane();
     sink_.FlushInWait();
     RefillLane();

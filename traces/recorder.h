@@ -81,10 +81,10 @@ class alignas(64) Recorder final : public HubObserver {
   // chained after this one (it must see every event).
   HubEventLane* lane() override { return lane_on_ ? &lane_ : nullptr; }
   // On a real clock, a loop about to wait writes what is due to the file
-  // itself (internal/sink.h): cheaper than waking the writer thread.
-  bool WantsBeforeWait() const override {
-    return real_clock_ || (next_ != nullptr && next_->WantsBeforeWait());
-  }
+  // itself (internal/sink.h): cheaper than waking the writer thread. On
+  // either clock, a loop about to wait with no end in sight (for another
+  // thread; or hung) writes everything first.
+  bool WantsBeforeWait() const override { return true; }
   void BeforeWait(int64_t now_ns, int64_t deadline_ns) override;
 
   // Ends the file without touching the hub (which may be gone); later
@@ -131,9 +131,15 @@ class alignas(64) Recorder final : public HubObserver {
     lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * kLaneBytesPerRecord;
     lane_.time_ns = last_ns_;
     lane_.base = last_seq_;
-    // Before a wait, the hub asks BeforeWait only when it may have work.
-    lane_.before_wait_pos = sink_.due_pos();
-    lane_.before_wait_ns = sink_.due_ns();
+    // Before a wait, the hub asks BeforeWait only when it may have work:
+    // on a virtual clock, only before waits with no end.
+    if (real_clock_) {
+      lane_.before_wait_pos = sink_.due_pos();
+      lane_.before_wait_ns = sink_.due_ns();
+    } else {
+      lane_.before_wait_pos = reinterpret_cast<const uint8_t*>(~uintptr_t{0});
+      lane_.before_wait_ns = gevent::internal::kNanosFuture;
+    }
   }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);

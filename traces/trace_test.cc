@@ -783,6 +783,37 @@ TEST(Sink, BusyLoopWritesInShortWaits) {
   });
 }
 
+// A loop about to wait with no end in sight (here for a thread; a hung
+// program's loop does the same) writes its whole trace first: a program
+// killed while it waits (a test's timeout) leaves every record on disk.
+// Another thread watches the file while the loop waits for it.
+TEST(Sink, LoopWritesEverythingBeforeWaitingForGood) {
+  OnBothHubs([] {
+    const std::string path = TempPath("waits_for_good.gtrace");
+    Recorder rec(get_hub(), path);
+    programs::PingPong(300);  // well below 32 KiB, within 50 ms
+    const uint64_t before = rec.records();
+    ThreadPool pool(1);
+    // Up to 20 s for the records to appear; they are there at once.
+    const size_t seen = pool.spawn([path, before] {
+      size_t n = 0;
+      for (int i = 0; i < 2000 && n < before; ++i) {
+        TraceReader r;
+        n = 0;
+        if (r.Open(path)) {
+          Event e;
+          while (r.Next(&e)) ++n;
+        }
+        if (n < before) usleep(10000);
+      }
+      return n;
+    })->get();
+    EXPECT_GE(seen, before);
+    EXPECT_TRUE(rec.Stop());
+    ReadWhole(path, rec.records());
+  });
+}
+
 // The writer thread stays with the parent after fork(): a child that
 // records starts its own, and neither trace is damaged.
 TEST(Sink, ForkedChildRecordsItsOwnTrace) {

@@ -112,14 +112,17 @@ class FileSink {
   // is left to the waits). `now_ns`: a CLOCK_MONOTONIC reading the caller
   // has; -1: none, the sink reads the clock every 32nd call.
   void MaybeFlush(int64_t now_ns = -1);
-  // Whether a program about to wait at `now_ns` has bytes to write: 32 KiB
-  // pending, or some written 50 ms after the last flush.
-  bool DueInWait(int64_t now_ns) const {
+  // Whether a program about to wait until `wait_end_ns` (a CLOCK_MONOTONIC
+  // reading; the largest int64: no end) has bytes to write: 32 KiB pending,
+  // or some, and the wait ends 50 ms or more after the last flush (a flush
+  // would be due during the wait; a program that waits for good, hung
+  // perhaps, has its whole trace on disk).
+  bool DueInWait(int64_t wait_end_ns) const {
     const size_t n = pending();
-    return n >= kFlushBytes || (n > 0 && now_ns - last_flush_ns_ >= kFlushIntervalNs);
+    return n >= kFlushBytes || (n > 0 && wait_end_ns - last_flush_ns_ >= kFlushIntervalNs);
   }
   // DueInWait is false while the write position is below due_pos() and
-  // the clock below due_ns() (it may still be false from then on).
+  // the wait's end below due_ns() (it may still be false from then on).
   const uint8_t* due_pos() const { return base_ + kFlushBytes; }
   int64_t due_ns() const { return last_flush_ns_ + kFlushIntervalNs; }
   // Writes the pending bytes on this thread (the program is about to
