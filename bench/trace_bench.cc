@@ -243,6 +243,7 @@ void BM_EpollEcho(benchmark::State& state) {
 }
 BENCHMARK(BM_EpollEcho)
     ->ArgNames({"pairs"})
+    ->Arg(1)
     ->Arg(20)
     ->Iterations(1)
     ->UseRealTime()

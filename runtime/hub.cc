@@ -654,7 +654,8 @@ void Hub::RunOnce() {
   const int64_t before = now_ns_;
   if (observe_waits_ && deadline > now_ns_ &&
       (lane_ == nullptr || lane_->BeforeWaitDue(deadline))) {
-    observer_->BeforeWait(now_ns_, deadline);
+    const int64_t back = observer_->BeforeWait(now_ns_, deadline);
+    if (back < deadline && back > now_ns_) deadline = back;
   }
   polling_.store(true, std::memory_order_relaxed);
   WaitForEvents(deadline, &io_ready_);

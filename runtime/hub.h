@@ -477,9 +477,12 @@ class HubObserver {
   // The loop is about to wait for events until `deadline_ns` (the hub's
   // clock; kNanosFuture: no timer), having nothing to run: time the program
   // does not use, for the observer's own work (a recorder writes its file).
-  virtual void BeforeWait(int64_t now_ns, int64_t deadline_ns) {
+  // Returns when the loop is to come back at the latest: `deadline_ns`, or
+  // earlier, after `now_ns`, for more of that work (a wake-up with no
+  // events, which the clock's move reports).
+  virtual int64_t BeforeWait(int64_t now_ns, int64_t deadline_ns) {
     (void)now_ns;
-    (void)deadline_ns;
+    return deadline_ns;
   }
 };
 

@@ -375,7 +375,10 @@ TEST_P(SleepTest, LaneSaysWhenBeforeWaitIsCalled) {
     void OnHubEvent(const HubEvent&) override {}
     HubEventLane* lane() override { return &events; }
     bool WantsBeforeWait() const override { return true; }
-    void BeforeWait(int64_t, int64_t) override { ++calls; }
+    int64_t BeforeWait(int64_t, int64_t deadline_ns) override {
+      ++calls;
+      return deadline_ns;
+    }
   } w;
   uint8_t buf[64] = {};
   w.events.pos = w.events.limit = buf;
@@ -413,6 +416,44 @@ TEST_P(SleepTest, LaneSaysWhenBeforeWaitIsCalled) {
   sleep(Milliseconds(15));
   EXPECT_GE(w.calls, 1);
   h->set_observer(nullptr);
+}
+
+// An observer may have the loop come back earlier than its deadline, for
+// work of its own (a recorder's write falling due in a long wait): the loop
+// wakes then with no events (the clock's move is reported), waits again,
+// and the sleeper still sleeps its whole time.
+TEST_P(SleepTest, BeforeWaitMayBringTheLoopBackEarlier) {
+  struct Early : HubObserver {
+    int64_t asked_now = 0, asked_deadline = 0, back = 0;
+    std::vector<int64_t> advanced_to;
+    void OnHubEvent(const HubEvent& e) override {
+      if (e.kind == HubEventKind::kTimeAdvanced) advanced_to.push_back(e.time_ns);
+    }
+    bool WantsBeforeWait() const override { return true; }
+    int64_t BeforeWait(int64_t now_ns, int64_t deadline_ns) override {
+      if (back != 0) return deadline_ns;  // once
+      asked_now = now_ns;
+      asked_deadline = deadline_ns;
+      back = now_ns + absl::ToInt64Nanoseconds(Milliseconds(10));
+      return back;
+    }
+  } early;
+  Hub* h = hub();
+  h->set_observer(&early);
+  const absl::Time start = h->now();
+  sleep(Milliseconds(40));
+  const absl::Time end = h->now();
+  h->set_observer(nullptr);
+  EXPECT_GE(end - start, Milliseconds(40));
+  ASSERT_NE(early.back, 0);
+  EXPECT_GE(early.asked_deadline - early.asked_now,
+            absl::ToInt64Nanoseconds(Milliseconds(30)));
+  // The first move of the clock is the early wake-up, before the deadline.
+  ASSERT_GE(early.advanced_to.size(), 2u);
+  EXPECT_GE(early.advanced_to[0], early.back);
+  EXPECT_LT(early.advanced_to[0], early.asked_deadline);
+  if (simulated()) EXPECT_EQ(early.advanced_to[0], early.back);
+  EXPECT_GE(early.advanced_to.back(), early.asked_deadline);
 }
 
 GEVENT_INSTANTIATE_BACKENDS(SleepTest);

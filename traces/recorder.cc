@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <link.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -372,18 +373,25 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
   return s;
 }
 
-void Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
+int64_t Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
   // Before short waits too: writing here costs the loop less than waking
   // the writer thread costs the process. A virtual clock's waits are no
   // waits, but for one with no end (for another thread).
-  const bool due = real_clock_ ? sink_.DueInWait(deadline_ns)
-                               : deadline_ns == gevent::internal::kNanosFuture && sink_.pending() > 0;
-  if (!closed_ && due) {
-    SettleLane();
-    sink_.FlushInWait();
-    RefillLane();
+  int64_t back = deadline_ns;
+  if (!closed_) {
+    const bool due =
+        real_clock_ ? sink_.DueInWait(now_ns, deadline_ns, &back)
+                    : deadline_ns == gevent::internal::kNanosFuture && sink_.pending() > 0;
+    if (due) {
+      SettleLane();
+      sink_.FlushInWait();
+      RefillLane();
+    }
   }
-  if (next_ != nullptr && next_->WantsBeforeWait()) next_->BeforeWait(now_ns, deadline_ns);
+  if (next_ != nullptr && next_->WantsBeforeWait()) {
+    back = std::min(back, next_->BeforeWait(now_ns, deadline_ns));
+  }
+  return back;
 }
 
 // Text records (spawn, finish, note), callbacks not recorded, kinds this

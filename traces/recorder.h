@@ -85,7 +85,7 @@ class alignas(64) Recorder final : public HubObserver {
   // either clock, a loop about to wait with no end in sight (for another
   // thread; or hung) writes everything first.
   bool WantsBeforeWait() const override { return true; }
-  void BeforeWait(int64_t now_ns, int64_t deadline_ns) override;
+  int64_t BeforeWait(int64_t now_ns, int64_t deadline_ns) override;
 
   // Ends the file without touching the hub (which may be gone); later
   // events are ignored. Used for GEVENT_TRACE at thread exit.

@@ -814,6 +814,39 @@ TEST(Sink, LoopWritesEverythingBeforeWaitingForGood) {
   });
 }
 
+// A loop that idles between events with no timer due soon (a server
+// between requests, here waiting for a thread) does not write before each
+// of those waits: it comes back to write when a write falls due (50 ms
+// after the last), so it writes about once per 50 ms. (The simulator's
+// loop writes before each such wait: they are its only real waits.)
+TEST(Sink, IdleLoopWritesAtMostEvery50Ms) {
+  OnBothHubs([] {
+    const std::string path = TempPath("idle_loop.gtrace");
+    const bool epoll = std::string(get_hub()->backend_name()) == "epoll";
+    constexpr int kWaits = 40;
+    uint64_t records = 0, in_waits = 0;
+    const absl::Time start = absl::Now();
+    {
+      Recorder rec(get_hub(), path);
+      ThreadPool pool(1);
+      for (int i = 0; i < kWaits; ++i) {
+        programs::PingPong(10);  // something to write
+        pool.spawn([] { usleep(2000); })->get();
+      }
+      records = rec.records();
+      in_waits = rec.writes_in_waits();
+      EXPECT_TRUE(rec.Stop());
+    }
+    const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+    if (epoll) {
+      EXPECT_LE(in_waits, static_cast<uint64_t>(ms / 50 + 3)) << ms << " ms";
+    } else {
+      EXPECT_GE(in_waits, static_cast<uint64_t>(kWaits / 2));
+    }
+    ReadWhole(path, records);
+  });
+}
+
 // The writer thread stays with the parent after fork(): a child that
 // records starts its own, and neither trace is damaged.
 TEST(Sink, ForkedChildRecordsItsOwnTrace) {

@@ -112,17 +112,27 @@ class FileSink {
   // is left to the waits). `now_ns`: a CLOCK_MONOTONIC reading the caller
   // has; -1: none, the sink reads the clock every 32nd call.
   void MaybeFlush(int64_t now_ns = -1);
-  // Whether a program about to wait until `wait_end_ns` (a CLOCK_MONOTONIC
-  // reading; the largest int64: no end) has bytes to write: 32 KiB pending,
-  // or some, and the wait ends 50 ms or more after the last flush (a flush
-  // would be due during the wait; a program that waits for good, hung
-  // perhaps, has its whole trace on disk).
-  bool DueInWait(int64_t wait_end_ns) const {
+  // Whether a program about to wait from `now_ns` until `deadline_ns`
+  // (CLOCK_MONOTONIC readings; the largest int64: no end) writes its
+  // pending bytes now: 32 KiB are pending, or some, and a write is due (50
+  // ms since the last) now or during a short wait (50 ms at most). For a
+  // longer wait that a write falls due in, `*back_ns` is set to that time
+  // instead: the program comes back then to write (so a program that waits
+  // for good, hung perhaps, has its whole trace on disk 50 ms after its
+  // last write at most, and one that idles between requests writes at most
+  // once per 50 ms).
+  bool DueInWait(int64_t now_ns, int64_t deadline_ns, int64_t* back_ns) const {
     const size_t n = pending();
-    return n >= kFlushBytes || (n > 0 && wait_end_ns - last_flush_ns_ >= kFlushIntervalNs);
+    if (n == 0) return false;
+    const int64_t due = due_ns();
+    if (n >= kFlushBytes || now_ns >= due) return true;
+    if (deadline_ns < due) return false;
+    if (deadline_ns - now_ns <= kFlushIntervalNs) return true;
+    *back_ns = due;
+    return false;
   }
-  // DueInWait is false while the write position is below due_pos() and
-  // the wait's end below due_ns() (it may still be false from then on).
+  // DueInWait is false, and leaves `*back_ns` alone, while the write
+  // position is below due_pos() and the wait's end below due_ns().
   const uint8_t* due_pos() const { return base_ + kFlushBytes; }
   int64_t due_ns() const { return last_flush_ns_ + kFlushIntervalNs; }
   // Writes the pending bytes on this thread (the program is about to
