@@ -159,6 +159,36 @@ TEST(EpollToSim, ReplayFollowsRecordedTime) {
   EXPECT_EQ(absl::ToInt64Nanoseconds(virtual_elapsed), last_advance.time_ns);
 }
 
+// A long wait that a trace write fell due in was cut short for the write
+// (Recorder::BeforeWait): the wake-up with no events is in the trace as a
+// move of the clock, and the simulator replays it like any other.
+TEST(EpollToSim, WakeUpForAWriteReplaysIdentically) {
+  const std::string path = TempPath("write_wakeup.gtrace");
+  auto program = [] {
+    programs::Workers(absl::Milliseconds(1));
+    sleep(absl::Milliseconds(120));  // a write falls due within
+    programs::Workers(absl::Milliseconds(1));
+  };
+  RecordOnEpoll(path, program);
+  // Between the long sleep and its timer's firing the clock moved twice or
+  // more: the wake-up for the write, then the timer's.
+  TraceReader r;
+  ASSERT_TRUE(r.Open(path));
+  Event e;
+  bool in_long_sleep = false;
+  int advances = 0;
+  while (r.Next(&e)) {
+    if (e.kind == HubEventKind::kSleep && e.a == 120000000) in_long_sleep = true;
+    if (!in_long_sleep) continue;
+    if (e.kind == HubEventKind::kTimeAdvanced) ++advances;
+    if (e.kind == HubEventKind::kTimerFired) break;
+  }
+  EXPECT_TRUE(in_long_sleep);
+  EXPECT_GE(advances, 2);
+  ReplayResult result = ReplayRun(path, program);
+  EXPECT_EQ(result.status, ReplayStatus::kIdentical) << result.report;
+}
+
 TEST(SimToSim, SeededRunsReplayIdentically) {
   for (uint64_t seed : {1u, 7u, 42u}) {
     const std::string path = TempPath("race.gtrace");
