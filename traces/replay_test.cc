@@ -164,9 +164,12 @@ TEST(EpollToSim, ReplayFollowsRecordedTime) {
 // move of the clock, and the simulator replays it like any other.
 TEST(EpollToSim, WakeUpForAWriteReplaysIdentically) {
   const std::string path = TempPath("write_wakeup.gtrace");
-  auto program = [] {
+  // Longer than the interval between writes: one falls due within.
+  const absl::Duration nap =
+      absl::Nanoseconds(internal::FileSink::kWaitWriteIntervalNs) + absl::Milliseconds(100);
+  auto program = [nap] {
     programs::Workers(absl::Milliseconds(1));
-    sleep(absl::Milliseconds(120));  // a write falls due within
+    sleep(nap);
     programs::Workers(absl::Milliseconds(1));
   };
   RecordOnEpoll(path, program);
@@ -178,7 +181,9 @@ TEST(EpollToSim, WakeUpForAWriteReplaysIdentically) {
   bool in_long_sleep = false;
   int advances = 0;
   while (r.Next(&e)) {
-    if (e.kind == HubEventKind::kSleep && e.a == 120000000) in_long_sleep = true;
+    if (e.kind == HubEventKind::kSleep && e.a == absl::ToInt64Nanoseconds(nap)) {
+      in_long_sleep = true;
+    }
     if (!in_long_sleep) continue;
     if (e.kind == HubEventKind::kTimeAdvanced) ++advances;
     if (e.kind == HubEventKind::kTimerFired) break;

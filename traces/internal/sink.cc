@@ -377,7 +377,7 @@ void FileSink::MaybeFlush(int64_t now_ns) {
       if ((++clock_checks_ & 31) != 0) return;
       now_ns = CoarseNowNs();
     }
-    const int64_t limit = write_in_waits_ ? 2 * kFlushIntervalNs : kFlushIntervalNs;
+    const int64_t limit = write_in_waits_ ? 2 * kWaitWriteIntervalNs : kFlushIntervalNs;
     if (now_ns - last_flush_ns_ < limit) return;
   }
   HandOff();

@@ -12,22 +12,26 @@
 //
 // Except on a loop that waits now and then (an epoll loop: WriteInWaits):
 // about to wait (Recorder::BeforeWait), it writes what is pending itself,
-// once 32 KiB are pending or 50 ms passed since the last write, unless the
-// writer thread still has chunks of this sink's; its busy path hands off
-// only a full chunk or bytes 100 ms old (a loop that stops waiting). A
+// once 32 KiB are pending or 200 ms passed since the last write (see
+// DueInWait), unless the writer thread still has chunks of this sink's;
+// its busy path hands off only a full chunk or bytes 400 ms old (a loop
+// that stops waiting). Each write(2) has a fixed cost (~7.5 us here, more
+// after a sleep: the system call and the file system's inode update), which
+// a loop of 1 ms timers paid as 4-7% of its CPU at one write per 50 ms, and
+// ~1% at one per 200 ms (trace_bench, BM_EpollTimers tickers). A
 // flush through a sleeping writer thread costs 3-4 times the CPU of one
 // written here: 4 / 16 / 64 KiB cost 27 / 33 / 100 us in all (2-6 us of it
 // on the waker; the rest is the writer thread's wake-up), against 7 / 11 /
 // 25 us written here (trace_bench's BM_QuietFlush). The loop pays that
-// once per 32 KiB or 50 ms, before a wait, so a timer may fire that much
+// once per 32 KiB or 200 ms, before a wait, so a timer may fire that much
 // late.
 
 // A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: crashes,
 // abort(), an uncaught exception) waits for the writer thread to finish
 // what it was given (up to 2 s), then writes every recorder's current chunk
 // itself, so a crash loses nothing; only a process killed outright
-// (SIGKILL) can lose its last 50 ms (100 ms in a loop writing in its
-// waits that has stopped waiting; at most a chunk and what the writer had
+// (SIGKILL) can lose its last 50 ms (200 ms in a loop writing in its
+// waits, 400 ms in one that has stopped waiting; at most a chunk and what the writer had
 // queued) of records.
 //
 // After fork(), the child's copy of a sink is not its own: the file and the
@@ -70,6 +74,8 @@ class FileSink {
   static constexpr size_t kChunkBytes = 64 * 1024;
   static constexpr size_t kFlushBytes = 32 * 1024;
   static constexpr int64_t kFlushIntervalNs = 50000000;
+  // The same for a loop that writes in its waits.
+  static constexpr int64_t kWaitWriteIntervalNs = 200000000;
 
   FileSink() = default;
   ~FileSink();
@@ -105,36 +111,36 @@ class FileSink {
   void CrcBreak(uint8_t* covered_end, uint8_t* patch, uint8_t* resume);
 
   // From now on the program writes in its waits (FlushInWait); the busy
-  // path (MaybeFlush) leaves them the bytes below a chunk and 100 ms.
+  // path (MaybeFlush) leaves them the bytes below a chunk and 400 ms.
   void WriteInWaits() { write_in_waits_ = true; }
   // Hands the pending bytes to the writer if 32 KiB are pending or 50 ms
-  // passed since the last flush (with WriteInWaits: 100 ms, and the size
+  // passed since the last flush (with WriteInWaits: 400 ms, and the size
   // is left to the waits). `now_ns`: a CLOCK_MONOTONIC reading the caller
   // has; -1: none, the sink reads the clock every 32nd call.
   void MaybeFlush(int64_t now_ns = -1);
   // Whether a program about to wait from `now_ns` until `deadline_ns`
   // (CLOCK_MONOTONIC readings; the largest int64: no end) writes its
-  // pending bytes now: 32 KiB are pending, or some, and a write is due (50
-  // ms since the last) now or during a short wait (50 ms at most). For a
+  // pending bytes now: 32 KiB are pending, or some, and a write is due (200
+  // ms since the last) now or during a short wait (200 ms at most). For a
   // longer wait that a write falls due in, `*back_ns` is set to that time
   // instead: the program comes back then to write (so a program that waits
-  // for good, hung perhaps, has its whole trace on disk 50 ms after its
+  // for good, hung perhaps, has its whole trace on disk 200 ms after its
   // last write at most, and one that idles between requests writes at most
-  // once per 50 ms).
+  // once per 200 ms).
   bool DueInWait(int64_t now_ns, int64_t deadline_ns, int64_t* back_ns) const {
     const size_t n = pending();
     if (n == 0) return false;
     const int64_t due = due_ns();
     if (n >= kFlushBytes || now_ns >= due) return true;
     if (deadline_ns < due) return false;
-    if (deadline_ns - now_ns <= kFlushIntervalNs) return true;
+    if (deadline_ns - now_ns <= kWaitWriteIntervalNs) return true;
     *back_ns = due;
     return false;
   }
   // DueInWait is false, and leaves `*back_ns` alone, while the write
   // position is below due_pos() and the wait's end below due_ns().
   const uint8_t* due_pos() const { return base_ + kFlushBytes; }
-  int64_t due_ns() const { return last_flush_ns_ + kFlushIntervalNs; }
+  int64_t due_ns() const { return last_flush_ns_ + kWaitWriteIntervalNs; }
   // Writes the pending bytes on this thread (the program is about to
   // wait: it has time), unless the writer thread still has some of this
   // sink's (they must reach the file first: then they go to it).
