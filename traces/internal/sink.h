@@ -31,8 +31,8 @@
 // what it was given (up to 2 s), then writes every recorder's current chunk
 // itself, so a crash loses nothing; only a process killed outright
 // (SIGKILL) can lose its last 50 ms (200 ms in a loop writing in its
-// waits, 400 ms in one that has stopped waiting; at most a chunk and what the writer had
-// queued) of records.
+// waits, 400 ms in one that has stopped waiting; at most a chunk and what
+// the writer had queued) of records.
 //
 // After fork(), the child's copy of a sink is not its own: the file and the
 // bytes pending at the fork are the parent's (the parent writes them). It
