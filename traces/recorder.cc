@@ -373,20 +373,17 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
   return s;
 }
 
+static_assert(internal::FileSink::kNoEnd == gevent::internal::kNanosFuture,
+              "the hub's wait with no end is the sink's");
+
 int64_t Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
   // Before short waits too: writing here costs the loop less than waking
-  // the writer thread costs the process. A virtual clock's waits are no
-  // waits, but for one with no end (for another thread).
+  // the writer thread costs the process (internal/sink.h, DueInWait).
   int64_t back = deadline_ns;
-  if (!closed_) {
-    const bool due =
-        real_clock_ ? sink_.DueInWait(now_ns, deadline_ns, &back)
-                    : deadline_ns == gevent::internal::kNanosFuture && sink_.pending() > 0;
-    if (due) {
-      SettleLane();
-      sink_.FlushInWait();
-      RefillLane();
-    }
+  if (!closed_ && sink_.DueInWait(now_ns, deadline_ns, &back)) {
+    SettleLane();
+    sink_.FlushInWait();
+    RefillLane();
   }
   if (next_ != nullptr && next_->WantsBeforeWait()) {
     back = std::min(back, next_->BeforeWait(now_ns, deadline_ns));

@@ -131,15 +131,9 @@ class alignas(64) Recorder final : public HubObserver {
     lane_.limit = lane_.pos + (kCheckpointEvery - pending_) * kLaneBytesPerRecord;
     lane_.time_ns = last_ns_;
     lane_.base = last_seq_;
-    // Before a wait, the hub asks BeforeWait only when it may have work:
-    // on a virtual clock, only before waits with no end.
-    if (real_clock_) {
-      lane_.before_wait_pos = sink_.due_pos();
-      lane_.before_wait_ns = sink_.due_ns();
-    } else {
-      lane_.before_wait_pos = reinterpret_cast<const uint8_t*>(~uintptr_t{0});
-      lane_.before_wait_ns = gevent::internal::kNanosFuture;
-    }
+    // Before a wait, the hub asks BeforeWait only when it may have work.
+    lane_.before_wait_pos = sink_.due_pos();
+    lane_.before_wait_ns = sink_.due_ns();
   }
   void WriteHeader();
   void WriteRecord(uint32_t field, const uint8_t* sub, size_t n, uint64_t dt);

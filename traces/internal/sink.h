@@ -51,6 +51,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace gevent {
@@ -126,10 +127,12 @@ class FileSink {
   // instead: the program comes back then to write (so a program that waits
   // for good, hung perhaps, has its whole trace on disk 200 ms after its
   // last write at most, and one that idles between requests writes at most
-  // once per 200 ms).
+  // once per 200 ms). Without WriteInWaits (a virtual clock, whose waits
+  // are no waits but for one with no end): only before a wait with no end.
   bool DueInWait(int64_t now_ns, int64_t deadline_ns, int64_t* back_ns) const {
     const size_t n = pending();
     if (n == 0) return false;
+    if (!write_in_waits_) return deadline_ns == kNoEnd;
     const int64_t due = due_ns();
     if (n >= kFlushBytes || now_ns >= due) return true;
     if (deadline_ns < due) return false;
@@ -139,8 +142,15 @@ class FileSink {
   }
   // DueInWait is false, and leaves `*back_ns` alone, while the write
   // position is below due_pos() and the wait's end below due_ns().
-  const uint8_t* due_pos() const { return base_ + kFlushBytes; }
-  int64_t due_ns() const { return last_flush_ns_ + kWaitWriteIntervalNs; }
+  const uint8_t* due_pos() const {
+    return write_in_waits_ ? base_ + kFlushBytes
+                           : reinterpret_cast<const uint8_t*>(~uintptr_t{0});
+  }
+  int64_t due_ns() const {
+    return write_in_waits_ ? last_flush_ns_ + kWaitWriteIntervalNs : kNoEnd;
+  }
+  // A wait's deadline when it has none.
+  static constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
   // Writes the pending bytes on this thread (the program is about to
   // wait: it has time), unless the writer thread still has some of this
   // sink's (they must reach the file first: then they go to it).
