@@ -60,11 +60,8 @@ void BM_SimVirtualHour(benchmark::State& state) {
     if (sim->elapsed() - elapsed0 < virtual_time) {
       state.SkipWithError("virtual time not reached");
     }
-    // Kill them while the simulation is still this thread's hub. (Destroying
-    // the Simulation directly would let the hub finish its current timer
-    // pass after ~Simulation restored the previous hub: greenlets woken in
-    // that pass would call sleep() on a brand-new epoll hub and block in
-    // real time. See docs/performance.md, "Problems found".)
+    // The teardown: kill the greenlets, then destroy the Simulation (and
+    // its hub).
     Stopwatch teardown;
     gevent::killall(gs);
     gs.clear();

@@ -2,18 +2,18 @@
 //
 //   bazel run -c opt //bench:sleepers_bench
 //
-// Each backend runs the workload twice in one process (on one hub):
+// Each backend runs the workload four times in one process (on one hub)
+// and reports three of the runs:
 //  - cold: the first run; every greenlet stack, greenlet object and timer is
 //    new memory, so the kernel first-touches (zero-fills) every page;
-//  - warm: the same again, reusing the hub's stack pool and the allocator's
-//    memory (but see docs/performance.md: the pool hands all but 256 freed
-//    stacks back to the kernel, so their pages fault again);
+//  - warm: the second run, reusing the thread's stack pool and the
+//    allocator's memory;
 //  - steady: the fourth run. The second one is faster than the first, so
 //    more greenlets are alive at once and the pool makes more stacks; by
 //    the fourth the pool holds what the workload needs.
 // Reported counters (wall seconds, minor page faults, an estimate of the
 // time spent in those faults, resident KiB per greenlet) are named
-// <cold|warm>_<what>. The longest sleep is 99 ms: that is the floor.
+// <cold|warm|steady>_<what>. The longest sleep is 99 ms: that is the floor.
 //
 // Memory and "cold" figures are only clean in a fresh process: run one
 // benchmark per process, as bench/compare.sh does, e.g.

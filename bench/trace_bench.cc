@@ -66,7 +66,8 @@ void Report(benchmark::State& state, const char* unit, double plain, double reco
 }
 
 // The simulator's sleep(0) ping-pong: the main greenlet and a partner
-// alternate. op = one yield (3 records: sleep, callback, switch).
+// alternate. op = one yield (2 records: sleep, switch; callbacks are not
+// recorded by default).
 void BM_SimPingPong(benchmark::State& state) {
   constexpr int kYields = 200000;
   constexpr int kRounds = 21;
@@ -117,8 +118,8 @@ void BM_EpollTimers(benchmark::State& state) {
   const int greenlets = static_cast<int>(state.range(0));
   const bool dense = state.range(1) != 0;
   const int naps = dense ? 25 : 50;
-  // Real timers make single rounds noisy (+-10% here): many rounds, and the
-  // median of each round's recorded/plain and observed/plain ratios.
+  // Real timers make single rounds noisy: many rounds, and the median of
+  // each round's recorded/plain and observed/plain ratios.
   constexpr int kRounds = 31;
   for (auto _ : state) {
     gevent::Hub* hub = gevent::get_hub();

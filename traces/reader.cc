@@ -26,7 +26,8 @@ constexpr bool kCheckCrc = false;
 constexpr bool kCheckCrc = true;
 #endif
 constexpr size_t kMaxRecordBytes = 1024 * 1024;
-// A writer checkpoints at least this often (ours: every 64 records).
+// A writer checkpoints at least this often (ours: every 256 records,
+// Recorder::kCheckpointEvery).
 constexpr uint64_t kMaxChunkRecords = 1024;
 
 // Reads a varint at data[*pos]. 0: ok; 1: data ended; 2: malformed.

@@ -11,9 +11,12 @@
 // first into `path`, later ones into `path.2`, `path.3`, ...), until its
 // thread exits.
 //
-// Works on both backends. Records are encoded as events happen and written
-// to the file every 32 KiB or 5 ms (at a checkpoint or time advance); a
-// crash (fatal signal, abort, uncaught exception) writes what is pending
+// Works on both backends. Records are encoded into memory as events happen
+// and reach the file once 32 KiB are pending or after an interval: an epoll
+// loop writes them itself in its waits, at least every 200 ms
+// (FileSink::kWaitWriteIntervalNs); on the simulator the writer thread
+// writes them, at least every 50 ms of real time (FileSink::kFlushIntervalNs).
+// A crash (fatal signal, abort, uncaught exception) writes what is pending
 // before the process dies (see internal/sink.h). In a child forked while
 // it records, a Recorder writes nothing more (the file is the parent's);
 // start another one there to trace the child. Greenlet ids are RawGreenlet::id() (per-hub

@@ -313,7 +313,8 @@ TEST(Crash, SegfaultLosesNothing) {
 }
 
 // Killed outright (SIGKILL: no handler runs), a recorder loses at most what
-// it encoded since its last write: 50 ms of real time at a time advance, or
+// it encoded since its last write: on an epoll loop that writes in its
+// waits, up to FileSink::kWaitWriteIntervalNs (200 ms) of records, or
 // 32 KiB.
 TEST(Crash, SigkillLosesOnlyTheLastMilliseconds) {
   const std::string path = TempPath("killed.gtrace");

@@ -136,9 +136,9 @@ class Writer {
     queue_.push_back({s, c});
     queued_bytes_ += c->used;
     const uint64_t ticket = ++submitted_;
-    // A busy writer polls: waking a thread costs the waker ~10 us on a
-    // virtual machine (an inter-processor interrupt), a recording program
-    // hands off a chunk every ~100 us.
+    // A busy writer polls: waking a thread costs the waker microseconds on
+    // a virtual machine (an inter-processor interrupt), and a busy
+    // recording program hands off chunks often.
     if (asleep_) {
       asleep_ = false;
       l.unlock();

@@ -1,30 +1,27 @@
 // FileSink: where a recorder's bytes go.
 //
 // Records are encoded into a chunk of memory. A full chunk, or one with
-// 32 KiB pending at a checkpoint or time advance (or 50 ms of real time
-// after the last hand-off), is handed to the process's trace writer thread,
-// which computes the checkpoints' CRC-32C and writes the chunk with
-// write(2); the recording thread goes on in a fresh chunk. So neither the
-// system call (~0.2 ns a byte, ~5 us a call on the virtual machines
-// measured) nor the checksum is paid by the recorded program's thread.
-// Chunks reach the file in the order they were handed off; Close() waits
-// for all of them.
+// 32 KiB pending at a checkpoint or time advance (or kFlushIntervalNs, 50 ms,
+// of real time after the last hand-off), is handed to the process's trace
+// writer thread, which computes the checkpoints' CRC-32C and writes the
+// chunk with write(2); the recording thread goes on in a fresh chunk. So
+// neither the system call nor the checksum is paid by the recorded
+// program's thread. Chunks reach the file in the order they were handed
+// off; Close() waits for all of them.
 //
 // Except on a loop that waits now and then (an epoll loop: WriteInWaits):
 // about to wait (Recorder::BeforeWait), it writes what is pending itself,
-// once 32 KiB are pending or 200 ms passed since the last write (see
-// DueInWait), unless the writer thread still has chunks of this sink's;
-// its busy path hands off only a full chunk or bytes 400 ms old (a loop
-// that stops waiting). Each write(2) has a fixed cost (~7.5 us here, more
-// after a sleep: the system call and the file system's inode update), which
-// a loop of 1 ms timers paid as 4-7% of its CPU at one write per 50 ms, and
-// ~1% at one per 200 ms (trace_bench, BM_EpollTimers tickers). A
-// flush through a sleeping writer thread costs 3-4 times the CPU of one
-// written here: 4 / 16 / 64 KiB cost 27 / 33 / 100 us in all (2-6 us of it
-// on the waker; the rest is the writer thread's wake-up), against 7 / 11 /
-// 25 us written here (trace_bench's BM_QuietFlush). The loop pays that
-// once per 32 KiB or 200 ms, before a wait, so a timer may fire that much
-// late.
+// once 32 KiB are pending or kWaitWriteIntervalNs (200 ms) passed since the
+// last write (see DueInWait), unless the writer thread still has chunks of
+// this sink's; its busy path hands off only a full chunk or bytes 400 ms
+// old (a loop that stops waiting). Each write(2) has a fixed cost (the
+// system call and the file system's inode update, more after a sleep),
+// which the long interval keeps to a small share of a timer loop's CPU; a
+// flush through a sleeping writer thread costs several times the CPU of one
+// written here (waking the thread). trace_bench's BM_EpollTimers and
+// BM_QuietFlush measure both (figures: docs/trace-format.md, "Overhead").
+// The loop pays a write once per 32 KiB or 200 ms, before a wait, so a
+// timer due meanwhile may fire late by the write's cost.
 
 // A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: crashes,
 // abort(), an uncaught exception) waits for the writer thread to finish
@@ -42,8 +39,8 @@
 // its own recorder, into another file.)
 //
 // (A memory mapping of the file would survive SIGKILL too, but the first
-// write to each fresh page costs microseconds on virtual machines: 2.5 ns a
-// byte measured here, against 0.2 ns through write(2).)
+// write to each fresh page costs microseconds on virtual machines, many
+// times the cost a byte of write(2); docs/trace-format.md.)
 #ifndef GEVENTPP_TRACES_INTERNAL_SINK_H_
 #define GEVENTPP_TRACES_INTERNAL_SINK_H_
 
@@ -161,8 +158,8 @@ class FileSink {
   // KiB past the write position, for writing. A chunk comes back from the
   // writer thread, whose core (or, on a virtual machine, another core
   // complex) may still hold its lines: without this, each new line the
-  // recording thread writes waits for them (measured: the simulator's
-  // recorded yield 26 -> 35-43 ns on such a machine).
+  // recording thread writes waits for them (docs/trace-format.md, "The
+  // lane").
   void PrefetchForWrite(size_t ahead) const {
     const size_t left = room();
     if (ahead >= left) return;
