@@ -21,6 +21,7 @@
 #include "benchmark/benchmark.h"
 #include "bench/backend.h"
 #include "bench/bench_util.h"
+#include "bench/workloads.h"
 #include "runtime/gevent.h"
 #include "runtime/internal/context.h"
 #include "runtime/internal/stack_pool.h"
@@ -40,16 +41,11 @@ using gevent_bench::SetNsPerOp;
 // yields (one each); op = one yield.
 void BM_Yield(benchmark::State& state, Backend backend) {
   OnBackend(backend, [&] {
-    bool stop = false;
-    auto partner = gevent::spawn([&stop] {
-      while (!stop) gevent::sleep();
+    gevent_bench::YieldPairs([&](auto&& op) {
+      Stopwatch w;
+      for (auto _ : state) op();
+      SetNsPerOp(state, w, 2.0 * static_cast<double>(state.iterations()));
     });
-    gevent::sleep();  // let the partner start
-    Stopwatch w;
-    for (auto _ : state) gevent::sleep();
-    SetNsPerOp(state, w, 2.0 * static_cast<double>(state.iterations()));
-    stop = true;
-    partner->join();
   });
 }
 BENCHMARK_CAPTURE(BM_Yield, epoll, Backend::kEpoll)->UseRealTime();
@@ -140,26 +136,11 @@ BENCHMARK_CAPTURE(BM_TimeoutStartCancel, sim, Backend::kSim)
 // op = one round trip (set/wait/clear in each direction).
 void BM_EventPingPong(benchmark::State& state, Backend backend) {
   OnBackend(backend, [&] {
-    gevent::Event ping, pong;
-    bool stop = false;
-    auto ponger = gevent::spawn([&] {
-      for (;;) {
-        ping.wait();
-        ping.clear();
-        if (stop) return;
-        pong.set();
-      }
+    gevent_bench::EventRoundTrips([&](auto&& op) {
+      Stopwatch w;
+      for (auto _ : state) op();
+      SetNsPerOp(state, w, static_cast<double>(state.iterations()));
     });
-    Stopwatch w;
-    for (auto _ : state) {
-      ping.set();
-      pong.wait();
-      pong.clear();
-    }
-    SetNsPerOp(state, w, static_cast<double>(state.iterations()));
-    stop = true;
-    ping.set();
-    ponger->join();
   });
 }
 BENCHMARK_CAPTURE(BM_EventPingPong, epoll, Backend::kEpoll)->UseRealTime();
@@ -194,8 +175,8 @@ void BM_ContextJump(benchmark::State& state) {
 }
 BENCHMARK(BM_ContextJump)->UseRealTime();
 
-// The same with Boost.Context's jump_fcontext alone (what Jump adds: the
-// C++ exception-state swap through a thread_local, and the JumpData record).
+// The same with Boost.Context's jump_fcontext alone (what Jump adds: saving
+// and restoring the thread's C++ exception globals, and the JumpData record).
 namespace bctx = boost::context::detail;
 
 void RawEntry(bctx::transfer_t t) {
@@ -256,11 +237,11 @@ void BM_StackFreshMmap(benchmark::State& state) {
 }
 BENCHMARK(BM_StackFreshMmap)->Arg(0)->Arg(1)->ArgName("touch")->UseRealTime();
 
-// What StackPool::Release does with a freed stack once 256 are free already:
-// madvise(MADV_DONTNEED) to give its pages back. Here the stack's top page
-// was written (as a greenlet that ran would have), so the kernel must unmap
-// it and flush the TLB. op = one touch + madvise (the touch is the page
-// fault that the next use of the stack pays again).
+// What StackPool::Trim does with each free stack beyond the warm ones it
+// keeps (kWarmStacks): madvise(MADV_DONTNEED) to give its pages back. Here
+// the stack's top page was written (as a greenlet that ran would have), so
+// the kernel must unmap it and flush the TLB. op = one touch + madvise (the
+// touch is the page fault that the next use of the stack pays again).
 void BM_StackTrimMadvise(benchmark::State& state) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t size = gevent::internal::StackPool::kDefaultStackSize;

@@ -12,7 +12,7 @@
 //  - the switch between greenlets: a blocked greenlet waits in the hub, and
 //    only the hub resumes greenlets (a blocking greenlet may run the hub's
 //    next steps itself and switch straight to the next one, the hand-off,
-//    with exactly the same effect; see TryHandOff in hub.cc).
+//    with exactly the same effect; see hand_off.cc).
 //
 // One loop iteration follows gevent/libev: the callback FIFO runs (for at most
 // the switch interval, so callbacks cannot starve I/O), then the timers that
@@ -20,15 +20,18 @@
 // nothing else ran. The loop stops when no referenced work is left; a
 // greenlet that is still blocked then gets LoopExit in the main greenlet.
 //
-// Everything that every backend shares lives in this class. A backend (see
-// runtime/internal/epoll_hub.h and sim/sim_hub.h) supplies only the clock,
-// the way to wait for events, and the points where it chooses an order.
+// Everything that every backend shares lives in this class. Three seams
+// plug into it:
+//  - the backend it owns (hub_backend.h): the clock, the wait for events,
+//    the wake-up, I/O interest (epoll, or the simulator's virtual clock);
+//  - the scheduling policy (scheduling_policy.h): who decides the orders
+//    the real world leaves open (the default order, the simulator's seed,
+//    an explorer);
+//  - an observer (hub_observer.h): who sees every event (traces).
 //
-// Watchers (Callback, Timer, IoWatcher, IdleWatcher, ForkWatcher) are owned by
-// the caller and linked into the hub intrusively, so arming one never
-// allocates. A watcher must be stopped (its destructor does it) before it is
-// destroyed. All hub methods must be called on the hub's own thread, except
-// run_callback_threadsafe() and wakeup().
+// Watchers (watchers.h) are owned by the caller and linked into the hub
+// intrusively, so arming one never allocates. All hub methods must be
+// called on the hub's own thread, except run_callback_threadsafe().
 #ifndef GEVENTPP_RUNTIME_HUB_H_
 #define GEVENTPP_RUNTIME_HUB_H_
 
@@ -50,6 +53,10 @@
 #include "runtime/internal/nanos.h"
 #include "runtime/internal/stack_pool.h"
 #include "runtime/internal/timer_queue.h"
+#include "runtime/hub_backend.h"
+#include "runtime/hub_observer.h"
+#include "runtime/scheduling_policy.h"
+#include "runtime/watchers.h"
 
 namespace gevent {
 
@@ -66,426 +73,6 @@ namespace internal {
 struct HubShutdown {};
 }  // namespace internal
 
-// A callback in the hub's FIFO. `fn` runs in the hub greenlet.
-class Callback : private internal::ListNode {
- public:
-  using Fn = void (*)(Callback*);
-  // `discard`, if given, runs instead of `fn` when the hub is destroyed with
-  // the callback still pending (to release what the callback would have).
-  explicit Callback(Fn fn, Fn discard = nullptr) : fn_(fn), discard_(discard) {}
-  ~Callback();
-  Callback(const Callback&) = delete;
-  Callback& operator=(const Callback&) = delete;
-  bool pending() const { return hub_ != nullptr; }
-
- private:
-  friend class Hub;
-  friend class internal::IntrusiveList<Callback>;
-  Fn fn_;
-  Fn discard_;
-  Hub* hub_ = nullptr;
-};
-
-// A one-shot timer. `fn` runs in the hub greenlet when the deadline passes.
-class Timer : private internal::TimerEntry {
- public:
-  using Fn = void (*)(Timer*);
-  explicit Timer(Fn fn, Fn discard = nullptr) : fn_(fn), discard_(discard) {}
-  ~Timer();
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-  // True from start until it fires or is stopped.
-  bool active() const { return hub_ != nullptr; }
-  absl::Time deadline() const {
-    return internal::TimeFromNanos(TimerEntry::deadline);
-  }
-  bool referenced() const { return ref_; }
-
- private:
-  friend class Hub;
-  static constexpr uint32_t kNotFiring = ~uint32_t{0};
-  Fn fn_;
-  Fn discard_;
-  Hub* hub_ = nullptr;
-  bool ref_ = true;
-  // Its index in the hub's batch of due timers, while it is in it.
-  uint32_t firing_at_ = kNotFiring;
-
- protected:
-  // Memory the timer's function will use when it fires (a greenlet to
-  // resume), prefetched while the timer before it runs; or nullptr.
-  const void* touches_ = nullptr;
-};
-
-// A timer that, when it fires, resumes `g` if `g` is still waiting (what
-// sleep() uses). The hub knows this kind: a greenlet that blocks while the
-// hub is firing timers can fire the next one of these itself and switch
-// straight to its greenlet (see TryHandOff in hub.cc).
-class ResumeTimer : public Timer {
- public:
-  ResumeTimer(Hub* hub, RawGreenlet* g) : Timer(&Fire), owner_(hub), g_(g) {
-    touches_ = g;
-  }
-
- private:
-  friend class Hub;
-  static void Fire(Timer* t);
-  Hub* owner_;
-  RawGreenlet* g_;
-};
-
-// Readiness of one file descriptor. `fn(watcher, revents)` runs in the hub.
-class IoWatcher : private internal::ListNode {
- public:
-  static constexpr uint32_t kRead = 1;
-  static constexpr uint32_t kWrite = 2;
-  using Fn = void (*)(IoWatcher*, uint32_t revents);
-  IoWatcher(int fd, uint32_t events, Fn fn) : fd_(fd), events_(events), fn_(fn) {}
-  ~IoWatcher();
-  IoWatcher(const IoWatcher&) = delete;
-  IoWatcher& operator=(const IoWatcher&) = delete;
-  int fd() const { return fd_; }
-  uint32_t events() const { return events_; }
-  bool active() const { return hub_ != nullptr; }
-
- private:
-  friend class Hub;
-  friend class internal::IntrusiveList<IoWatcher>;
-  int fd_;
-  uint32_t events_;
-  Fn fn_;
-  Hub* hub_ = nullptr;
-  bool ref_ = true;
-  uint64_t round_ = 0;
-};
-
-// Runs when the loop has nothing else to do. Higher priority runs first; only
-// the highest priority that has watchers runs in one iteration.
-class IdleWatcher : private internal::ListNode {
- public:
-  using Fn = void (*)(IdleWatcher*);
-  explicit IdleWatcher(Fn fn, int priority = 0) : fn_(fn), priority_(priority) {}
-  ~IdleWatcher();
-  IdleWatcher(const IdleWatcher&) = delete;
-  IdleWatcher& operator=(const IdleWatcher&) = delete;
-  bool active() const { return hub_ != nullptr; }
-  int priority() const { return priority_; }
-
- private:
-  friend class Hub;
-  friend class internal::IntrusiveList<IdleWatcher>;
-  Fn fn_;
-  int priority_;
-  Hub* hub_ = nullptr;
-};
-
-// Runs when the process receives `signum` (delivered through a signalfd, so
-// it runs in the hub like any watcher, never in a signal handler). Never
-// keeps the loop alive.
-class SignalWatcher : private internal::ListNode {
- public:
-  using Fn = void (*)(SignalWatcher*);
-  SignalWatcher(int signum, Fn fn) : signum_(signum), fn_(fn) {}
-  ~SignalWatcher();
-  SignalWatcher(const SignalWatcher&) = delete;
-  SignalWatcher& operator=(const SignalWatcher&) = delete;
-  int signum() const { return signum_; }
-  bool active() const { return hub_ != nullptr; }
-
- private:
-  friend class Hub;
-  friend class internal::IntrusiveList<SignalWatcher>;
-  int signum_;
-  Fn fn_;
-  Hub* hub_ = nullptr;
-};
-
-// Runs in the child process after fork() + Hub::reinit(). Never keeps the
-// loop alive.
-class ForkWatcher : private internal::ListNode {
- public:
-  using Fn = void (*)(ForkWatcher*);
-  explicit ForkWatcher(Fn fn) : fn_(fn) {}
-  ~ForkWatcher();
-  ForkWatcher(const ForkWatcher&) = delete;
-  ForkWatcher& operator=(const ForkWatcher&) = delete;
-  bool active() const { return hub_ != nullptr; }
-
- private:
-  friend class Hub;
-  friend class internal::IntrusiveList<ForkWatcher>;
-  Fn fn_;
-  Hub* hub_ = nullptr;
-};
-
-// The points where a backend may choose an order the real world leaves open.
-enum class Decision : uint8_t {
-  kTimerTie,     // which of several timers with the same deadline fires first
-  kTimerJitter,  // how late (in whole microseconds) a timer fires
-  kIoOrder,      // which of several ready file descriptors is delivered first
-  kWakeupOrder,  // which of several cross-thread wake-ups is delivered first
-};
-const char* DecisionName(Decision d);
-
-// What the hub reports to an observer (the simulator's event hash, traces).
-// The numbering is part of the trace format (traces/trace.proto): append
-// new kinds, never renumber.
-enum class HubEventKind : uint8_t {
-  kSpawn = 1,         // a greenlet was created and scheduled (a = parent id)
-  kSwitch = 2,        // a greenlet is about to run
-  kFinish = 3,        // a greenlet finished (a: 0 value, 1 error, 2 killed)
-  kTimerFired = 4,    // a timer fired (a = its start sequence number)
-  kCallback = 5,      // a callback ran
-  kIo = 6,            // a file descriptor was delivered (a = fd, b = revents)
-  kIdle = 7,          // idle watchers ran
-  kTimeAdvanced = 8,  // the clock moved (a = by how many ns)
-  kDecision = 9,      // a choice: a = options, b = option taken, c = Decision
-  kLoopExit = 10,     // the loop ran out of referenced work
-  kSleep = 11,        // a greenlet sleeps (a = ns)
-  kTimeoutFired = 12, // a Timeout fired into `greenlet`
-  kKill = 13,         // a kill is delivered to `greenlet`
-  kLinkNotified = 14, // a link was called
-  kNote = 15,         // a user note (text)
-  kTimerStarted = 16, // a timer was started (greenlet = who, a = its start
-                      // sequence number, b = delay in ns); e.time is the
-                      // clock reading its deadline counts from
-  kLastKind = kTimerStarted,
-};
-
-struct HubEvent {
-  HubEventKind kind;
-  int64_t time_ns;  // the hub's clock (internal/nanos.h); see time()
-  uint64_t greenlet = 0;  // id of the greenlet concerned, 0 for none
-  int64_t a = 0;
-  int64_t b = 0;
-  int64_t c = 0;
-  const RawGreenlet* who = nullptr;  // for names; valid during the call only
-  const char* text = nullptr;        // kNote; valid during the call only
-  absl::Time time() const { return internal::TimeFromNanos(time_ns); }
-};
-
-// A fast lane an observer may offer the hub for its commonest events, so
-// that they cost a few instructions instead of a call (HubObserver::lane()).
-// The hub writes an event of kind k into the lane instead of calling
-// OnHubEvent when all of these hold:
-//   - the observer offered kind k (Offer: its pattern is not 0);
-//   - the event's c is 0, and its b is 1 for kSleep (a referenced sleep)
-//     and 0 for the other kinds (`who` and `text` are not passed: kinds
-//     that need them must not be offered);
-//   - its value is below 2^28: for kTimerFired, base - a in zigzag form
-//     (protobuf's sint64: how many timers were started after it, when base
-//     is the last one's number); for kTimeAdvanced, its time - time_ns,
-//     which must be above 0 (time_ns then moves to its time); for the
-//     other kinds the greenlet id, and a must be 0. (A fixed rule per kind:
-//     Emit is inlined with a constant kind, so the rule costs nothing where
-//     it does not apply.)
-//   - its time is `time_ns` (but for kTimeAdvanced), and pos < limit.
-// It then stores, at `pos`, the 4 bytes of k's pattern with (n - 1) added to
-// bytes 0 and 2, followed by the value as a protobuf varint of n bytes (1
-// to 4), advances `pos` by 4 + n and adds n - 1 to `extra`: with the
-// pattern [len][tag][sub-message length][field tag], that is the record of
-// a one-field message for any value, and a lane that took r records holding
-// B bytes has r = (B - extra) / 5. Every other event reaches OnHubEvent, in
-// order with the lane's: the observer moves `limit`, `time_ns` (and
-// `extra`) there. 32 bytes must be writable at any pos < limit. A record
-// takes at least 5 bytes, a sleep with its timer start (two records,
-// below) at least 9: a lane whose limit allows 4 bytes a record cannot
-// pass its count.
-// Sleeps of ns > 0 and timer starts go through Take to OnHubEvent; one
-// pair of them comes together (Hub::start_sleep): a sleep of ns
-// > 0 (kSleep, b = 1) and the start of its timer (kTimerStarted: same
-// greenlet and delay, a = base + 1, at a time within 2^28 ns after the
-// sleep's), with kTimerStarted offered and values below 2^28, is one
-// record of two fields more than kSleep's pattern (TakeSleepStart): the
-// greenlet's field, tag 0x10 and ns, tag 0x20 and the time between them
-// (trace format 2's Sleep.timer_dt_ns). It counts as two records (extra
-// goes up by the bytes beyond 10); base moves to a and time_ns to the
-// start's time. The lane takes it only with room for both counts (pos + 4
-// < limit).
-// Before a wait, the hub calls the observer's BeforeWait only once pos
-// reaches `before_wait_pos` or for a wait that may last until
-// `before_wait_ns` or later (its deadline on the hub's clock; both 0:
-// before every wait): the observer says when it has work for a wait, and
-// the loop's other waits touch nothing of it.
-// Two cache lines: all that recording a busy loop's commonest events
-// touches of the observer.
-struct alignas(64) HubEventLane {
-  static constexpr size_t kMinRecordBytes = 5;
-  uint8_t* pos = nullptr;
-  uint8_t* limit = nullptr;
-  int64_t time_ns = 0;
-  uint64_t extra = 0;
-  uint64_t base = 0;
-  const uint8_t* before_wait_pos = nullptr;
-  int64_t before_wait_ns = 0;
-
-  // The lane takes events of `kind` with this record pattern (the 4 bytes
-  // described above, little-endian; kTimerStarted: any value but 0, for
-  // TakeSleepStart); 0: it does not. Kinds above kLastKind cannot be offered.
-  void Offer(HubEventKind kind, uint32_t record_pattern) {
-    const auto k = static_cast<size_t>(kind) - 1;
-    if (k < kKinds) pattern_[k] = record_pattern;
-  }
-  bool offers(HubEventKind kind) const { return PatternOf(kind) != 0; }
-  // Whether the hub calls BeforeWait before a wait until `deadline_ns`
-  // (see above).
-  bool BeforeWaitDue(int64_t deadline_ns) const {
-    return pos >= before_wait_pos || deadline_ns >= before_wait_ns;
-  }
-
-  // Takes the event if it qualifies (see above). Sleeps of ns > 0 and timer
-  // starts come only through TakeSleepStart.
-  bool Take(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b_,
-            int64_t c, int64_t t) {
-    if (kind == HubEventKind::kTimerStarted) return false;
-    const uint64_t w = PatternOf(kind);
-    const int64_t want_b = kind == HubEventKind::kSleep ? 1 : 0;
-    if (kind == HubEventKind::kTimeAdvanced) {
-      return c == 0 && b_ == want_b && TakeTimeAdvanced(w, t);
-    }
-    uint8_t* const p = pos;
-    if (w == 0 || c != 0 || b_ != want_b || t != time_ns || p >= limit) {
-      return false;
-    }
-    uint64_t v = greenlet;
-    if (kind == HubEventKind::kTimerFired) {
-      const auto d = static_cast<int64_t>(base - static_cast<uint64_t>(a));
-      v = (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63);
-    } else if (a != 0) {
-      return false;
-    }
-    uint64_t record;
-    if (v < 0x80) {
-      record = w | v << 32;
-      pos = p + 5;
-    } else if (v < 0x4000) {
-      record = (w + 0x010001) | ((v & 0x7f) | 0x80 | (v >> 7) << 8) << 32;
-      pos = p + 6;
-      ++extra;
-    } else {
-      return TakeWide(w, v);
-    }
-    memcpy(p, &record, 8);
-    return true;
-  }
-
-  // The clock moved to `t`: the record of the time since time_ns.
-  bool TakeTimeAdvanced(uint64_t w, int64_t t) {
-    uint8_t* const p = pos;
-    if (w == 0 || p >= limit || t <= time_ns) return false;
-    const auto dt = static_cast<uint64_t>(t - time_ns);
-    if (dt >= (uint64_t{1} << 28)) return false;
-    PutOneField(w, dt);
-    time_ns = t;
-    return true;
-  }
-
-  // A sleep of `ns` by `greenlet` at `sleep_t` (ref: b = 1) and its timer's
-  // start, number `seq`, at `start_t`: one record (see above), or false.
-  __attribute__((always_inline)) bool TakeSleepStart(uint64_t greenlet, int64_t ns,
-                                                    int64_t ref, int64_t sleep_t,
-                                                    uint64_t seq, int64_t start_t) {
-    const uint64_t w = PatternOf(HubEventKind::kSleep);
-    constexpr uint64_t kMax = uint64_t{1} << 28;
-    const uint64_t dt = start_t > sleep_t ? static_cast<uint64_t>(start_t - sleep_t) : 0;
-    if (w == 0 || PatternOf(HubEventKind::kTimerStarted) == 0 || ref != 1 ||
-        sleep_t != time_ns ||
-        pos + 4 >= limit || greenlet >= kMax || ns <= 0 ||
-        static_cast<uint64_t>(ns) >= kMax || dt >= kMax || seq != base + 1) {
-      return false;
-    }
-    uint64_t ng, nn, nd;
-    const uint64_t id = Varint28(greenlet, &ng);
-    const uint64_t delay = Varint28(static_cast<uint64_t>(ns), &nn);
-    const uint64_t gap = Varint28(dt, &nd);
-    const uint64_t more = ng + nn + nd + 1;  // bytes beyond the pattern's 5
-    const uint64_t head = (w + more * 0x010001) | (id << 32);
-    const uint64_t ns_field = 0x10 | delay << 8;
-    const uint64_t dt_field = 0x20 | gap << 8;
-    uint8_t* const p = pos;
-    memcpy(p, &head, 8);
-    memcpy(p + 4 + ng, &ns_field, 8);
-    memcpy(p + 5 + ng + nn, &dt_field, 8);
-    pos = p + 5 + more;
-    extra += more - 5;  // two records: 10 bytes (modular: -1 for 9)
-    base = seq;
-    if (start_t > time_ns) time_ns = start_t;
-    return true;
-  }
-
- private:
-  static constexpr size_t kKinds = static_cast<size_t>(HubEventKind::kLastKind);
-  uint32_t pattern_[kKinds] = {};  // kind k's at k - 1
-
-  uint32_t PatternOf(HubEventKind kind) const {
-    const auto k = static_cast<size_t>(kind) - 1;
-    return k < kKinds ? pattern_[k] : 0;
-  }
-  // Values of 3 and 4 varint bytes (out of line: Take stays small, the hub
-  // inlines it into every event).
-  __attribute__((noinline)) bool TakeWide(uint64_t w, uint64_t value) {
-    if (value >= (uint64_t{1} << 28)) return false;
-    PutOneField(w, value);
-    return true;
-  }
-  // The record of pattern `w` with `value` (< 2^28) as its field, at pos.
-  void PutOneField(uint64_t w, uint64_t value) {
-    uint64_t n;
-    const uint64_t v = Varint28(value, &n);
-    const uint64_t record = (w + (n - 1) * 0x010001) | (v << 32);
-    memcpy(pos, &record, 8);
-    pos += 4 + n;
-    extra += n - 1;
-  }
-  // `value` (< 2^28) as a varint in the low bytes; its length in `*n`.
-  // One case a length, without a loop: 7-bit groups spread to bytes, and
-  // the continuation bit on all but the last.
-  static uint64_t Varint28(uint64_t value, uint64_t* n) {
-    if (value < 0x80) {
-      *n = 1;
-      return value;
-    }
-    uint64_t groups = (value & 0x7f) | (value << 1 & 0x7f00);
-    if (value < 0x4000) {
-      *n = 2;
-      return groups | 0x80;
-    }
-    groups |= value << 2 & 0x7f0000;
-    if (value < 0x200000) {
-      *n = 3;
-      return groups | 0x8080;
-    }
-    *n = 4;
-    return groups | (value << 3 & 0x7f000000) | 0x808080;
-  }
-};
-static_assert(sizeof(HubEventLane) == 128, "HubEventLane: two cache lines");
-
-class HubObserver {
- public:
-  virtual ~HubObserver() = default;
-  virtual void OnHubEvent(const HubEvent& e) = 0;
-  // False if the observer ignores kCallback events (the commonest event,
-  // one per callback the loop runs): the hub then does not report them.
-  // Asked when the observer is set.
-  virtual bool WantsCallbacks() const { return true; }
-  // The observer's fast lane (see HubEventLane), or nullptr. Asked when the
-  // observer is set; the lane must stay valid while it is.
-  virtual HubEventLane* lane() { return nullptr; }
-  // True if the observer wants BeforeWait. Asked when the observer is set.
-  virtual bool WantsBeforeWait() const { return false; }
-  // The loop is about to wait for events until `deadline_ns` (the hub's
-  // clock; kNanosFuture: no timer), having nothing to run: time the program
-  // does not use, for the observer's own work (a recorder writes its file).
-  // Returns when the loop is to come back at the latest: `deadline_ns`, or
-  // earlier, after `now_ns`, for more of that work (a wake-up with no
-  // events, which the clock's move reports).
-  virtual int64_t BeforeWait(int64_t now_ns, int64_t deadline_ns) {
-    (void)now_ns;
-    return deadline_ns;
-  }
-};
-
 // Called with the greenlet (nullptr for a hub callback) and the error that
 // escaped it. The default prints "<name> failed with <type>: <what>".
 using ErrorHandler =
@@ -493,25 +80,33 @@ using ErrorHandler =
 
 class Hub {
  public:
+  // A hub on `backend`, with the default order (no scheduling policy set).
+  explicit Hub(std::unique_ptr<HubBackend> backend);
+  // Destroys the hub (see destroy()) and then its backend.
   virtual ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
   // A short name of the backend: "epoll" or "sim".
-  virtual const char* backend_name() const = 0;
+  const char* backend_name() const { return backend_->name(); }
+  HubBackend& backend() const { return *backend_; }
   // Unique per process, never reused.
   uint64_t id() const { return id_; }
 
   // ---- Time ----
   // The current time of this hub's clock (monotonic or virtual).
-  absl::Time now() { return internal::TimeFromNanos(now_ns_ = ClockNowNs()); }
+  absl::Time now() { return internal::TimeFromNanos(now_ns_ = backend_->NowNs()); }
   // The time cached at the start of the current loop iteration (or by the
   // last now()).
   absl::Time loop_time() const { return internal::TimeFromNanos(now_ns_); }
 
   // ---- Callbacks ----
   // Appends `cb` to the FIFO. Runs once, in the hub, in FIFO order.
-  void run_callback(Callback* cb);
+  void run_callback(Callback* cb) {
+    if (cb->hub_ != nullptr) return;  // already pending
+    cb->hub_ = this;
+    callbacks_.push_back(cb);
+  }
   void cancel(Callback* cb);
   // Appends a callback that owns `fn`. Returns a handle that can cancel it
   // while it is still pending.
@@ -545,7 +140,7 @@ class Hub {
   // There is a lane, and the sleep is not the hub's own nor followed by a
   // decision (a timer lateness may ask for one between the two events).
   bool sleeps_through_lane() const {
-    return lane_ != nullptr && !timer_lateness_ && !in_hub();
+    return lane_ != nullptr && !delays_timers_ && !in_hub();
   }
   void stop(Timer* t);
 
@@ -623,9 +218,18 @@ class Hub {
   uint64_t event_hash() const { return event_hash_; }
   // Events seen since the hash was turned on (timer starts excluded).
   uint64_t event_count() const { return event_count_; }
-  // Asks the backend to choose one of `n` options at decision point `d`, and
-  // reports the choice. n < 2 is not a decision: returns 0.
+  // ---- Scheduling policy (scheduling_policy.h) ----
+  // Asks the scheduling policy to choose one of `n` options at decision
+  // point `d`, and reports the choice. n < 2 is not a decision: returns 0.
   size_t Decide(Decision d, size_t n);
+  // Who decides the orders the real world leaves open from now on; nullptr
+  // restores the default order. Not owned: it must outlive its use. Its
+  // perturbs() and delays_timers() are read here: set it again after they
+  // change.
+  void set_scheduling_policy(SchedulingPolicy* policy);
+  SchedulingPolicy* scheduling_policy() const { return policy_; }
+  // True if the policy is asked at ties (timer ties, I/O and wake-up order).
+  bool perturbs() const { return perturbs_; }
 
   // ---- Blocking detection (see monitor.h) ----
   // Switches made so far; readable from any thread.
@@ -698,51 +302,9 @@ class Hub {
   void run_loop();
 
  protected:
-  Hub();
-
-  // ---- What a backend supplies ----
-  // The clock, in nanoseconds (internal/nanos.h).
-  virtual int64_t ClockNowNs() = 0;
-  // Waits for I/O or a wake-up, at most until `deadline_ns` (kNanosPast: do
-  // not block; kNanosFuture: no limit), and appends ready descriptors.
-  struct IoEvent {
-    int fd;
-    uint32_t revents;
-  };
-  virtual void WaitForEvents(int64_t deadline_ns,
-                             std::vector<IoEvent>* ready) = 0;
-  // Called from any thread after run_callback_threadsafe queued work.
-  virtual void Wakeup() = 0;
-  // The kernel interest in `fd` changed from `old_mask` to `new_mask`.
-  virtual void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) = 0;
-  // Renew kernel objects in a forked child.
-  virtual void ReinitBackend() {}
-  // Start (or stop) waking the loop when the hub's own descriptor `fd` (the
-  // signalfd) is readable. The hub reads it itself after each wait.
-  virtual void WatchInternalFd(int fd, bool watch) {
-    (void)fd;
-    (void)watch;
-  }
-  // Chooses one of `n` options (n >= 2) at a decision point. The default,
-  // which real backends keep, is 0: deadline and FIFO order.
-  virtual size_t Choose(Decision d, size_t n) {
-    (void)d;
-    (void)n;
-    return 0;
-  }
-  // Checked every 256 callbacks of one pass of the FIFO: true ends the pass
-  // so timers and I/O get their turn. The default: the switch interval has
-  // passed on the clock.
-  virtual bool CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run);
-  // Extra lateness, in ns, for a timer being started (the simulator's
-  // jitter). Asked only when timer_lateness_ is set.
-  virtual int64_t TimerLatenessNs() { return 0; }
-  bool timer_lateness_ = false;
-  // True if the backend wants tie-breaking decisions at all (skips work).
-  virtual bool perturbs() const { return false; }
-
-  // Backends that own kernel resources must call this from their
-  // destructor before releasing them.
+  // A hub configured further by a subclass (sim::SimHub), which must call
+  // ShutdownForDestruction() from its destructor while its own members
+  // still exist.
   void ShutdownForDestruction();
 
  private:
@@ -833,6 +395,10 @@ class Hub {
   std::string LoopExitMessage() const;
 
   const uint64_t id_;
+  const std::unique_ptr<HubBackend> backend_;
+  SchedulingPolicy* policy_;
+  bool perturbs_ = false;
+  bool delays_timers_ = false;
   int64_t now_ns_ = 0;
   internal::IntrusiveList<Callback> callbacks_;
   internal::TimerQueue timers_;
@@ -850,7 +416,7 @@ class Hub {
   fds_;
   size_t ref_io_ = 0;
   uint64_t io_round_ = 0;
-  std::vector<IoEvent> io_ready_;
+  std::vector<HubBackend::IoEvent> io_ready_;
   internal::IntrusiveList<IdleWatcher> idle_;
   internal::IntrusiveList<IdleWatcher> idle_firing_;
   internal::IntrusiveList<ForkWatcher> fork_;
@@ -977,3 +543,4 @@ inline ForkWatcher::~ForkWatcher() {
 }  // namespace gevent
 
 #endif  // GEVENTPP_RUNTIME_HUB_H_
+

@@ -1,4 +1,4 @@
-#include "runtime/internal/epoll_hub.h"
+#include "runtime/internal/epoll_backend.h"
 
 #include <errno.h>
 #include <string.h>
@@ -39,14 +39,11 @@ uint32_t FromEpoll(uint32_t ev) {
 
 }  // namespace
 
-EpollHub::EpollHub() { OpenKernelObjects(); }
+EpollBackend::EpollBackend() { OpenKernelObjects(); }
 
-EpollHub::~EpollHub() {
-  ShutdownForDestruction();
-  CloseKernelObjects();
-}
+EpollBackend::~EpollBackend() { CloseKernelObjects(); }
 
-void EpollHub::OpenKernelObjects() {
+void EpollBackend::OpenKernelObjects() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) DieSys("epoll_create1");
   wakeup_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -59,32 +56,32 @@ void EpollHub::OpenKernelObjects() {
   }
 }
 
-void EpollHub::CloseKernelObjects() {
+void EpollBackend::CloseKernelObjects() {
   if (wakeup_fd_ >= 0) close(wakeup_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
   wakeup_fd_ = epoll_fd_ = -1;
 }
 
-void EpollHub::ReinitBackend() {
+void EpollBackend::Reinit() {
   // After fork() the child shares the parent's epoll set; make its own.
   CloseKernelObjects();
   OpenKernelObjects();
 }
 
-int64_t EpollHub::ClockNowNs() {
+int64_t EpollBackend::NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-void EpollHub::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
+void EpollBackend::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
   int timeout_ms;
   if (deadline == kNanosPast) {
     timeout_ms = 0;
   } else if (deadline == kNanosFuture) {
     timeout_ms = -1;
   } else {
-    const int64_t left = deadline - ClockNowNs();
+    const int64_t left = deadline - NowNs();
     if (left <= 0) {
       timeout_ms = 0;
     } else {
@@ -112,13 +109,13 @@ void EpollHub::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
   }
 }
 
-void EpollHub::Wakeup() {
+void EpollBackend::Wakeup() {
   uint64_t one = 1;
   ssize_t r = write(wakeup_fd_, &one, sizeof one);
   (void)r;  // EAGAIN means a wake-up is already pending
 }
 
-void EpollHub::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
+void EpollBackend::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
   epoll_event ev{};
   ev.events = ToEpoll(new_mask);
   ev.data.fd = fd;
@@ -148,7 +145,7 @@ void EpollHub::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
                           absl::StrCat("epoll_ctl on file descriptor ", fd));
 }
 
-void EpollHub::WatchInternalFd(int fd, bool watch) {
+void EpollBackend::WatchInternalFd(int fd, bool watch) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = fd;
@@ -163,7 +160,9 @@ void EpollHub::WatchInternalFd(int fd, bool watch) {
   }
 }
 
-std::unique_ptr<Hub> MakeEpollHub() { return std::make_unique<EpollHub>(); }
+std::unique_ptr<Hub> MakeEpollHub() {
+  return std::make_unique<Hub>(std::make_unique<EpollBackend>());
+}
 
 }  // namespace internal
 }  // namespace gevent

@@ -1,0 +1,66 @@
+// The backend seam: what a hub needs from the platform it runs on.
+//
+// A Hub is the loop and everything every backend shares (callbacks, timers,
+// watchers, switching, the hand-off). It owns one HubBackend, which supplies
+// only what differs: the clock, the wait for events, the cross-thread
+// wake-up, the kernel interest in descriptors, and renewal after fork. The
+// production backend is epoll (runtime/internal/epoll_backend.h); the
+// simulator's is a virtual clock (sim/sim_backend.h). The orders a backend
+// leaves open are decided by a separate SchedulingPolicy
+// (scheduling_policy.h), so one can be changed without the other.
+//
+// All calls come from the hub's own thread, except Wakeup().
+#ifndef GEVENTPP_RUNTIME_HUB_BACKEND_H_
+#define GEVENTPP_RUNTIME_HUB_BACKEND_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace gevent {
+
+class HubBackend {
+ public:
+  // A descriptor the wait found ready (IoWatcher::kRead / kWrite bits).
+  struct IoEvent {
+    int fd;
+    uint32_t revents;
+  };
+
+  virtual ~HubBackend() = default;
+  // A short name: "epoll" or "sim" (Hub::backend_name()).
+  virtual const char* name() const = 0;
+  // The clock, in nanoseconds (runtime/internal/nanos.h: kNanosPast and
+  // kNanosFuture are the ends of time).
+  virtual int64_t NowNs() = 0;
+  // Waits for I/O or a wake-up, at most until `deadline_ns` (kNanosPast: do
+  // not block; kNanosFuture: no limit), and appends ready descriptors.
+  virtual void WaitForEvents(int64_t deadline_ns, std::vector<IoEvent>* ready) = 0;
+  // From any thread: makes a wait in progress (or the next one) return.
+  virtual void Wakeup() = 0;
+  // The interest in `fd` changed from `old_mask` to `new_mask`
+  // (IoWatcher::kRead | kWrite; 0: none). Throws for a descriptor that
+  // cannot be watched.
+  virtual void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) = 0;
+  // Renews kernel objects in a forked child.
+  virtual void Reinit() {}
+  // Starts (or stops) waking the loop when the hub's own descriptor `fd`
+  // (its signalfd) is readable; the hub reads it itself after each wait.
+  virtual void WatchInternalFd(int fd, bool watch) {
+    (void)fd;
+    (void)watch;
+  }
+  // Checked every 256 callbacks of one pass of the callback FIFO: true ends
+  // the pass so timers and I/O get their turn. The default reads the clock
+  // into `*loop_time_ns` (the hub's cached time) and ends the pass once
+  // `interval_ns` (the switch interval) has passed since `pass_start_ns`.
+  virtual bool CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run,
+                                int64_t interval_ns, int64_t* loop_time_ns) {
+    (void)callbacks_run;
+    *loop_time_ns = NowNs();
+    return *loop_time_ns - pass_start_ns >= interval_ns;
+  }
+};
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_HUB_BACKEND_H_

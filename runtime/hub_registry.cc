@@ -1,0 +1,112 @@
+// The thread's hub: the backend registry (GEVENT_HUB), get_hub()'s slow
+// path, destroy_hub, exchange_hub and the init hooks.
+#include "runtime/hub.h"
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/internal/epoll_backend.h"
+
+namespace gevent {
+
+// ---------------------------------------------------------------- registry
+
+namespace {
+
+struct FactoryEntry {
+  std::string name;
+  HubFactory factory;
+};
+
+std::mutex& FactoryMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+std::vector<FactoryEntry>& Factories() {
+  static std::vector<FactoryEntry> factories{
+      {"epoll", &internal::MakeEpollHub}};
+  return factories;
+}
+
+thread_local std::unique_ptr<Hub> t_hub;
+
+}  // namespace
+
+void register_hub_factory(const char* name, HubFactory factory) {
+  std::lock_guard<std::mutex> lock(FactoryMutex());
+  for (auto& e : Factories()) {
+    if (e.name == name) {
+      e.factory = factory;
+      return;
+    }
+  }
+  Factories().push_back({name, factory});
+}
+
+std::unique_ptr<Hub> make_hub(const std::string& backend) {
+  HubFactory factory = nullptr;
+  std::string known;
+  {
+    std::lock_guard<std::mutex> lock(FactoryMutex());
+    for (auto& e : Factories()) {
+      if (e.name == backend) factory = e.factory;
+      absl::StrAppend(&known, known.empty() ? "" : ", ", e.name);
+    }
+  }
+  if (factory == nullptr) {
+    throw std::invalid_argument(absl::StrCat(
+        "unknown hub backend \"", backend, "\" (GEVENT_HUB); known: ", known,
+        backend == "sim" ? " (link //sim to get the simulated hub)" : ""));
+  }
+  return factory();
+}
+
+
+namespace {
+std::vector<HubInitHook>& InitHooks() {
+  static std::vector<HubInitHook> hooks;
+  return hooks;
+}
+}  // namespace
+
+void register_hub_init_hook(HubInitHook hook) {
+  std::lock_guard<std::mutex> lock(FactoryMutex());
+  InitHooks().push_back(hook);
+}
+
+Hub* internal::CreateThreadHub() {
+  if (t_hub == nullptr) {
+    const char* env = getenv("GEVENT_HUB");
+    t_hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
+    internal::t_hub_ptr = t_hub.get();
+    std::vector<HubInitHook> hooks;
+    {
+      std::lock_guard<std::mutex> lock(FactoryMutex());
+      hooks = InitHooks();
+    }
+    for (HubInitHook hook : hooks) hook(t_hub.get());
+  }
+  return t_hub.get();
+}
+
+void destroy_hub() {
+  if (t_hub == nullptr) return;
+  t_hub->destroy();
+  t_hub.reset();
+  internal::t_hub_ptr = nullptr;
+}
+
+std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub) {
+  std::unique_ptr<Hub> old = std::move(t_hub);
+  t_hub = std::move(hub);
+  internal::t_hub_ptr = t_hub.get();
+  return old;
+}
+
+}  // namespace gevent

@@ -1,0 +1,60 @@
+// The scheduling policy: who decides the orders that the real world leaves
+// open.
+//
+// A hub asks its policy at a few decision points (Decision below): which of
+// several timers with the same deadline fires first, how late a timer
+// fires, which of several ready descriptors or cross-thread wake-ups is
+// delivered first. Orders that gevent promises (the callback FIFO, spawn
+// order, sleep(0) round-robin, link order, FIFO wake-up of waiters) are
+// never decision points.
+//
+// Every hub starts with the default order: deadline and FIFO order, no
+// lateness, never asked. The simulator installs a seeded policy
+// (sim/seeded_policy.h); a schedule explorer installs its own with
+// Hub::set_scheduling_policy. Every decision taken is reported to the hub's
+// observer (HubEventKind::kDecision), so traces record it and replay
+// reproduces it.
+#ifndef GEVENTPP_RUNTIME_SCHEDULING_POLICY_H_
+#define GEVENTPP_RUNTIME_SCHEDULING_POLICY_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gevent {
+
+class Hub;
+
+// The points where a policy may choose an order the real world leaves open.
+enum class Decision : uint8_t {
+  kTimerTie,     // which of several timers with the same deadline fires first
+  kTimerJitter,  // how late (in whole microseconds) a timer fires
+  kIoOrder,      // which of several ready file descriptors is delivered first
+  kWakeupOrder,  // which of several cross-thread wake-ups is delivered first
+};
+// "timer-tie", "timer-jitter", "io-order", "wakeup-order".
+const char* DecisionName(Decision d);
+
+class SchedulingPolicy {
+ public:
+  virtual ~SchedulingPolicy() = default;
+  // Chooses one of `n` options (n >= 2) at decision point `d`. 0 is the
+  // default order; a result of n or more counts as n - 1.
+  virtual size_t Choose(Decision d, size_t n) = 0;
+  // True if the hub should ask at ties at all (timer ties, I/O order,
+  // wake-up order); false skips that work. Read when the policy is set.
+  virtual bool perturbs() const { return false; }
+  // True if timers may fire late: TimerLatenessNs is then asked at every
+  // timer start. Read when the policy is set.
+  virtual bool delays_timers() const { return false; }
+  // Extra lateness, in ns, for a timer being started on `hub`. A policy
+  // that decides it calls hub.Decide(Decision::kTimerJitter, n), which asks
+  // Choose and reports the decision.
+  virtual int64_t TimerLatenessNs(Hub& hub) {
+    (void)hub;
+    return 0;
+  }
+};
+
+}  // namespace gevent
+
+#endif  // GEVENTPP_RUNTIME_SCHEDULING_POLICY_H_

@@ -1,0 +1,76 @@
+#include "sim/sim_backend.h"
+
+#include <poll.h>
+
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/internal/nanos.h"
+
+namespace gevent {
+namespace sim {
+
+SimBackend::SimBackend(absl::Time epoch)
+    : epoch_ns_(internal::ToNanos(epoch)), virtual_now_(epoch_ns_) {}
+
+void SimBackend::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
+  (void)ready;  // no real I/O in a simulation
+  if (clock_source_) {
+    const absl::Time next_time = clock_source_(internal::TimeFromNanos(deadline));
+    const int64_t next = internal::ToNanos(next_time);
+    if (next > virtual_now_ && next != internal::kNanosFuture) {
+      virtual_now_ = next;
+    }
+    if (deadline != internal::kNanosFuture || next != internal::kNanosFuture) {
+      return;
+    }
+  }
+  if (deadline == internal::kNanosPast) return;
+  if (internal_fd_ >= 0) {
+    // A signal that is already pending is handled before time moves on.
+    pollfd p{internal_fd_, POLLIN, 0};
+    if (poll(&p, 1, 0) > 0) return;
+  }
+  if (deadline == internal::kNanosFuture) {
+    // Only work on other threads can wake the loop now.
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    wake_cv_.wait(lock, [this] { return woken_; });
+    woken_ = false;
+    return;
+  }
+  if (deadline > virtual_now_) virtual_now_ = deadline;  // time jumps
+}
+
+void SimBackend::WatchInternalFd(int fd, bool watch) {
+  internal_fd_ = watch ? fd : -1;
+}
+
+void SimBackend::Wakeup() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void SimBackend::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
+  (void)old_mask;
+  if (new_mask == 0) return;
+  throw std::logic_error(absl::StrCat(
+      "real I/O is not possible in a simulation: cannot wait on file "
+      "descriptor ",
+      fd, " (use the epoll hub, or simulated sockets)"));
+}
+
+bool SimBackend::CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run,
+                                  int64_t interval_ns, int64_t* loop_time_ns) {
+  (void)pass_start_ns;
+  (void)loop_time_ns;  // the clock's move shows at the next wait
+  if (pass_source_) return pass_source_(callbacks_run);
+  if (callbacks_run < kBusyPassCallbacks) return false;
+  virtual_now_ = internal::AddNanos(virtual_now_, interval_ns);
+  return true;
+}
+
+}  // namespace sim
+}  // namespace gevent
