@@ -23,16 +23,6 @@ void OnBackend(Backend backend, F&& body) {
   }
 }
 
-// ns_per_op: wall nanoseconds per operation (the figure); cpu_ns_per_op:
-// the thread's CPU time per operation (close to ns_per_op on a quiet
-// machine); ops_per_s: the wall rate.
-inline void SetNsPerOp(benchmark::State& state, const Stopwatch& w, double ops) {
-  const double nanos = w.Nanos();
-  state.counters["ns_per_op"] = nanos / ops;
-  state.counters["cpu_ns_per_op"] = w.CpuNanos() / ops;
-  state.counters["ops_per_s"] = ops / (nanos * 1e-9);
-}
-
 }  // namespace gevent_bench
 
 #endif  // GEVENTPP_BENCH_BACKEND_H_

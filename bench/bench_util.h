@@ -13,6 +13,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "benchmark/benchmark.h"
+
 namespace gevent_bench {
 
 // Wall time, and the CPU time of the calling thread (which a busy machine
@@ -79,6 +81,16 @@ inline double PageFaultMicros() {
     return t / pages * 1e6;
   }();
   return us;
+}
+
+// ns_per_op: wall nanoseconds per operation (the figure); cpu_ns_per_op:
+// the thread's CPU time per operation (close to ns_per_op on a quiet
+// machine); ops_per_s: the wall rate.
+inline void SetNsPerOp(benchmark::State& state, const Stopwatch& w, double ops) {
+  const double nanos = w.Nanos();
+  state.counters["ns_per_op"] = nanos / ops;
+  state.counters["cpu_ns_per_op"] = w.CpuNanos() / ops;
+  state.counters["ops_per_s"] = ops / (nanos * 1e-9);
 }
 
 }  // namespace gevent_bench

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the peer benchmarks (bench/peers/run.sh: gevent, Go, Boost.Fiber) and
-# geventpp's own (//bench:hub_bench, //bench:primitives_bench,
+# geventpp's own (//bench:hub_bench, //bench:primitives_bench, //runtime:context_bench,
 # //bench:sleepers_bench, //bench:sim_bench, built with -c opt) in one go,
 # then prints Markdown tables: geventpp side by side with the peers, with
 # ratios peer / geventpp (above 1: geventpp is faster or smaller), and every
@@ -42,7 +42,8 @@ if ((!tables_only)); then
 
 # --- build ----------------------------------------------------------------
 log "building //bench (-c opt)"
-bazel build -c opt //bench:hub_bench //bench:primitives_bench //bench:sleepers_bench //bench:sim_bench >&2
+bazel build -c opt //bench:hub_bench //bench:primitives_bench //bench:sleepers_bench //bench:sim_bench \
+  //runtime:context_bench >&2
 bin="$(bazel info -c opt bazel-bin 2>/dev/null)/bench"
 
 # --- peers ----------------------------------------------------------------
@@ -60,6 +61,7 @@ gb() {  # gb <binary> <name> <filter> [more flags]
 # The micro-benchmarks: median of 3 repetitions (the machine may be shared).
 gb hub_bench hub . --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 gb primitives_bench primitives . --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+gb ../runtime/context_bench context . --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 # One process per run: the cold and memory figures need a fresh process.
 gb sleepers_bench sleepers_epoll 'BM_Sleepers/epoll'
 gb sleepers_bench sleepers_sim 'BM_Sleepers/sim'

@@ -4,11 +4,13 @@
 
 #include "runtime/async_result.h"
 #include "runtime/event.h"
+#include "runtime/exception_text.h"
 #include "runtime/exceptions.h"
 #include "runtime/fork.h"
 #include "runtime/greenlet.h"
 #include "runtime/hub.h"
 #include "runtime/io.h"
+#include "runtime/monitor.h"
 #include "runtime/queue.h"
 #include "runtime/raw_greenlet.h"
 #include "runtime/semaphore.h"

@@ -111,11 +111,11 @@ void Hub::RunOnce() {
   int64_t deadline;
   if (!callbacks_.empty() || !idle_.empty() ||
       threadsafe_pending_.load(std::memory_order_acquire) > 0) {
-    deadline = internal::kNanosPast;
+    deadline = kNanosPast;
   } else if (!timers_.empty()) {
     deadline = timers_.top_deadline();
   } else {
-    deadline = internal::kNanosFuture;
+    deadline = kNanosFuture;
   }
   const int64_t before = now_ns_;
   if (observe_waits_ && deadline > now_ns_ &&

@@ -50,7 +50,7 @@
 #include "absl/time/time.h"
 #include "runtime/internal/context.h"
 #include "runtime/internal/intrusive_list.h"
-#include "runtime/internal/nanos.h"
+#include "runtime/nanos.h"
 #include "runtime/internal/stack_pool.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/hub_backend.h"
@@ -95,10 +95,10 @@ class Hub {
 
   // ---- Time ----
   // The current time of this hub's clock (monotonic or virtual).
-  absl::Time now() { return internal::TimeFromNanos(now_ns_ = backend_->NowNs()); }
+  absl::Time now() { return TimeFromNanos(now_ns_ = backend_->NowNs()); }
   // The time cached at the start of the current loop iteration (or by the
   // last now()).
-  absl::Time loop_time() const { return internal::TimeFromNanos(now_ns_); }
+  absl::Time loop_time() const { return TimeFromNanos(now_ns_); }
 
   // ---- Callbacks ----
   // Appends `cb` to the FIFO. Runs once, in the hub, in FIFO order.
@@ -129,19 +129,9 @@ class Hub {
   // Arms `t` to fire `after` from now (negative means zero). A started timer
   // is restarted.
   void start(Timer* t, absl::Duration after, bool ref = true, int priority = 0);
-  // sleep()'s timer: reports the current greenlet's sleep of `after` (> 0)
-  // and starts `t` as start(t, after, ref) does, with the same events at
-  // the same times; when sleeps_through_lane(), a recorder's lane takes
-  // the two as one record. (sleep() calls it when has_event_lane(), and
-  // reports the sleep and calls start() itself otherwise.)
+  // sleep()'s timer: reports that the current greenlet sleeps `after` (> 0)
+  // and starts `t` as start(t, after, ref) does, with the same events.
   void start_sleep(Timer* t, absl::Duration after, bool ref);
-  // An observer's HubEventLane is set.
-  bool has_event_lane() const { return lane_ != nullptr; }
-  // There is a lane, and the sleep is not the hub's own nor followed by a
-  // decision (a timer lateness may ask for one between the two events).
-  bool sleeps_through_lane() const {
-    return lane_ != nullptr && !delays_timers_ && !in_hub();
-  }
   void stop(Timer* t);
 
   // ---- I/O ----
@@ -213,7 +203,7 @@ class Hub {
   void enable_event_hash(absl::Time epoch) {
     hashing_ = true;
     observing_ = true;
-    hash_epoch_ns_ = internal::ToNanos(epoch);
+    hash_epoch_ns_ = ToNanos(epoch);
   }
   uint64_t event_hash() const { return event_hash_; }
   // Events seen since the hash was turned on (timer starts excluded).
@@ -439,7 +429,13 @@ class Hub {
   bool observe_callbacks_ = false;
   bool observe_waits_ = false;
   int64_t Arm(Timer* t, int64_t after_ns, bool ref, int priority);
-  void StartSleepOneByOne(Timer* t, absl::Duration after, bool ref);
+  void StartObservedSleep(Timer* t, int64_t ns, bool ref);
+  // The observer's lane takes a sleep with its timer's start as one record
+  // (not a sleep of the hub's own, nor one a timer lateness decision would
+  // come between).
+  bool sleeps_through_lane() const {
+    return lane_ != nullptr && !delays_timers_ && !in_hub();
+  }
   void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
                  int64_t c, int64_t time_ns) {
     if (kind == HubEventKind::kTimerStarted) return;

@@ -29,7 +29,7 @@ class HubBackend {
   virtual ~HubBackend() = default;
   // A short name: "epoll" or "sim" (Hub::backend_name()).
   virtual const char* name() const = 0;
-  // The clock, in nanoseconds (runtime/internal/nanos.h: kNanosPast and
+  // The clock, in nanoseconds (runtime/nanos.h: kNanosPast and
   // kNanosFuture are the ends of time).
   virtual int64_t NowNs() = 0;
   // Waits for I/O or a wake-up, at most until `deadline_ns` (kNanosPast: do

@@ -109,7 +109,7 @@ void Hub::RunCallbacks() {
     cb->fn_(cb);
     if ((++pass_count_ & 255) == 0 && !callbacks_.empty() &&
         backend_->CallbackPassOver(pass_start, pass_count_,
-                                   internal::ToNanos(switch_interval_), &now_ns_)) {
+                                   ToNanos(switch_interval_), &now_ns_)) {
       break;
     }
   }

@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "absl/time/time.h"
-#include "runtime/internal/nanos.h"
+#include "runtime/nanos.h"
 
 namespace gevent {
 
@@ -43,14 +43,14 @@ enum class HubEventKind : uint8_t {
 
 struct HubEvent {
   HubEventKind kind;
-  int64_t time_ns;  // the hub's clock (internal/nanos.h); see time()
+  int64_t time_ns;  // the hub's clock (runtime/nanos.h); see time()
   uint64_t greenlet = 0;  // id of the greenlet concerned, 0 for none
   int64_t a = 0;
   int64_t b = 0;
   int64_t c = 0;
   const RawGreenlet* who = nullptr;  // for names; valid during the call only
   const char* text = nullptr;        // kNote; valid during the call only
-  absl::Time time() const { return internal::TimeFromNanos(time_ns); }
+  absl::Time time() const { return TimeFromNanos(time_ns); }
 };
 
 // A fast lane an observer may offer the hub for its commonest events, so

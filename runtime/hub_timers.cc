@@ -2,6 +2,8 @@
 // phase (FireTimers: the due batch, tie decisions, prefetching ahead).
 #include "runtime/hub.h"
 
+#include "absl/base/optimization.h"
+
 #include <utility>
 #include <vector>
 
@@ -19,10 +21,10 @@ __attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, int64_t after_n
   if (t->hub_ != nullptr) stop(t);
   if (after_ns < 0) after_ns = 0;
   now_ns_ = backend_->NowNs();
-  int64_t deadline = internal::AddNanos(now_ns_, after_ns);
+  int64_t deadline = AddNanos(now_ns_, after_ns);
   if (delays_timers_) {
     int64_t late = policy_->TimerLatenessNs(*this);
-    if (late > 0) deadline = internal::AddNanos(deadline, late);
+    if (late > 0) deadline = AddNanos(deadline, late);
   }
   t->TimerEntry::deadline = deadline;
   t->priority = priority;
@@ -35,30 +37,32 @@ __attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, int64_t after_n
 }
 
 void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
-  const int64_t after_ns = Arm(t, internal::ToNanos(after), ref, priority);
+  const int64_t after_ns = Arm(t, ToNanos(after), ref, priority);
   if (observing_) {
     Emit(HubEventKind::kTimerStarted, current_->id(),
          static_cast<int64_t>(t->seq), after_ns);
   }
 }
 
-// Out of line: start_sleep's common path keeps its registers.
-__attribute__((noinline, cold)) void Hub::StartSleepOneByOne(Timer* t, absl::Duration after,
-                                                             bool ref) {
-  if (observing_) {
-    Emit(HubEventKind::kSleep, current_->id(), internal::ToNanos(after), ref ? 1 : 0);
-  }
-  start(t, after, ref);
-}
-
-// Through the lane, both events once the timer is armed, with the times
-// they had (the sleep's is the clock before Arm reads it).
 void Hub::start_sleep(Timer* t, absl::Duration after, bool ref) {
-  if (!sleeps_through_lane()) {
-    StartSleepOneByOne(t, after, ref);
+  const int64_t ns = ToNanos(after);
+  if (ABSL_PREDICT_TRUE(!observing_)) {
+    Arm(t, ns, ref, 0);
     return;
   }
-  const int64_t ns = internal::ToNanos(after);
+  StartObservedSleep(t, ns, ref);
+}
+
+// The sleep is reported at the time it began, the timer's start after Arm
+// read the clock: one by one, or through the lane as one record.
+void Hub::StartObservedSleep(Timer* t, int64_t ns, bool ref) {
+  if (!sleeps_through_lane()) {
+    Emit(HubEventKind::kSleep, current_->id(), ns, ref ? 1 : 0);
+    const int64_t after_ns = Arm(t, ns, ref, 0);
+    Emit(HubEventKind::kTimerStarted, current_->id(), static_cast<int64_t>(t->seq),
+         after_ns);
+    return;
+  }
   const uint64_t g = current_->id();
   const int64_t sleep_ns = now_ns_;
   if (hashing_) HashEvent(HubEventKind::kSleep, g, ns, ref ? 1 : 0, 0, sleep_ns);

@@ -11,22 +11,12 @@ void sleep(absl::Duration seconds, bool ref) {
     hub->yield();
     return;
   }
-  RawGreenlet* g = hub->current();
-  const bool lane = hub->has_event_lane();
-  if (hub->observing() && !lane) {
-    hub->Emit(HubEventKind::kSleep, g->id(), internal::ToNanos(seconds),
-              ref ? 1 : 0);
-  }
   // The timer resumes the sleeper itself (no Waiter: a sleep is only ended
   // by its timer, or by an exception thrown in, after which the timer's
   // destructor stops it). Small frames matter: with thousands of sleepers,
   // every cache line of a sleeper's stack is a miss when it wakes.
-  ResumeTimer timer(hub, g);
-  if (lane) {
-    hub->start_sleep(&timer, seconds, ref);  // reports the sleep, then the start
-  } else {
-    hub->start(&timer, seconds, ref);
-  }
+  ResumeTimer timer(hub, hub->current());
+  hub->start_sleep(&timer, seconds, ref);  // reports the sleep, then the start
   hub->wait(ref ? "sleep" : "sleep(ref=false)");
 }
 

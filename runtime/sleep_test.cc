@@ -326,8 +326,7 @@ TEST_P(SleepTest, TimersStoppedWhileTheirBatchFiresDoNotFire) {
   EXPECT_FALSE(restarted.active());
 }
 
-// Hub::start_sleep (what sleep() calls when a recorder's lane would take
-// the pair) reports what sleep() and start() report: the sleep, then its
+// Hub::start_sleep (what sleep() calls) reports what sleep() and start() report: the sleep, then its
 // timer's start; also without a lane, where it reports them one by one.
 TEST_P(SleepTest, StartSleepReportsTheSleepThenItsTimerStart) {
   struct Seen : HubObserver {
@@ -400,7 +399,7 @@ TEST_P(SleepTest, LaneSaysWhenBeforeWaitIsCalled) {
   // the wait's end is what counts.
   w.calls = 0;
   w.events.before_wait_ns =
-      internal::ToNanos(h->now()) + absl::ToInt64Nanoseconds(Milliseconds(5));
+      ToNanos(h->now()) + absl::ToInt64Nanoseconds(Milliseconds(5));
   sleep(Milliseconds(15));
   EXPECT_GE(w.calls, 1);
   // The position reached.

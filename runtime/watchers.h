@@ -13,7 +13,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/internal/intrusive_list.h"
-#include "runtime/internal/nanos.h"
+#include "runtime/nanos.h"
 #include "runtime/internal/timer_queue.h"
 
 namespace gevent {
@@ -52,7 +52,7 @@ class Timer : private internal::TimerEntry {
   // True from start until it fires or is stopped.
   bool active() const { return hub_ != nullptr; }
   absl::Time deadline() const {
-    return internal::TimeFromNanos(TimerEntry::deadline);
+    return TimeFromNanos(TimerEntry::deadline);
   }
   bool referenced() const { return ref_; }
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "runtime/hub.h"
-#include "runtime/internal/nanos.h"
+#include "runtime/nanos.h"
 
 namespace gevent {
 namespace sim {
@@ -28,12 +28,12 @@ size_t SeededPolicy::Choose(Decision d, size_t n) {
 int64_t SeededPolicy::TimerLatenessNs(Hub& hub) {
   int64_t extra = 0;
   if (lateness_source_) {
-    extra = std::max<int64_t>(0, internal::ToNanos(lateness_source_()));
+    extra = std::max<int64_t>(0, ToNanos(lateness_source_()));
   }
   if (max_jitter_us_ <= 0) return extra;
   const size_t us =
       hub.Decide(Decision::kTimerJitter, static_cast<size_t>(max_jitter_us_) + 1);
-  return internal::AddNanos(extra, static_cast<int64_t>(us) * 1000);
+  return AddNanos(extra, static_cast<int64_t>(us) * 1000);
 }
 
 }  // namespace sim

@@ -5,33 +5,33 @@
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/internal/nanos.h"
+#include "runtime/nanos.h"
 
 namespace gevent {
 namespace sim {
 
 SimBackend::SimBackend(absl::Time epoch)
-    : epoch_ns_(internal::ToNanos(epoch)), virtual_now_(epoch_ns_) {}
+    : epoch_ns_(ToNanos(epoch)), virtual_now_(epoch_ns_) {}
 
 void SimBackend::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
   (void)ready;  // no real I/O in a simulation
   if (clock_source_) {
-    const absl::Time next_time = clock_source_(internal::TimeFromNanos(deadline));
-    const int64_t next = internal::ToNanos(next_time);
-    if (next > virtual_now_ && next != internal::kNanosFuture) {
+    const absl::Time next_time = clock_source_(TimeFromNanos(deadline));
+    const int64_t next = ToNanos(next_time);
+    if (next > virtual_now_ && next != kNanosFuture) {
       virtual_now_ = next;
     }
-    if (deadline != internal::kNanosFuture || next != internal::kNanosFuture) {
+    if (deadline != kNanosFuture || next != kNanosFuture) {
       return;
     }
   }
-  if (deadline == internal::kNanosPast) return;
+  if (deadline == kNanosPast) return;
   if (internal_fd_ >= 0) {
     // A signal that is already pending is handled before time moves on.
     pollfd p{internal_fd_, POLLIN, 0};
     if (poll(&p, 1, 0) > 0) return;
   }
-  if (deadline == internal::kNanosFuture) {
+  if (deadline == kNanosFuture) {
     // Only work on other threads can wake the loop now.
     std::unique_lock<std::mutex> lock(wake_mu_);
     wake_cv_.wait(lock, [this] { return woken_; });
@@ -68,7 +68,7 @@ bool SimBackend::CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run,
   (void)loop_time_ns;  // the clock's move shows at the next wait
   if (pass_source_) return pass_source_(callbacks_run);
   if (callbacks_run < kBusyPassCallbacks) return false;
-  virtual_now_ = internal::AddNanos(virtual_now_, interval_ns);
+  virtual_now_ = AddNanos(virtual_now_, interval_ns);
   return true;
 }
 

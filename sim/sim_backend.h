@@ -56,7 +56,7 @@ class SimBackend final : public HubBackend {
   ClockSource clock_source_;
   PassSource pass_source_;
   const int64_t epoch_ns_;
-  int64_t virtual_now_;  // ns (runtime/internal/nanos.h)
+  int64_t virtual_now_;  // ns (runtime/nanos.h)
   // Cross-thread wake-ups are the one thing a simulation must really wait
   // for (work handed to other threads).
   std::mutex wake_mu_;

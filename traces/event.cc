@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/greenlet.h"
-#include "runtime/internal/error_text.h"
+#include "runtime/exception_text.h"
 #include "runtime/raw_greenlet.h"
 
 namespace gevent {
@@ -140,9 +140,8 @@ Event EventFromHub(const HubEvent& e, absl::Time start, bool in_hub) {
       if (e.a == 1) {
         const auto* g = dynamic_cast<const GreenletBase*>(e.who);
         if (g != nullptr && g->exception() != nullptr) {
-          internal::ErrorText t = internal::DescribeError(g->exception());
-          out.text = Clip(std::move(t.type));
-          out.text2 = Clip(std::move(t.what));
+          out.text = Clip(exception_type_name(g->exception()));
+          out.text2 = Clip(exception_message(g->exception()));
         }
       }
       break;

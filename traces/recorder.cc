@@ -373,7 +373,7 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
   return s;
 }
 
-static_assert(internal::FileSink::kNoEnd == gevent::internal::kNanosFuture,
+static_assert(internal::FileSink::kNoEnd == gevent::kNanosFuture,
               "the hub's wait with no end is the sink's");
 
 int64_t Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {

@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "absl/strings/str_format.h"
-#include "runtime/internal/error_text.h"
+#include "runtime/exception_text.h"
 
 namespace gevent {
 namespace conformance {
@@ -19,7 +19,7 @@ std::string List(const std::vector<std::string>& items) {
 
 std::string TypeName(std::exception_ptr e) {
   if (e == nullptr) return "None";
-  std::string full = internal::DescribeError(e).type;
+  std::string full = exception_type_name(e);
   size_t colon = full.rfind("::");
   return colon == std::string::npos ? full : full.substr(colon + 2);
 }

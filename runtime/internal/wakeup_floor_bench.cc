@@ -1,7 +1,7 @@
 // The floor under BM_SimVirtualHour: the least a stackful scheduler can pay
 // per timer wake-up on this machine, measured without the runtime.
 //
-//   bazel run -c opt //bench:wakeup_floor_bench
+//   bazel run -c opt //runtime:wakeup_floor_bench
 //
 // N bare fibers (the runtime's own stacks, contexts and switch: StackPool,
 // MakeContext, Jump) each loop "sleep(1..1000 ms, uniform)" on a virtual

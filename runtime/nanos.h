@@ -1,13 +1,14 @@
-// Time as int64 nanoseconds inside the hub, and the conversions to and from
-// absl::Time / absl::Duration at the API boundary.
+// Time as int64 nanoseconds: the hub's clock, its backend seam
+// (HubBackend::NowNs) and its events (HubEvent::time_ns), and the
+// conversions to and from absl::Time / absl::Duration at the API boundary.
 //
 // The hub's clock, timer deadlines and the simulator's virtual clock are
 // plain int64 nanoseconds (since the Unix epoch of absl::Time, whatever the
 // clock's own epoch): comparing and adding them is one instruction, where
 // absl::Time arithmetic costs a call into libabsl_time. The infinite values
 // saturate to kNanosPast / kNanosFuture.
-#ifndef GEVENTPP_RUNTIME_INTERNAL_NANOS_H_
-#define GEVENTPP_RUNTIME_INTERNAL_NANOS_H_
+#ifndef GEVENTPP_RUNTIME_NANOS_H_
+#define GEVENTPP_RUNTIME_NANOS_H_
 
 #include <cstdint>
 #include <limits>
@@ -15,7 +16,6 @@
 #include "absl/time/time.h"
 
 namespace gevent {
-namespace internal {
 
 constexpr int64_t kNanosPast = std::numeric_limits<int64_t>::min();
 constexpr int64_t kNanosFuture = std::numeric_limits<int64_t>::max();
@@ -53,7 +53,6 @@ inline int64_t AddNanos(int64_t a, int64_t b) {
   return a > kNanosFuture - b ? kNanosFuture : a + b;
 }
 
-}  // namespace internal
 }  // namespace gevent
 
-#endif  // GEVENTPP_RUNTIME_INTERNAL_NANOS_H_
+#endif  // GEVENTPP_RUNTIME_NANOS_H_
