@@ -326,8 +326,9 @@ TEST_P(SleepTest, TimersStoppedWhileTheirBatchFiresDoNotFire) {
   EXPECT_FALSE(restarted.active());
 }
 
-// Hub::start_sleep (what sleep() calls) reports what sleep() and start() report: the sleep, then its
-// timer's start; also without a lane, where it reports them one by one.
+// Hub::start_sleep (what sleep() calls) reports what start() reports after
+// the sleep: the sleep, then its timer's start, through a recorder's lane or
+// one by one without one.
 TEST_P(SleepTest, StartSleepReportsTheSleepThenItsTimerStart) {
   struct Seen : HubObserver {
     std::vector<std::string> events;
