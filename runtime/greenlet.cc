@@ -33,8 +33,7 @@ void GreenletBase::start() {
   start_requested_ = true;
   keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
   hub()->run_callback(&start_callback_);
-  hub()->Emit(HubEventKind::kSpawn, id(),
-              static_cast<int64_t>(hub()->current()->id()), 0, this);
+  hub()->EmitSpawn(this, id(), hub()->current()->id());
 }
 
 void GreenletBase::start_later(absl::Duration delay) {
@@ -46,8 +45,7 @@ void GreenletBase::start_later(absl::Duration delay) {
   start_timer_ = std::make_unique<StartTimer>();
   start_timer_->owner = this;
   hub()->start(start_timer_.get(), delay);
-  hub()->Emit(HubEventKind::kSpawn, id(),
-              static_cast<int64_t>(hub()->current()->id()), 0, this);
+  hub()->EmitSpawn(this, id(), hub()->current()->id());
 }
 
 void GreenletBase::StartCallback::Fire(Callback* c) {
@@ -81,8 +79,10 @@ void GreenletBase::Finish() {
   ReleaseFunction();
   if (error_ != nullptr) hub()->handle_error(this, error_);
   if (hub()->observing()) {
-    hub()->Emit(HubEventKind::kFinish, id(),
-                error_ != nullptr ? 1 : (exit_.has_value() ? 2 : 0), 0, this);
+    hub()->EmitFinish(this, id(),
+                      error_ != nullptr   ? HubEvent::Finish::kError
+                      : exit_.has_value() ? HubEvent::Finish::kKilled
+                                          : HubEvent::Finish::kValue);
   }
   // The links run in the hub, after this greenlet switched away for the last
   // time; on_notify_scheduled() keeps the object alive until they have run.
@@ -132,7 +132,7 @@ void GreenletBase::kill_with(std::exception_ptr exception, bool block,
   if (!block) {
     auto self = std::static_pointer_cast<GreenletBase>(shared_from_this());
     h->run_callback([self, exception] {
-      self->hub()->Emit(HubEventKind::kKill, self->id());
+      self->hub()->EmitKill(self->id());
       self->hub()->resume(self.get(), exception);
     });
     return;
@@ -142,7 +142,7 @@ void GreenletBase::kill_with(std::exception_ptr exception, bool block,
     KillCallback() : Callback(&Fire) {}
     static void Fire(Callback* c) {
       auto* k = static_cast<KillCallback*>(c);
-      k->target->hub()->Emit(HubEventKind::kKill, k->target->id());
+      k->target->hub()->EmitKill(k->target->id());
       k->target->hub()->resume(k->target, k->exception);
       k->waiter->wake();
     }

@@ -1,7 +1,11 @@
-// The hand-off: a blocking greenlet runs the hub's next steps itself and
-// switches straight to the next greenlet (see the comment below, and
+// Blocking (Hub::wait) and the hand-off: a blocking greenlet runs the hub's
+// next steps itself and switches straight to the next greenlet (see the comment below, and
 // docs/design.md). Tested in hand_off_test.cc.
 #include "runtime/hub.h"
+
+#include "absl/base/optimization.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/exceptions.h"
 
 #include "runtime/internal/hub_inline.h"
 #include "runtime/internal/waiter.h"
@@ -9,6 +13,43 @@
 #include "runtime/waitable.h"
 
 namespace gevent {
+
+// ---- blocking: wait() takes the hand-off when it can
+
+namespace {
+// Out of line, so that the hot frames that call them stay small.
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void ThrowCannotBlock(const char* what,
+                                                           bool in_hub) {
+  if (in_hub) {
+    throw BlockingSwitchOutError(absl::StrCat(
+        "cannot block (in ", what,
+        ") inside a hub callback: it would block the hub forever; spawn a "
+        "greenlet to do it"));
+  }
+  throw HubError(absl::StrCat("cannot block (in ", what,
+                              "): this thread's hub was destroyed"));
+}
+}  // namespace
+
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void Hub::RethrowResumeError(
+    RawGreenlet* g) {
+  std::exception_ptr e = std::move(g->resume_error_);
+  g->resume_error_ = nullptr;
+  std::rethrow_exception(e);
+}
+
+void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
+  RawGreenlet* g = current_;
+  if (ABSL_PREDICT_FALSE(g == hub_g_ || destroyed_)) {
+    ThrowCannotBlock(what, g == hub_g_);
+  }
+  g->waiting_on_ = what;
+  g->waiting_for_ = waiting_for;
+  if (tail_resumed_ != g || !hand_offs_ || !TryHandOff(g)) SwitchToHub();
+  g->waiting_on_ = nullptr;
+  g->waiting_for_ = nullptr;
+  if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) RethrowResumeError(g);
+}
 
 // ---- the hand-off
 //
@@ -40,7 +81,7 @@ void Hub::SwitchDirect(RawGreenlet* from, RawGreenlet* to) {
   current_ = to;
   tail_resumed_ = to;
   NoteSwitch(from, to);
-  if (observing_) Emit(HubEventKind::kSwitch, to->id_, 0, 0, to);
+  if (observing_) EmitSwitch(to, to->id_);
   PrefetchCanary(to);
   if (to != from) internal::Jump(&from->ctx_, &to->ctx_, eh_);
   current_ = from;
@@ -63,31 +104,34 @@ void Hub::PassContinuation::Fire(Callback* c) {
   Waitable::RunPass(w, &alive);
 }
 
-// Returns 1 if `g` switched to another greenlet (and has been resumed since),
-// 0 if the open pass ended here, 2 if it must go on in the hub.
-int Hub::ContinuePassInPlace(RawGreenlet* g) {
+// The hub frame's pass goes on here: the frame will find it abandoned
+// (LeavePassLink) and leave it alone.
+void Hub::TakeOverFramePass(Waitable* w) {
+  frame_abandoned_ = true;
+  in_place_alive_ = true;
+  w->WatchPass(&in_place_alive_);
+  open_pass_alive_ = &in_place_alive_;
+}
+
+Hub::PassStep Hub::ContinuePassInPlace(RawGreenlet* g) {
   Waitable* w = open_pass_;
   // The hub frame's own pass (not yet taken over) keeps its flag there.
   bool frame_pass = open_pass_alive_ != &in_place_alive_;
   if (!*open_pass_alive_) {  // a link or a greenlet destroyed the object
     open_pass_ = nullptr;
-    return 0;
+    return PassStep::kEnded;
   }
   auto take_over = [&] {
     if (!frame_pass) return;
-    frame_abandoned_ = true;
-    in_place_alive_ = true;
-    w->alive_during_notify_ = &in_place_alive_;
-    open_pass_alive_ = &in_place_alive_;
+    TakeOverFramePass(w);
     frame_pass = false;
   };
   for (;;) {
-    if (w->pass_over_) break;
-    Link* front = w->links_.front();
-    if (front != nullptr && front->fn_ != &internal::ResumeLink::Fire) {
-      if (frame_pass) return 2;  // the frame goes on with its own pass
-      HandPassBack();
-      return 2;
+    if (w->pass_over()) break;
+    if (!w->NextLinkResumes()) {
+      // The frame goes on with its own pass; a pass taken over goes back.
+      if (!frame_pass) HandPassBack();
+      return PassStep::kGoOnInHub;
     }
     Link* l = w->NextPassLink();
     if (l == nullptr) break;
@@ -100,13 +144,13 @@ int Hub::ContinuePassInPlace(RawGreenlet* g) {
     }
     open_pass_ = w;
     SwitchDirect(g, to);
-    return 1;
+    return PassStep::kSwitched;
   }
   // The pass is over.
   take_over();
   open_pass_ = nullptr;
   w->EndPass();  // may destroy `w`
-  return 0;
+  return PassStep::kEnded;
 }
 
 void Hub::HandPassBack() {
@@ -117,7 +161,7 @@ void Hub::HandPassBack() {
   // The rest of the pass runs in the hub, first in line.
   continuation_.pass = w;
   continuation_.alive = true;
-  w->alive_during_notify_ = &continuation_.alive;
+  w->WatchPass(&continuation_.alive);
   continuation_.hub_ = this;
   callbacks_.push_front(&continuation_);
   --pass_count_;  // the frame counts the pass when it resumes; so will this
@@ -130,7 +174,7 @@ void Hub::HandPassBack() {
 // whatever is left.
 bool Hub::TryTimerHandOff(RawGreenlet* g) {
   Timer* next = FiringFront();
-  if (next == nullptr || next->fn_ != &ResumeTimer::Fire) return false;
+  if (next == nullptr || next->kind() != Timer::Kind::kResumeGreenlet) return false;
   RawGreenlet* to = static_cast<ResumeTimer*>(next)->g_;
   if (to->waiting_on_ == nullptr || to->state_ != RawGreenlet::State::kActive) {
     return false;
@@ -146,15 +190,15 @@ bool Hub::TryHandOff(RawGreenlet* g) {
   if (firing_now_) return TryTimerHandOff(g);
   for (;;) {
     if (open_pass_ != nullptr) {
-      const int r = ContinuePassInPlace(g);
-      if (r != 0) return r == 1;
+      const PassStep step = ContinuePassInPlace(g);
+      if (step != PassStep::kEnded) return step == PassStep::kSwitched;
     }
     // The current callback is finished; the hub would count it, and check
     // its budget on every 256th.
     if (((pass_count_ + 1) & 255) == 0) return false;
     Callback* next = callbacks_.front();
     if (next == nullptr) return false;
-    if (next->fn_ == &YieldCallback::Fire) {
+    if (IsYield(next)) {
       RawGreenlet* to = static_cast<YieldCallback*>(next)->g;
       if (to->state_ != RawGreenlet::State::kActive) return false;
       callbacks_.pop_front();
@@ -164,19 +208,15 @@ bool Hub::TryHandOff(RawGreenlet* g) {
       SwitchDirect(g, to);
       return true;
     }
-    if (next->fn_ == &Waitable::Run) {
-      Waitable* w = static_cast<Waitable::Notifier*>(next)->owner;
-      Link* front = w->links_.front();
-      if (front != nullptr && front->fn_ != &internal::ResumeLink::Fire) {
-        return false;
-      }
+    if (Waitable* w = Waitable::NotifiedBy(next)) {
+      if (!w->NextLinkResumes()) return false;
       callbacks_.pop_front();
       next->hub_ = nullptr;
       ++pass_count_;
       if (observing_) Emit(HubEventKind::kCallback);
       w->BeginPass();
       in_place_alive_ = true;
-      w->alive_during_notify_ = &in_place_alive_;
+      w->WatchPass(&in_place_alive_);
       open_pass_ = w;
       open_pass_alive_ = &in_place_alive_;
       continue;

@@ -85,8 +85,7 @@ size_t Hub::Decide(Decision d, size_t n) {
   if (n < 2) return 0;
   size_t pick = policy_->Choose(d, n);
   if (pick >= n) pick = n - 1;
-  Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(n),
-       static_cast<int64_t>(pick), nullptr, static_cast<int64_t>(d));
+  EmitDecision(d, n, pick);
   return pick;
 }
 
@@ -128,7 +127,7 @@ void Hub::RunOnce() {
   polling_.store(false, std::memory_order_relaxed);
   now_ns_ = backend_->NowNs();
   if (observing_ && now_ns_ != before) {
-    Emit(HubEventKind::kTimeAdvanced, 0, now_ns_ - before);
+    EmitTimeAdvanced(now_ns_ - before);
   }
   if (signal_fd_ >= 0) DispatchSignals();
   bool fired = FireTimers();

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/time/time.h"
 #include "runtime/internal/context.h"
@@ -57,6 +58,11 @@
 #include "runtime/hub_observer.h"
 #include "runtime/scheduling_policy.h"
 #include "runtime/watchers.h"
+
+// Emit and its typed forms are inlined wherever they are used: the
+// simulator reports (hashes) every event, so a call would be on its every
+// switch.
+#define GEVENT_ALWAYS_INLINE __attribute__((always_inline)) inline
 
 namespace gevent {
 
@@ -131,7 +137,13 @@ class Hub {
   void start(Timer* t, absl::Duration after, bool ref = true, int priority = 0);
   // sleep()'s timer: reports that the current greenlet sleeps `after` (> 0)
   // and starts `t` as start(t, after, ref) does, with the same events.
-  void start_sleep(Timer* t, absl::Duration after, bool ref);
+  void start_sleep(Timer* t, absl::Duration after, bool ref) {
+    if (ABSL_PREDICT_FALSE(lane_ != nullptr)) {
+      StartSleepWithLane(t, ToNanos(after), ref);
+    } else {
+      StartSleep(t, ToNanos(after), ref);
+    }
+  }
   void stop(Timer* t);
 
   // ---- I/O ----
@@ -192,6 +204,19 @@ class Hub {
       HubEvent e{kind, now_ns_, greenlet, a, b, c, who, text};
       observer_->OnHubEvent(e);
     }
+  }
+
+  // Typed forms of Emit, one per kind that code outside the loop reports.
+  GEVENT_ALWAYS_INLINE void EmitSpawn(const RawGreenlet* g, uint64_t g_id, uint64_t parent_id) {
+    Emit(HubEventKind::kSpawn, g_id, static_cast<int64_t>(parent_id), 0, g);
+  }
+  GEVENT_ALWAYS_INLINE void EmitFinish(const RawGreenlet* g, uint64_t g_id, HubEvent::Finish how) {
+    Emit(HubEventKind::kFinish, g_id, static_cast<int64_t>(how), 0, g);
+  }
+  GEVENT_ALWAYS_INLINE void EmitKill(uint64_t g_id) { Emit(HubEventKind::kKill, g_id); }
+  GEVENT_ALWAYS_INLINE void EmitTimeoutFired(uint64_t g_id) { Emit(HubEventKind::kTimeoutFired, g_id); }
+  GEVENT_ALWAYS_INLINE void EmitNote(const RawGreenlet* g, uint64_t g_id, const char* text) {
+    Emit(HubEventKind::kNote, g_id, 0, 0, g, 0, text);
   }
 
   // ---- Event hash ----
@@ -333,7 +358,7 @@ class Hub {
     Hub* hub;
     RawGreenlet* g;
   };
-  // ---- The hand-off (see TryHandOff in hub.cc) ----
+  // ---- The hand-off (see hand_off.cc) ----
   // The hub frame is in FireTimers' loop (running firing_).
   bool firing_now_ = false;
   bool TryTimerHandOff(RawGreenlet* g);
@@ -371,7 +396,27 @@ class Hub {
   };
   PassContinuation continuation_;
   bool TryHandOff(RawGreenlet* g);
-  int ContinuePassInPlace(RawGreenlet* g);
+  // What ContinuePassInPlace did with the open pass.
+  enum class PassStep : uint8_t {
+    kEnded,      // the pass ended here
+    kSwitched,   // `g` switched to the next waiter (and has been resumed since)
+    kGoOnInHub,  // the next link must run in the hub
+  };
+  PassStep ContinuePassInPlace(RawGreenlet* g);
+  // A greenlet takes over the pass the hub frame is running.
+  void TakeOverFramePass(Waitable* w);
+  // Around each link a pass notifies in the hub frame (Waitable::RunPass):
+  // true from LeavePassLink if a greenlet resumed by the link took the pass
+  // over (and finished it): the frame must not touch it again.
+  void EnterPassLink(bool* pass_alive) { running_pass_alive_ = pass_alive; }
+  bool LeavePassLink() {
+    running_pass_alive_ = nullptr;
+    if (!frame_abandoned_) return false;
+    frame_abandoned_ = false;
+    return true;
+  }
+  // The callback `cb` resumes a greenlet yielding in sleep(0).
+  static bool IsYield(const Callback* cb) { return cb->fn_ == &YieldCallback::Fire; }
   void SwitchDirect(RawGreenlet* from, RawGreenlet* to);
   void HandPassBack();
   void ResumeFromPass(RawGreenlet* g, Waitable* pass);
@@ -428,8 +473,29 @@ class Hub {
   bool hashing_ = false;
   bool observe_callbacks_ = false;
   bool observe_waits_ = false;
+  // Typed forms of Emit for the loop's own events.
+  GEVENT_ALWAYS_INLINE void EmitSwitch(const RawGreenlet* g, uint64_t g_id) {
+    Emit(HubEventKind::kSwitch, g_id, 0, 0, g);
+  }
+  GEVENT_ALWAYS_INLINE void EmitSleep(uint64_t g_id, int64_t ns, bool ref) {
+    Emit(HubEventKind::kSleep, g_id, ns, ref ? 1 : 0);
+  }
+  GEVENT_ALWAYS_INLINE void EmitTimerStarted(uint64_t g_id, uint64_t seq, int64_t delay_ns) {
+    Emit(HubEventKind::kTimerStarted, g_id, static_cast<int64_t>(seq), delay_ns);
+  }
+  GEVENT_ALWAYS_INLINE void EmitTimerFired(uint64_t seq) {
+    Emit(HubEventKind::kTimerFired, 0, static_cast<int64_t>(seq));
+  }
+  GEVENT_ALWAYS_INLINE void EmitTimeAdvanced(int64_t by_ns) { Emit(HubEventKind::kTimeAdvanced, 0, by_ns); }
+  GEVENT_ALWAYS_INLINE void EmitIo(int fd, uint32_t revents) { Emit(HubEventKind::kIo, 0, fd, revents); }
+  GEVENT_ALWAYS_INLINE void EmitDecision(Decision d, size_t n, size_t pick) {
+    Emit(HubEventKind::kDecision, 0, static_cast<int64_t>(n), static_cast<int64_t>(pick),
+         nullptr, static_cast<int64_t>(d));
+  }
   int64_t Arm(Timer* t, int64_t after_ns, bool ref, int priority);
-  void StartObservedSleep(Timer* t, int64_t ns, bool ref);
+  void StartSleep(Timer* t, int64_t ns, bool ref);
+  void StartSleepWithLane(Timer* t, int64_t ns, bool ref);
+  void StartSleepOneByOne(Timer* t, int64_t ns, bool ref);
   // The observer's lane takes a sleep with its timer's start as one record
   // (not a sleep of the hub's own, nor one a timer lateness decision would
   // come between).

@@ -90,7 +90,7 @@ bool Hub::DispatchIo() {
       });
       if (next == nullptr) break;
       next->round_ = round;
-      if (observing_) Emit(HubEventKind::kIo, 0, ev.fd, ev.revents);
+      if (observing_) EmitIo(ev.fd, ev.revents);
       next->fn_(next, ev.revents & next->events_);
     }
   }

@@ -13,6 +13,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/nanos.h"
+#include "runtime/scheduling_policy.h"
 
 namespace gevent {
 
@@ -51,6 +52,22 @@ struct HubEvent {
   const RawGreenlet* who = nullptr;  // for names; valid during the call only
   const char* text = nullptr;        // kNote; valid during the call only
   absl::Time time() const { return TimeFromNanos(time_ns); }
+
+  // The fields by name, per kind (what a, b and c hold):
+  uint64_t parent() const { return static_cast<uint64_t>(a); }  // kSpawn
+  // kFinish: how the greenlet ended.
+  enum class Finish : int64_t { kValue = 0, kError = 1, kKilled = 2 };
+  Finish finish() const { return static_cast<Finish>(a); }
+  uint64_t timer_seq() const { return static_cast<uint64_t>(a); }  // kTimerFired, kTimerStarted
+  int64_t delay_ns() const { return b; }                           // kTimerStarted
+  int fd() const { return static_cast<int>(a); }                   // kIo
+  uint32_t revents() const { return static_cast<uint32_t>(b); }    // kIo
+  int64_t advanced_ns() const { return a; }                        // kTimeAdvanced
+  size_t options() const { return static_cast<size_t>(a); }        // kDecision
+  size_t option_taken() const { return static_cast<size_t>(b); }   // kDecision
+  Decision decision() const { return static_cast<Decision>(c); }   // kDecision
+  int64_t sleep_ns() const { return a; }                           // kSleep
+  bool sleep_referenced() const { return b != 0; }                 // kSleep
 };
 
 // A fast lane an observer may offer the hub for its commonest events, so

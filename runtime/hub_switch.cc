@@ -42,17 +42,6 @@ RawGreenlet* Hub::EnsureHubGreenletSlow() {
 }
 
 
-inline void Hub::SwitchToHub() {
-  RawGreenlet* hub = hub_g_;
-  if (ABSL_PREDICT_FALSE(hub == nullptr)) hub = EnsureHubGreenletSlow();
-  RawGreenlet* from = current_;
-  CheckStackOnSwitchOut(from);
-  current_ = hub;
-  NoteSwitch(from, hub);
-  internal::Jump(&from->ctx_, &hub->ctx_, eh_);
-  current_ = from;
-}
-
 void Hub::track_runs(bool on) {
   if (on) {
     if (tracking_runs_++ == 0) {
@@ -75,41 +64,6 @@ void Hub::ReleaseFinished() {
   running_.remove(g);
   std::shared_ptr<RawGreenlet> self = std::move(g->self_);
   self.reset();  // may destroy the greenlet
-}
-
-namespace {
-// Out of line, so that the hot frames that call them stay small.
-[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void ThrowCannotBlock(const char* what,
-                                                           bool in_hub) {
-  if (in_hub) {
-    throw BlockingSwitchOutError(absl::StrCat(
-        "cannot block (in ", what,
-        ") inside a hub callback: it would block the hub forever; spawn a "
-        "greenlet to do it"));
-  }
-  throw HubError(absl::StrCat("cannot block (in ", what,
-                              "): this thread's hub was destroyed"));
-}
-}  // namespace
-
-[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void Hub::RethrowResumeError(
-    RawGreenlet* g) {
-  std::exception_ptr e = std::move(g->resume_error_);
-  g->resume_error_ = nullptr;
-  std::rethrow_exception(e);
-}
-
-void Hub::wait(const char* what, const RawGreenlet* waiting_for) {
-  RawGreenlet* g = current_;
-  if (ABSL_PREDICT_FALSE(g == hub_g_ || destroyed_)) {
-    ThrowCannotBlock(what, g == hub_g_);
-  }
-  g->waiting_on_ = what;
-  g->waiting_for_ = waiting_for;
-  if (tail_resumed_ != g || !hand_offs_ || !TryHandOff(g)) SwitchToHub();
-  g->waiting_on_ = nullptr;
-  g->waiting_for_ = nullptr;
-  if (ABSL_PREDICT_FALSE(g->resume_error_ != nullptr)) RethrowResumeError(g);
 }
 
 void Hub::resume(RawGreenlet* g) {
@@ -152,7 +106,7 @@ void Hub::YieldCallback::Fire(Callback* c) {
 
 void Hub::yield() {
   RawGreenlet* g = current_;
-  if (observing_) Emit(HubEventKind::kSleep, g->id_, 0, 1);
+  if (observing_) EmitSleep(g->id_, 0, true);
   // Checked by wait() too, but before queueing anything.
   if (ABSL_PREDICT_FALSE(g == hub_g_ || destroyed_)) wait("sleep(0)");
   YieldCallback resume_me(this, g);

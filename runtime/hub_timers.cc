@@ -39,28 +39,29 @@ __attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, int64_t after_n
 void Hub::start(Timer* t, absl::Duration after, bool ref, int priority) {
   const int64_t after_ns = Arm(t, ToNanos(after), ref, priority);
   if (observing_) {
-    Emit(HubEventKind::kTimerStarted, current_->id(),
-         static_cast<int64_t>(t->seq), after_ns);
+    EmitTimerStarted(current_->id(), t->seq, after_ns);
   }
 }
 
-void Hub::start_sleep(Timer* t, absl::Duration after, bool ref) {
-  const int64_t ns = ToNanos(after);
-  if (ABSL_PREDICT_TRUE(!observing_)) {
-    Arm(t, ns, ref, 0);
-    return;
-  }
-  StartObservedSleep(t, ns, ref);
+void Hub::StartSleep(Timer* t, int64_t ns, bool ref) {
+  if (observing_) EmitSleep(current_->id(), ns, ref);
+  const int64_t after_ns = Arm(t, ns, ref, 0);
+  if (observing_) EmitTimerStarted(current_->id(), t->seq, after_ns);
 }
 
-// The sleep is reported at the time it began, the timer's start after Arm
-// read the clock: one by one, or through the lane as one record.
-void Hub::StartObservedSleep(Timer* t, int64_t ns, bool ref) {
+// Out of line: the lane's common path keeps its registers.
+__attribute__((noinline, cold)) void Hub::StartSleepOneByOne(Timer* t, int64_t ns,
+                                                             bool ref) {
+  EmitSleep(current_->id(), ns, ref);
+  const int64_t after_ns = Arm(t, ns, ref, 0);
+  EmitTimerStarted(current_->id(), t->seq, after_ns);
+}
+
+// Through the lane, both events once the timer is armed, with the times
+// they had (the sleep's is the clock before Arm reads it).
+void Hub::StartSleepWithLane(Timer* t, int64_t ns, bool ref) {
   if (!sleeps_through_lane()) {
-    Emit(HubEventKind::kSleep, current_->id(), ns, ref ? 1 : 0);
-    const int64_t after_ns = Arm(t, ns, ref, 0);
-    Emit(HubEventKind::kTimerStarted, current_->id(), static_cast<int64_t>(t->seq),
-         after_ns);
+    StartSleepOneByOne(t, ns, ref);
     return;
   }
   const uint64_t g = current_->id();
@@ -69,7 +70,7 @@ void Hub::StartObservedSleep(Timer* t, int64_t ns, bool ref) {
   const int64_t after_ns = Arm(t, ns, ref, 0);
   if (lane_->TakeSleepStart(g, ns, ref ? 1 : 0, sleep_ns, t->seq, now_ns_)) return;
   observer_->OnHubEvent(HubEvent{HubEventKind::kSleep, sleep_ns, g, ns, ref ? 1 : 0});
-  Emit(HubEventKind::kTimerStarted, g, static_cast<int64_t>(t->seq), after_ns);
+  EmitTimerStarted(g, t->seq, after_ns);
 }
 
 void Hub::stop(Timer* t) {

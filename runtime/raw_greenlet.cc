@@ -150,15 +150,13 @@ std::shared_ptr<RawGreenlet> spawn_raw(std::function<void()> fn) {
   Hub* hub = get_hub();
   auto g = std::make_shared<FunctionGreenlet>(hub, std::move(fn));
   g->Schedule();
-  hub->Emit(HubEventKind::kSpawn, g->id(),
-            static_cast<int64_t>(hub->current()->id()), 0, g.get());
+  hub->EmitSpawn(g.get(), g->id(), hub->current()->id());
   return g;
 }
 
 void internal::RunInNewGreenlet(Hub* hub, std::function<void()> fn) {
   auto g = std::make_shared<FunctionGreenlet>(hub, std::move(fn));
-  hub->Emit(HubEventKind::kSpawn, g->id(),
-            static_cast<int64_t>(hub->current()->id()), 0, g.get());
+  hub->EmitSpawn(g.get(), g->id(), hub->current()->id());
   hub->resume(g.get());
 }
 

@@ -75,7 +75,7 @@ void Timeout::FireTimer::Fire(Timer* t) {
           ? self->exception_
           : std::make_exception_ptr(TimeoutError(self->seconds_, self->id_));
   std::shared_ptr<RawGreenlet> g = self->greenlet_;
-  g->hub()->Emit(HubEventKind::kTimeoutFired, g->id());
+  g->hub()->EmitTimeoutFired(g->id());
   g->hub()->resume(g.get(), std::move(e));
 }
 

@@ -96,7 +96,7 @@ void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
       auto* k = static_cast<KillCallback*>(c);
       for (auto& g : k->greenlets) {
         if (g->dead()) continue;
-        g->hub()->Emit(HubEventKind::kKill, g->id());
+        g->hub()->EmitKill(g->id());
         g->hub()->resume(g.get(), k->exception);
       }
       if (k->waiter != nullptr) k->waiter->wake();
@@ -112,7 +112,7 @@ void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
     hub->run_callback([holder, exception] {
       for (auto& g : *holder) {
         if (g->dead()) continue;
-        g->hub()->Emit(HubEventKind::kKill, g->id());
+        g->hub()->EmitKill(g->id());
         g->hub()->resume(g.get(), exception);
       }
     });

@@ -81,16 +81,14 @@ void Waitable::RunPass(Waitable* self, bool* alive) {
       w->EndPass();  // may destroy the object: nothing may follow
     }
   } pass{self, alive};
-  self->alive_during_notify_ = alive;
+  self->WatchPass(alive);
   while (Link* l = self->NextPassLink()) {
     l->source_ = nullptr;
     if (hub->observing()) hub->Emit(HubEventKind::kLinkNotified);
-    hub->running_pass_alive_ = alive;
+    hub->EnterPassLink(alive);
     l->fn_(l, self);
-    hub->running_pass_alive_ = nullptr;
-    if (hub->frame_abandoned_) {
+    if (hub->LeavePassLink()) {
       // A greenlet resumed by that link finished this pass itself.
-      hub->frame_abandoned_ = false;
       *alive = false;
       return;
     }

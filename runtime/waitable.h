@@ -34,6 +34,11 @@ class Link : private internal::ListNode {
   Link& operator=(const Link&) = delete;
   // True while linked to a source that has not yet notified it.
   bool linked() const { return source_ != nullptr; }
+  // What the link does when notified: resume the greenlet that waits with
+  // it (internal::ResumeLink, which a greenlet may run in place: the
+  // hand-off), or anything else.
+  enum class Kind : uint8_t { kResumeGreenlet, kOther };
+  Kind kind() const;  // inline, below
 
  private:
   friend class Waitable;
@@ -119,6 +124,21 @@ class Waitable {
   // the object.
   static void RunPass(Waitable* self, bool* alive);
   static void Discard(Callback* cb);
+
+  // ---- The notification pass, as RunPass and the hand-off drive it ----
+  // The object whose pass `cb` starts, if `cb` is a Waitable's notifier.
+  static Waitable* NotifiedBy(Callback* cb) {
+    return cb->fn_ == &Run ? static_cast<Notifier*>(cb)->owner : nullptr;
+  }
+  // True if the next link to notify (if any) resumes a greenlet: a greenlet
+  // may then run that step in place.
+  bool NextLinkResumes() const {
+    const Link* front = links_.front();
+    return front == nullptr || front->kind() == Link::Kind::kResumeGreenlet;
+  }
+  bool pass_over() const { return pass_over_; }
+  // `alive` turns false if the object is destroyed before the pass ends.
+  void WatchPass(bool* alive) { alive_during_notify_ = alive; }
   // A pass notifies, in order, the links that were linked when it began,
   // while keep_notifying() holds, as gevent's AbstractLinkable does (its
   // final link): links added during a pass wait for the next one (unless
@@ -185,13 +205,17 @@ namespace internal {
 // the wait ends by this link or by an exception thrown in, after which the
 // link's destructor unlinks it. The hub recognises these links: when the
 // greenlet it resumed blocks, the rest of the pass can run in place (the
-// hand-off, hub.cc).
+// hand-off, hand_off.cc).
 struct ResumeLink : Link {
   explicit ResumeLink(RawGreenlet* g) : Link(&Fire), greenlet(g) {}
   static void Fire(Link* l, Waitable* source);
   RawGreenlet* greenlet;
 };
 }  // namespace internal
+
+inline Link::Kind Link::kind() const {
+  return fn_ == &internal::ResumeLink::Fire ? Kind::kResumeGreenlet : Kind::kOther;
+}
 
 }  // namespace gevent
 

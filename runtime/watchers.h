@@ -35,6 +35,7 @@ class Callback : private internal::ListNode {
 
  private:
   friend class Hub;
+  friend class Waitable;  // knows its own notifier (Waitable::NotifiedBy)
   friend class internal::IntrusiveList<Callback>;
   Fn fn_;
   Fn discard_;
@@ -55,6 +56,10 @@ class Timer : private internal::TimerEntry {
     return TimeFromNanos(TimerEntry::deadline);
   }
   bool referenced() const { return ref_; }
+  // What it does when it fires: resume a sleeping greenlet (ResumeTimer,
+  // which a greenlet may fire in place: the hand-off), or anything else.
+  enum class Kind : uint8_t { kResumeGreenlet, kOther };
+  Kind kind() const;  // inline, below
 
  private:
   friend class Hub;
@@ -84,10 +89,15 @@ class ResumeTimer : public Timer {
 
  private:
   friend class Hub;
+  friend class Timer;  // Timer::kind()
   static void Fire(Timer* t);
   Hub* owner_;
   RawGreenlet* g_;
 };
+
+inline Timer::Kind Timer::kind() const {
+  return fn_ == &ResumeTimer::Fire ? Kind::kResumeGreenlet : Kind::kOther;
+}
 
 // Readiness of one file descriptor. `fn(watcher, revents)` runs in the hub.
 class IoWatcher : private internal::ListNode {

@@ -493,7 +493,7 @@ void note(std::string_view text) {
   if (!hub->observing()) return;
   const std::string s(text);
   RawGreenlet* g = hub->current();
-  hub->Emit(HubEventKind::kNote, g->id(), 0, 0, g, 0, s.c_str());
+  hub->EmitNote(g, g->id(), s.c_str());
 }
 
 }  // namespace trace

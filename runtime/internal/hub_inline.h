@@ -40,7 +40,7 @@ inline Timer* Hub::FiringPop() {
 __attribute__((always_inline)) inline void Hub::PrefetchFiringAhead() {
   const size_t i = firing_next_;
   if (i < firing_.size() && firing_[i] != nullptr &&
-      firing_[i]->fn_ == &ResumeTimer::Fire) {
+      firing_[i]->kind() == Timer::Kind::kResumeGreenlet) {
     // The next greenlet to resume (its object fetched one timer ago): the
     // context it saved when it switched out, deeper in its stack than the
     // timer's neighbourhood, is the first thing a switch to it reads.
@@ -73,7 +73,7 @@ __attribute__((always_inline)) inline void Hub::PrefetchFiringAhead() {
 inline void Hub::MarkFired(Timer* t) {
   t->hub_ = nullptr;
   if (t->ref_) --ref_timers_;
-  if (observing_) Emit(HubEventKind::kTimerFired, 0, static_cast<int64_t>(t->seq));
+  if (observing_) EmitTimerFired(t->seq);
 }
 
 inline void Hub::NoteSwitch(RawGreenlet* from, RawGreenlet* to) {
@@ -120,7 +120,7 @@ inline void Hub::SwitchInto(RawGreenlet* g, bool tail, Waitable* pass,
   open_pass_ = pass;
   open_pass_alive_ = pass_alive;
   NoteSwitch(hub, g);
-  if (observing_) Emit(HubEventKind::kSwitch, g->id_, 0, 0, g);
+  if (observing_) EmitSwitch(g, g->id_);
   PrefetchCanary(g);
   internal::Jump(&hub->ctx_, &g->ctx_, eh_);
   current_ = hub;
@@ -132,6 +132,17 @@ inline void Hub::SwitchInto(RawGreenlet* g, bool tail, Waitable* pass,
     hub->resume_error_ = nullptr;
     std::rethrow_exception(e);
   }
+}
+
+inline void Hub::SwitchToHub() {
+  RawGreenlet* hub = hub_g_;
+  if (ABSL_PREDICT_FALSE(hub == nullptr)) hub = EnsureHubGreenletSlow();
+  RawGreenlet* from = current_;
+  CheckStackOnSwitchOut(from);
+  current_ = hub;
+  NoteSwitch(from, hub);
+  internal::Jump(&from->ctx_, &hub->ctx_, eh_);
+  current_ = from;
 }
 
 }  // namespace gevent
