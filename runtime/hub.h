@@ -55,6 +55,7 @@
 #include "runtime/internal/stack_pool.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/hub_backend.h"
+#include "runtime/event_lane.h"
 #include "runtime/hub_observer.h"
 #include "runtime/scheduling_policy.h"
 #include "runtime/watchers.h"

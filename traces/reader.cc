@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/varint.h"
 #include "traces/internal/crc32c.h"
 #include "traces/trace.pb.h"
 
@@ -32,17 +33,11 @@ constexpr uint64_t kMaxChunkRecords = 1024;
 
 // Reads a varint at data[*pos]. 0: ok; 1: data ended; 2: malformed.
 int ReadVarint(const std::string& data, size_t* pos, uint64_t* out) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*pos >= data.size()) return 1;
-    const auto b = static_cast<uint8_t>(data[(*pos)++]);
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *out = v;
-      return 0;
-    }
-  }
-  return 2;
+  const auto* begin = reinterpret_cast<const uint8_t*>(data.data());
+  const uint8_t* p = begin + *pos;
+  const varint::GetResult r = varint::Get(&p, begin + data.size(), out);
+  *pos = static_cast<size_t>(p - begin);
+  return r == varint::GetResult::kOk ? 0 : (r == varint::GetResult::kEnded ? 1 : 2);
 }
 
 bool AllZero(const std::string& data, size_t from) {

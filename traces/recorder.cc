@@ -30,7 +30,46 @@ using internal::ZigZag;
 
 namespace {
 
+// The Record oneof field (trace.proto) of each hub event kind: the trace's
+// own numbering, fixed by the file format whatever the hub numbers its kinds.
+constexpr uint32_t kNoField = 0;
+constexpr uint32_t RecordFieldOf(HubEventKind kind) {
+  switch (kind) {
+    case HubEventKind::kSpawn: return 1;
+    case HubEventKind::kSwitch: return 2;
+    case HubEventKind::kFinish: return 3;
+    case HubEventKind::kTimerFired: return 4;
+    case HubEventKind::kCallback: return 5;
+    case HubEventKind::kIo: return 6;
+    case HubEventKind::kIdle: return 7;
+    case HubEventKind::kTimeAdvanced: return 8;
+    case HubEventKind::kDecision: return 9;
+    case HubEventKind::kLoopExit: return 10;
+    case HubEventKind::kSleep: return 11;
+    case HubEventKind::kTimeoutFired: return 12;
+    case HubEventKind::kKill: return 13;
+    case HubEventKind::kLinkNotified: return 14;
+    case HubEventKind::kNote: return 15;
+    case HubEventKind::kTimerStarted: return 16;
+  }
+  return kNoField;
+}
+// By kind number, for the hot path: one load.
+struct RecordFields {
+  uint8_t field[256] = {};
+  constexpr RecordFields() {
+    for (uint32_t k = 0; k <= static_cast<uint32_t>(HubEventKind::kLastKind); ++k) {
+      field[k] = static_cast<uint8_t>(RecordFieldOf(static_cast<HubEventKind>(k)));
+    }
+  }
+};
+constexpr RecordFields kRecordFields;
+inline uint32_t RecordField(HubEventKind kind) {
+  return kRecordFields.field[static_cast<uint8_t>(kind)];
+}
+
 constexpr uint32_t kFieldDt = 17;
+constexpr uint32_t kFieldSleepNs = 2;        // Sleep.ns
 constexpr uint32_t kFieldSleepTimerDt = 4;  // Sleep.timer_dt_ns
 constexpr uint32_t kFieldCheckpoint = 30;
 constexpr uint32_t kFieldEnd = 31;
@@ -96,14 +135,17 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   real_clock_ = strcmp(hub->backend_name(), "epoll") == 0;
   // Its loop waits now and then, and writes the file itself (BeforeWait).
   if (real_clock_) sink_.WriteInWaits();
-  // Kinds 1 to 16 but the text ones, and callbacks only if asked for.
-  for (uint32_t k = 1; k <= 16; ++k) encoded_kinds_ |= uint64_t{1} << k;
+  // Every kind but the text ones, and callbacks only if asked for.
+  for (uint32_t k = 1; k <= static_cast<uint32_t>(HubEventKind::kLastKind); ++k) {
+    encoded_kinds_ |= uint64_t{1} << RecordField(static_cast<HubEventKind>(k));
+  }
   for (HubEventKind k : {HubEventKind::kSpawn, HubEventKind::kFinish, HubEventKind::kNote}) {
-    encoded_kinds_ &= ~(uint64_t{1} << static_cast<uint32_t>(k));
+    encoded_kinds_ &= ~(uint64_t{1} << RecordField(k));
   }
   if (!options_.callbacks) {
-    encoded_kinds_ &= ~(uint64_t{1} << static_cast<uint32_t>(HubEventKind::kCallback));
+    encoded_kinds_ &= ~(uint64_t{1} << RecordField(HubEventKind::kCallback));
   }
+  encoded_kinds_ &= ~uint64_t{1};  // kNoField
   start_ = hub->now();
   last_ns_ = UnixNanos(start_);
   WriteHeader();
@@ -211,18 +253,22 @@ void Recorder::SetUpLane() {
     // The encodings EncodeRecord writes for these events, at an unchanged
     // time: [length][oneof tag][sub-message length][field 1 tag][varint],
     // lengths as for a 1-byte varint (HubEventLane adjusts them).
-    auto offer = [this](HubEventKind kind, uint8_t tag) {
+    auto offer = [this](HubEventKind kind) {
+      const auto tag = static_cast<uint8_t>((RecordField(kind) << 3) | kBytes);
       lane_.Offer(kind, static_cast<uint32_t>(Bytes({4, tag, 2, 0x08})));
     };
-    offer(HubEventKind::kSwitch, (2 << 3) | kBytes);
-    offer(HubEventKind::kSleep, (11 << 3) | kBytes);  // sleep(0), ref
+    lane_.SetLengthStep(static_cast<uint32_t>(Bytes({1, 0, 1, 0})));  // both lengths
+    offer(HubEventKind::kSwitch);
+    offer(HubEventKind::kSleep);  // sleep(0), ref
     // A timer fired: its age, last_seq_ - seq, from the lane's base.
-    offer(HubEventKind::kTimerFired, (4 << 3) | kBytes);
+    offer(HubEventKind::kTimerFired);
     // The clock moved: the time since the last record.
-    offer(HubEventKind::kTimeAdvanced, (8 << 3) | kBytes);
+    offer(HubEventKind::kTimeAdvanced);
     // A sleep and its timer's start come as one record of the sleep's
-    // pattern (Hub::start_sleep, HubEventLane::TakeSleepStart).
-    lane_.Offer(HubEventKind::kTimerStarted, 1);
+    // prefix (Hub::start_sleep, HubEventLane::TakeSleepStart): Sleep.ns and
+    // Sleep.timer_dt_ns follow the greenlet.
+    lane_.OfferSleepWithStart((kFieldSleepNs << 3) | kVarint,
+                              (kFieldSleepTimerDt << 3) | kVarint);
   }
   RefillLane();
 }
@@ -247,8 +293,8 @@ void Recorder::OnHubEvent(const HubEvent& e) {
   uint8_t* const fold_end = fold_end_;
   fold_end_ = nullptr;
   SettleLane();
-  const auto field = static_cast<uint32_t>(e.kind);
-  if (field >= 64 || ((encoded_kinds_ >> field) & 1) == 0) {
+  const uint32_t field = RecordField(e.kind);
+  if (((encoded_kinds_ >> field) & 1) == 0) {
     OnHubEventSlow(e);
     RefillLane();
     return;
@@ -420,7 +466,7 @@ void Recorder::WriteSlow(const HubEvent& e, uint64_t dt) {
     uint8_t* s = PutField(sub, 1, e.greenlet);
     s = PutField(s, 2, static_cast<uint64_t>(e.a));
     if (e.kind == HubEventKind::kSpawn) s = PutField(s, 4, by_hub ? 1 : 0);
-    WriteRecord(static_cast<uint32_t>(e.kind), sub, static_cast<size_t>(s - sub), dt);
+    WriteRecord(RecordField(e.kind), sub, static_cast<size_t>(s - sub), dt);
     return;
   }
   Event ev = EventFromHub(e, start_, by_hub);
@@ -451,7 +497,7 @@ void Recorder::WriteSlow(const HubEvent& e, uint64_t dt) {
     default:
       return;
   }
-  WriteRecord(static_cast<uint32_t>(e.kind), sub, static_cast<size_t>(s - sub),
+  WriteRecord(RecordField(e.kind), sub, static_cast<size_t>(s - sub),
               dt);
 }
 

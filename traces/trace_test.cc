@@ -495,6 +495,7 @@ std::string Written(const uint8_t* buf, const HubEventLane& lane) {
 TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   const uint8_t tag = (2 << 3) | internal::kBytes;  // switch_to
   HubEventLane lane;
+  lane.SetLengthStep(0x00010001);  // the record's and the message's lengths
   lane.Offer(HubEventKind::kSwitch, Pattern(tag));
   const uint64_t ids[] = {0,        1,        127,           128,
                           300,      16383,    16384,         2097151,
@@ -561,7 +562,7 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
   // record of three fields (format 2's folded timer start), two records.
   const uint8_t sleep_tag = (11 << 3) | internal::kBytes;
   lane.Offer(HubEventKind::kSleep, Pattern(sleep_tag));
-  lane.Offer(HubEventKind::kTimerStarted, 1);
+  lane.OfferSleepWithStart(0x10, 0x20);  // Sleep.ns, Sleep.timer_dt_ns
   struct SleepStart {
     uint64_t greenlet;
     int64_t ns, dt;
@@ -611,7 +612,7 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     lane.extra = 0;
     lane.base = 41;
     lane.time_ns = t0;
-    lane.Offer(HubEventKind::kTimerStarted, r.offered ? 1 : 0);
+    lane.OfferSleepWithStart(r.offered ? 0x10 : 0, r.offered ? 0x20 : 0);
     EXPECT_FALSE(lane.TakeSleepStart(r.greenlet, r.ns, r.ref, t0 + r.sleep_dt, r.seq,
                                      t0 + r.sleep_dt + r.dt))
         << r.greenlet << " " << r.seq << " " << r.ns << " " << r.ref << " " << r.sleep_dt
@@ -620,7 +621,7 @@ TEST(Lane, RecordsMatchTheEncoderForEveryIdSize) {
     EXPECT_EQ(lane.base, 41u);
     EXPECT_EQ(lane.time_ns, t0);
   }
-  lane.Offer(HubEventKind::kTimerStarted, 1);
+  lane.OfferSleepWithStart(0x10, 0x20);
 
   uint8_t buf[16] = {};
   lane.pos = buf;

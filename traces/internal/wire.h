@@ -6,31 +6,15 @@
 #include <cstdint>
 #include <cstring>
 
+#include "runtime/varint.h"
+
 namespace gevent {
 namespace trace {
 namespace internal {
 
-inline uint8_t* PutVarint(uint8_t* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<uint8_t>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<uint8_t>(v);
-  return p;
-}
-
-inline size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-inline uint64_t ZigZag(int64_t v) {
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
+using varint::ZigZag;
+inline uint8_t* PutVarint(uint8_t* p, uint64_t v) { return varint::Put(p, v); }
+inline size_t VarintSize(uint64_t v) { return varint::Size(v); }
 
 enum WireType : uint8_t { kVarint = 0, kFixed64 = 1, kBytes = 2, kFixed32 = 5 };
 
