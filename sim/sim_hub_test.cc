@@ -186,9 +186,8 @@ uint64_t PinnedScenarioHash(uint64_t seed) {
 }
 
 // The value changes only with an intended change of scheduling or of the
-// hash function itself. Last changed: the hash moved into the hub (one
-// folded word per event, callback runs no longer hashed); the schedule was
-// checked to be unchanged against the previous value first.
+// hash function itself (one folded word per event; timer starts and
+// callback runs are not hashed).
 TEST(Determinism, PinnedScheduleHash) {
   EXPECT_EQ(PinnedScenarioHash(7), PinnedScenarioHash(7));
   EXPECT_EQ(PinnedScenarioHash(7), 0x436a819819ca9b7dULL) << std::hex << PinnedScenarioHash(7);

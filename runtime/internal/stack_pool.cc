@@ -140,11 +140,10 @@ std::shared_ptr<StackPool> StackPool::ForThisThread() {
   // Shared by every hub of the thread, and kept by the thread after its
   // last hub is gone (until the thread exits): a simulation per test case,
   // or a seed sweep of fresh simulations, reuses the warm stacks of the
-  // previous one. Making them again cost an mmap + mprotect + munmap and a
-  // page fault per stack: 70% of a fresh simulation's time on the virtual
-  // machines measured (docs/performance.md). A destroyed hub trims the
-  // pool to kWarmStacks resident stacks, so an idle thread keeps at most
-  // that much stack memory (the mappings stay).
+  // previous one. Making them again would cost an mmap + mprotect + munmap
+  // and a page fault per stack, most of a fresh simulation's time. A
+  // destroyed hub trims the pool to kWarmStacks resident stacks, so an idle
+  // thread keeps at most that much stack memory (the mappings stay).
   thread_local std::shared_ptr<StackPool> pool = std::make_shared<StackPool>();
   return pool;
 }
