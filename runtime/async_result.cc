@@ -1,5 +1,7 @@
 #include "runtime/async_result.h"
 
+#include "runtime/internal/waiter_list.h"
+
 namespace gevent {
 namespace internal {
 
@@ -18,7 +20,9 @@ bool AsyncResultBase::wait(absl::Duration timeout) {
   Waiter waiter(hub());
   Waiter::WakeLink link(&waiter);
   rawlink(&link);
-  waiter.wait("AsyncResult.wait", timeout);
+  if (!waiter.wait("AsyncResult.wait", timeout) && !link.linked()) {
+    internal::ThrowDestroyedWhileWaiting("AsyncResult.wait");
+  }
   return ready_;
 }
 
@@ -28,7 +32,9 @@ void AsyncResultBase::WaitForGet(bool block, absl::Duration timeout) {
     Waiter waiter(hub());
     Waiter::WakeLink link(&waiter);
     rawlink(&link);
-    waiter.wait("AsyncResult.get", timeout);
+    if (!waiter.wait("AsyncResult.get", timeout) && !link.linked()) {
+      internal::ThrowDestroyedWhileWaiting("AsyncResult.get");
+    }
     if (!ready_) throw TimeoutError(timeout, 0);
   }
   if (error_ != nullptr) std::rethrow_exception(error_);

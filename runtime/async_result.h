@@ -96,6 +96,8 @@ class AsyncResult : public internal::AsyncResultBase {
     WaitForGet(block, timeout);
     return *value_;
   }
+  // get(timeout=...): blocks for at most `timeout`.
+  T get(absl::Duration timeout) { return get(true, timeout); }
   const std::optional<T>& value() const { return value_; }
 
   // As a link target: takes the greenlet's outcome.
@@ -128,6 +130,8 @@ class AsyncResult<void> : public internal::AsyncResultBase {
   void get(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
     WaitForGet(block, timeout);
   }
+  // get(timeout=...): blocks for at most `timeout`.
+  void get(absl::Duration timeout) { get(true, timeout); }
   void operator()(GreenletBase& source) {
     if (source.exception() != nullptr) {
       set_exception(source.exception());

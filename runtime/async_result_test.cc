@@ -25,7 +25,6 @@ namespace {
 
 using absl::Milliseconds;
 using absl::Seconds;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 
 struct Boom : std::runtime_error {
   Boom() : std::runtime_error("boom") {}

@@ -1,6 +1,7 @@
 #include "runtime/event.h"
 
 #include "runtime/internal/waiter.h"
+#include "runtime/internal/waiter_list.h"
 
 namespace gevent {
 
@@ -34,7 +35,10 @@ bool Event::wait(absl::Duration timeout) {
     internal::Waiter waiter(hub());
     internal::Waiter::WakeLink link(&waiter);
     LinkNotReady(&link);
-    return waiter.wait("Event.wait", timeout) || flag_;
+    if (waiter.wait("Event.wait", timeout)) return true;
+    // Timed out: unless the Event is gone (its destructor unlinked us).
+    if (!link.linked()) internal::ThrowDestroyedWhileWaiting("Event.wait");
+    return flag_;
   }
   // No timeout: the link resumes the waiter itself, no Waiter needed (the
   // wait ends only by the link, or by an exception thrown in, after which

@@ -22,7 +22,6 @@ namespace {
 
 using absl::Milliseconds;
 using absl::Seconds;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 
 class EventTest : public testing::HubTest {};
 

@@ -31,6 +31,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "runtime/exceptions.h"
@@ -167,6 +168,8 @@ class Greenlet : public GreenletBase {
     }
     return *value_;
   }
+  // get(timeout=...): blocks for at most `timeout`.
+  GetResult get(absl::Duration timeout) { return get(true, timeout); }
   // The value it returned, if it finished successfully by returning.
   const std::optional<T>& value() const { return value_; }
 
@@ -186,10 +189,16 @@ class Greenlet<void> : public GreenletBase {
   // killed by GreenletExit returns normally (like gevent's get() returning
   // the GreenletExit).
   void get(bool block = true, absl::Duration timeout = absl::InfiniteDuration());
+  // get(timeout=...): blocks for at most `timeout`.
+  void get(absl::Duration timeout) { get(true, timeout); }
 
  protected:
   using GreenletBase::GreenletBase;
 };
+
+// A list of greenlets of any result types, as joinall(), killall(), wait()
+// and iwait() take: GreenletList{a, b} with a and b of different types.
+using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 
 namespace internal {
 
@@ -197,6 +206,7 @@ namespace internal {
 // passed as rvalues when it accepts them (a function may take a
 // std::unique_ptr by value), else as lvalues (it may take a reference to its
 // stored argument).
+
 template <typename F, typename... Args>
 constexpr bool kInvocableAsRvalues = std::is_invocable_v<F, Args...>;
 

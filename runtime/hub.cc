@@ -30,9 +30,8 @@ using internal::HubShutdown;
 // The order every hub starts with: deadline and FIFO order, never asked.
 class DefaultOrder final : public SchedulingPolicy {
  public:
-  size_t Choose(Decision d, size_t n) override {
-    (void)d;
-    (void)n;
+  size_t Choose(const DecisionPoint& point) override {
+    (void)point;
     return 0;
   }
 };
@@ -81,9 +80,14 @@ bool Hub::alive() const {
 
 
 
-size_t Hub::Decide(Decision d, size_t n) {
+size_t Hub::Decide(Decision d, size_t n, const uint64_t* owners) {
   if (n < 2) return 0;
-  size_t pick = policy_->Choose(d, n);
+  uint64_t starter;
+  if (d == Decision::kTimerJitter && owners == nullptr) {
+    starter = current_->id();
+    owners = &starter;
+  }
+  size_t pick = policy_->Choose(DecisionPoint{d, n, owners});
   if (pick >= n) pick = n - 1;
   EmitDecision(d, n, pick);
   return pick;

@@ -237,7 +237,9 @@ class Hub {
   // ---- Scheduling policy (scheduling_policy.h) ----
   // Asks the scheduling policy to choose one of `n` options at decision
   // point `d`, and reports the choice. n < 2 is not a decision: returns 0.
-  size_t Decide(Decision d, size_t n);
+  // `owners`: see DecisionPoint (for kTimerJitter the hub passes the
+  // current greenlet itself).
+  size_t Decide(Decision d, size_t n, const uint64_t* owners = nullptr);
   // Who decides the orders the real world leaves open from now on; nullptr
   // restores the default order. Not owned: it must outlive its use. Its
   // perturbs() and delays_timers() are read here: set it again after they
@@ -441,6 +443,7 @@ class Hub {
   // The batch of due timers FireTimers is firing, in order, from
   // firing_next_ on; a timer stopped meanwhile leaves a null behind.
   std::vector<Timer*> firing_;
+  std::vector<uint64_t> tie_owners_;  // a tie decision's options' owners
   size_t firing_next_ = 0;
   Timer* FiringFront();
   Timer* FiringPop();

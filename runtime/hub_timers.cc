@@ -29,6 +29,7 @@ __attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, int64_t after_n
   t->TimerEntry::deadline = deadline;
   t->priority = priority;
   t->seq = ++timer_seq_;
+  t->owner = static_cast<uint32_t>(current_->id_);
   t->ref_ = ref;
   t->hub_ = this;
   if (ref) ++ref_timers_;
@@ -121,7 +122,9 @@ bool Hub::FireTimers() {
       }
       for (size_t k = i; k + 1 < j; ++k) {
         size_t n = j - k;
-        size_t pick = k + Decide(Decision::kTimerTie, n);
+        tie_owners_.clear();
+        for (size_t o = k; o < j; ++o) tie_owners_.push_back(all[o]->owner);
+        size_t pick = k + Decide(Decision::kTimerTie, n, tie_owners_.data());
         std::swap(all[k], all[pick]);
       }
       i = j;

@@ -28,6 +28,7 @@
 #include "runtime/hub.h"
 #include "runtime/internal/intrusive_list.h"
 #include "runtime/internal/waiter.h"
+#include "runtime/internal/waiter_list.h"
 #include "runtime/waitable.h"
 
 namespace gevent {
@@ -119,7 +120,7 @@ class BasicQueue : public Waitable {
   // `timeout`; throws QueueFull if there is no room in time.
   void put(T item, bool block = true,
            absl::Duration timeout = absl::InfiniteDuration()) {
-    if (Getter* g = getters_.pop_front()) {
+    if (Getter* g = getters_.Serve()) {
       // Someone is waiting for an item: hand it over directly.
       g->item.emplace(std::move(item));
       hub()->run_callback(&g->wake);
@@ -133,18 +134,23 @@ class BasicQueue : public Waitable {
       return;
     }
     if (!block) throw QueueFull();
-    Putter p(hub(), std::move(item));
-    putters_.push_back(&p);
+    Hub* const hub = this->hub();
+    Putter p(hub, std::move(item));
+    putters_.Wait(&p);
     struct Leave {
-      BasicQueue* q;
+      BasicQueue* q;  // not touched once the putter is detached
+      Hub* hub;
       Putter* p;
       ~Leave() {
-        if (p->linked()) q->putters_.remove(p);
-        if (p->wake.pending()) q->hub()->cancel(&p->wake);
+        if (!p->detached) q->putters_.Leave(p);
+        if (p->wake.pending()) hub->cancel(&p->wake);
       }
-    } leave{this, &p};
+    } leave{this, hub, &p};
     p.waiter.wait("Queue.put", timeout);
-    if (!p.done) throw QueueFull();
+    if (!p.served) {
+      if (p.detached) internal::ThrowDestroyedWhileWaiting("Queue.put");
+      throw QueueFull();
+    }
   }
   void put_nowait(T item) { put(std::move(item), false); }
 
@@ -157,25 +163,33 @@ class BasicQueue : public Waitable {
       return item;
     }
     if (!block) throw QueueEmpty();
-    Getter g(hub());
-    getters_.push_back(&g);
+    Hub* const hub = this->hub();
+    Getter g(hub);
+    getters_.Wait(&g);
     struct Leave {
-      BasicQueue* q;
+      BasicQueue* q;  // not touched once the getter is detached
+      Hub* hub;
       Getter* g;
       ~Leave() {
-        if (g->linked()) q->getters_.remove(g);
-        if (g->wake.pending()) q->hub()->cancel(&g->wake);
+        if (!g->detached) q->getters_.Leave(g);
+        if (g->wake.pending()) hub->cancel(&g->wake);
       }
-    } leave{this, &g};
+    } leave{this, hub, &g};
     try {
       g.waiter.wait("Queue.get", timeout);
     } catch (...) {
       // Killed after an item was handed over: put it back in front of the
-      // line so it is not lost.
-      if (g.item.has_value()) Requeue(std::move(*g.item));
+      // line so it is not lost (unless the queue is gone).
+      if (g.item.has_value() && !g.detached) {
+        getters_.Leave(&g);
+        Requeue(std::move(*g.item));
+      }
       throw;
     }
-    if (!g.item.has_value()) throw QueueEmpty();
+    if (!g.item.has_value()) {
+      if (g.detached) internal::ThrowDestroyedWhileWaiting("Queue.get");
+      throw QueueEmpty();
+    }
     return std::move(*g.item);
   }
   T get_nowait() { return get(false); }
@@ -190,31 +204,30 @@ class BasicQueue : public Waitable {
   virtual void OnPut() {}
 
  private:
-  struct Getter : internal::ListNode {
+  // Served: handed an item (a getter), or its item taken (a putter).
+  struct Getter : internal::ListedWaiter {
     explicit Getter(Hub* hub) : waiter(hub), wake(&waiter) {}
     internal::Waiter waiter;
     internal::Waiter::WakeCallback wake;
     std::optional<T> item;
   };
-  struct Putter : internal::ListNode {
+  struct Putter : internal::ListedWaiter {
     Putter(Hub* hub, T v) : waiter(hub), wake(&waiter), item(std::move(v)) {}
     internal::Waiter waiter;
     internal::Waiter::WakeCallback wake;
     T item;
-    bool done = false;
   };
 
   // A get() made room: the longest-waiting putter's item goes in.
   void AdmitPutter() {
-    if (Putter* p = putters_.pop_front()) {
+    if (Putter* p = putters_.Serve()) {
       order_.push(std::move(p->item));
       OnPut();
-      p->done = true;
       hub()->run_callback(&p->wake);
     }
   }
   void Requeue(T item) {
-    if (Getter* g = getters_.pop_front()) {
+    if (Getter* g = getters_.Serve()) {
       g->item.emplace(std::move(item));
       hub()->run_callback(&g->wake);
       return;
@@ -225,8 +238,8 @@ class BasicQueue : public Waitable {
 
   size_t maxsize_;
   Order order_;
-  internal::IntrusiveList<Getter> getters_;
-  internal::IntrusiveList<Putter> putters_;
+  internal::WaiterList<Getter> getters_;
+  internal::WaiterList<Putter> putters_;
 };
 
 template <typename T>

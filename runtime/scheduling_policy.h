@@ -34,21 +34,33 @@ enum class Decision : uint8_t {
 // "timer-tie", "timer-jitter", "io-order", "wakeup-order".
 const char* DecisionName(Decision d);
 
+// One choice to make.
+struct DecisionPoint {
+  Decision kind;
+  size_t options;  // n >= 2; option 0 is the default order
+  // Per option, the id of the greenlet it belongs to (for a timer: the one
+  // that started it; 0: none or unknown), or nullptr when the options have
+  // no owners (I/O order, wake-up order). For kTimerJitter, owners[0] is
+  // the greenlet starting the timer.
+  const uint64_t* owners = nullptr;
+};
+
 class SchedulingPolicy {
  public:
   virtual ~SchedulingPolicy() = default;
-  // Chooses one of `n` options (n >= 2) at decision point `d`. 0 is the
-  // default order; a result of n or more counts as n - 1.
-  virtual size_t Choose(Decision d, size_t n) = 0;
+  // Chooses one of the point's options. 0 is the default order; a result
+  // of `options` or more counts as the last option.
+  virtual size_t Choose(const DecisionPoint& point) = 0;
   // True if the hub should ask at ties at all (timer ties, I/O order,
   // wake-up order); false skips that work. Read when the policy is set.
   virtual bool perturbs() const { return false; }
   // True if timers may fire late: TimerLatenessNs is then asked at every
   // timer start. Read when the policy is set.
   virtual bool delays_timers() const { return false; }
-  // Extra lateness, in ns, for a timer being started on `hub`. A policy
-  // that decides it calls hub.Decide(Decision::kTimerJitter, n), which asks
-  // Choose and reports the decision.
+  // Extra lateness, in ns, for a timer being started on `hub` (by
+  // hub.current()). A policy that decides it calls
+  // hub.Decide(Decision::kTimerJitter, n), which asks Choose and reports the
+  // decision.
   virtual int64_t TimerLatenessNs(Hub& hub) {
     (void)hub;
     return 0;

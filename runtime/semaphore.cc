@@ -6,11 +6,11 @@
 namespace gevent {
 
 // A greenlet waiting in acquire(). Lives on its stack.
-struct Semaphore::Waiter : internal::ListNode {
+// Served: it was granted a permit.
+struct Semaphore::Waiter : internal::ListedWaiter {
   explicit Waiter(Hub* hub) : waiter(hub), wake(&waiter) {}
   internal::Waiter waiter;
   internal::Waiter::WakeCallback wake;
-  bool granted = false;
 };
 
 Semaphore::Semaphore(int64_t value) : Waitable(get_hub()), counter_(value) {
@@ -28,35 +28,37 @@ bool Semaphore::acquire(bool blocking, absl::Duration timeout) {
     return true;
   }
   if (!blocking) return false;
-  Waiter w(hub());
-  waiters_.push_back(&w);
+  Hub* const hub = this->hub();
+  Waiter w(hub);
+  waiters_.Wait(&w);
   struct Leave {
-    Semaphore* sem;
+    Semaphore* sem;  // not touched once the waiter is detached
+    Hub* hub;
     Waiter* w;
     ~Leave() {
-      if (w->linked()) sem->waiters_.remove(w);
-      if (w->wake.pending()) sem->hub()->cancel(&w->wake);
+      if (!w->detached) sem->waiters_.Leave(w);
+      if (w->wake.pending()) hub->cancel(&w->wake);
     }
-  } leave{this, &w};
+  } leave{this, hub, &w};
   try {
     w.waiter.wait("Semaphore.acquire", timeout);
   } catch (...) {
     // Killed (or timed out by a Timeout) after the permit was handed over:
-    // pass it on so it is not lost.
-    if (w.granted) {
-      w.granted = false;
+    // pass it on so it is not lost (unless the semaphore is gone).
+    if (w.served && !w.detached) {
+      waiters_.Leave(&w);
       Release();
     }
     throw;
   }
-  return w.granted;
+  if (!w.served && w.detached) internal::ThrowDestroyedWhileWaiting("Semaphore.acquire");
+  return w.served;
 }
 
 void Semaphore::release() { Release(); }
 
 void Semaphore::Release() {
-  if (Waiter* w = waiters_.pop_front()) {
-    w->granted = true;
+  if (Waiter* w = waiters_.Serve()) {
     hub()->run_callback(&w->wake);
     if (link_count() > 0) {
       owed_wakeups_ = link_count();

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "runtime/internal/intrusive_list.h"
 #include "runtime/raw_greenlet.h"
+#include "runtime/internal/waiter_list.h"
 #include "runtime/waitable.h"
 
 namespace gevent {
@@ -52,7 +53,7 @@ class Semaphore : public Waitable {
  private:
   bool keep_notifying() const override;
   struct Waiter;
-  internal::IntrusiveList<Waiter> waiters_;
+  internal::WaiterList<Waiter> waiters_;
   int64_t counter_;
   // wait()ers to wake for a permit that went straight to an acquirer.
   mutable size_t owed_wakeups_ = 0;

@@ -23,7 +23,6 @@ namespace {
 
 using absl::Milliseconds;
 using absl::Seconds;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 
 class SemaphoreTest : public testing::HubTest {};
 

@@ -24,7 +24,6 @@ namespace {
 using absl::Milliseconds;
 using absl::Seconds;
 using absl::ZeroDuration;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 using Log = std::vector<std::string>;
 
 class SleepTest : public testing::HubTest {

@@ -21,7 +21,6 @@ namespace {
 using absl::Milliseconds;
 using absl::Seconds;
 using absl::ZeroDuration;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 using IntGreenlets = std::vector<std::shared_ptr<Greenlet<int>>>;
 
 struct Boom : std::runtime_error {

@@ -15,10 +15,11 @@ SeededPolicy::SeededPolicy(uint64_t seed, absl::Duration max_jitter)
                          : absl::ToInt64Microseconds(max_jitter)),
       rng_(seed) {}
 
-size_t SeededPolicy::Choose(Decision d, size_t n) {
+size_t SeededPolicy::Choose(const DecisionPoint& point) {
+  const size_t n = point.options;
   if (decision_source_) {
     ++decisions_;
-    return decision_source_(d, n);
+    return decision_source_(point.kind, n);
   }
   if (seed_ == 0 || n < 2) return 0;
   ++decisions_;

@@ -28,7 +28,7 @@ class SeededPolicy final : public SchedulingPolicy {
  public:
   SeededPolicy(uint64_t seed, absl::Duration max_jitter);
 
-  size_t Choose(Decision d, size_t n) override;
+  size_t Choose(const DecisionPoint& point) override;
   bool perturbs() const override { return seed_ != 0 || decision_source_ != nullptr; }
   bool delays_timers() const override {
     return lateness_source_ != nullptr || max_jitter_us_ > 0;

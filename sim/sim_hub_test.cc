@@ -25,7 +25,6 @@ namespace sim {
 namespace {
 
 using absl::Milliseconds;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 
 TEST(SplitMix64, MatchesTheReferenceSequence) {
   // The published SplitMix64 outputs for seed 0 (Steele, Lea, Flood 2014;
@@ -329,6 +328,41 @@ TEST(BackendSelection, EnvironmentPicksTheBackendPerThread) {
   EXPECT_NE(bad.find("unknown hub backend \"bogus\""), std::string::npos) << bad;
   std::string bad_seed = backend_in_new_thread("sim", "x1");
   EXPECT_NE(bad_seed.find("GEVENT_SEED=\"x1\""), std::string::npos) << bad_seed;
+}
+
+}  // namespace
+}  // namespace sim
+}  // namespace gevent
+
+namespace gevent {
+namespace sim {
+namespace {
+
+// run() does not hide a deadlock: greenlets blocked when nothing is left to
+// run are a LoopExit naming them, the virtual time and the seed.
+TEST(Simulation, RunThrowsLoopExitOnADeadlock) {
+  Simulation sim(5);
+  Event never;
+  auto g = spawn([&] { never.wait(); });
+  g->set_name("stuck");
+  try {
+    sim.run();
+    FAIL() << "run() returned with a greenlet blocked forever";
+  } catch (const LoopExit& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("stuck is blocked in Event.wait"), std::string::npos) << what;
+    EXPECT_NE(what.find("seed 5"), std::string::npos) << what;
+    EXPECT_NE(what.find("virtual t="), std::string::npos) << what;
+  }
+  g->kill();
+}
+
+TEST(Simulation, RunReturnsWhenEverythingFinished) {
+  Simulation sim(0);
+  auto g = spawn([] { sleep(absl::Seconds(3)); });
+  sim.run();
+  EXPECT_TRUE(g->ready());
+  EXPECT_EQ(sim.elapsed(), absl::Seconds(3));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/exceptions.h"
 #include "runtime/sleep.h"
 #include "runtime/wait.h"
 
@@ -29,7 +30,15 @@ Simulation::~Simulation() {
 
 void Simulation::run_for(absl::Duration d) { gevent::sleep(d); }
 
-void Simulation::run() { gevent::wait(); }
+void Simulation::run() {
+  gevent::wait();
+  // Nothing is left to run: a greenlet still blocked never will be.
+  if (!hub_->blocked_greenlets().empty()) {
+    throw LoopExit(absl::StrCat("This operation would block forever (deadlock at virtual t=",
+                                absl::FormatDuration(hub_->elapsed()), ", seed ", hub_->seed(),
+                                ")\n", hub_->deadlock_report()));
+  }
+}
 
 uint64_t SeedFromEnvironment(uint64_t fallback) {
   const char* env = getenv("GEVENT_SEED");

@@ -60,6 +60,9 @@ struct TimerEntry {
   int64_t deadline = 0;  // nanoseconds (see nanos.h)
   // Higher fires first among equal deadlines; clamped to [-32768, 32767].
   int priority = 0;
+  // Who started it (a greenlet id, for scheduling policies; ids past 2^32
+  // wrap).
+  uint32_t owner = 0;
   uint64_t seq = 0;  // start order; only its low 48 bits order ties
   uint32_t slot = kNoSlot;  // the heap's handle, while in the heap
   bool in_heap() const { return slot != kNoSlot; }

@@ -23,7 +23,6 @@ namespace {
 
 using absl::Milliseconds;
 using absl::Seconds;
-using GreenletList = std::vector<std::shared_ptr<GreenletBase>>;
 
 // Runs its function when it goes out of scope: Python's `finally:`.
 class Finally {
