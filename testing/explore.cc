@@ -717,8 +717,11 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
     std::string shrunk_line;
     if (o.shrink && !report.nondeterministic) {
       uint64_t shrink_runs = 0;
+      const auto shrink_start = std::chrono::steady_clock::now();
       const std::vector<size_t> keep =
           Shrink(spec, out, body, o.expect_greenlet_errors, &shrink_runs);
+      report.shrink_runs = shrink_runs;
+      report.shrink_time = absl::FromChrono(std::chrono::steady_clock::now() - shrink_start);
       RunSpec minimal = spec;
       minimal.details = true;
       minimal.config.mode = ExplorePolicy::Mode::kScripted;

@@ -112,6 +112,9 @@ struct ExploreReport {
   // Decisions of the failing run, and of the shrunk schedule, in words.
   uint64_t decisions = 0;
   std::vector<std::string> shrunk_decisions;
+  // What shrinking took: runs of the body, and wall time.
+  uint64_t shrink_runs = 0;
+  absl::Duration shrink_time = absl::ZeroDuration();
   // The failing seed gave another event hash when run again.
   bool nondeterministic = false;
   // GEVENT_REPLAY: how the replay went ("identical", a divergence...).
