@@ -10,9 +10,24 @@
 #define GEVENTPP_RUNTIME_EXCEPTIONS_H_
 
 #include <stdexcept>
+#include <type_traits>
 #include <string>
 
+#include "absl/time/time.h"
+
 namespace gevent {
+
+namespace internal {
+// Values that read as an option, not as an exception: a bool, a number, a
+// duration or a time. Where an exception is expected (Timeout(d, E),
+// kill(E)) they are refused at compile time: Timeout(d, false) means
+// gevent's silent timeout (with_silent_timeout), and kill(d) means
+// kill(true, d), never "throw this Duration".
+template <typename E>
+inline constexpr bool kReadsAsAnOption =
+    std::is_arithmetic_v<std::decay_t<E>> || std::is_same_v<std::decay_t<E>, absl::Duration> ||
+    std::is_same_v<std::decay_t<E>, absl::Time>;
+}  // namespace internal
 
 // The common base of the exceptions that are not errors but control flow
 // (GreenletExit, TimeoutError), like Python's BaseException. Catch it to

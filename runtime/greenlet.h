@@ -64,8 +64,7 @@ class GreenletBase : public RawGreenlet, public Waitable {
   void kill(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
     kill_with(nullptr, block, timeout);
   }
-  template <typename E, typename = std::enable_if_t<!std::is_same_v<
-                            std::decay_t<E>, bool>>>
+  template <typename E, typename = std::enable_if_t<!internal::kReadsAsAnOption<E>>>
   void kill(E exception, bool block = true,
             absl::Duration timeout = absl::InfiniteDuration()) {
     if constexpr (std::is_same_v<std::decay_t<E>, std::exception_ptr>) {
@@ -74,6 +73,13 @@ class GreenletBase : public RawGreenlet, public Waitable {
       kill_with(std::make_exception_ptr(std::move(exception)), block, timeout);
     }
   }
+  // kill(absl::Milliseconds(10)) (meant: wait at most 10 ms) and other
+  // numbers and times do not compile: write kill(true, d).
+  template <typename E, std::enable_if_t<internal::kReadsAsAnOption<E> &&
+                                             !std::is_same_v<std::decay_t<E>, bool>,
+                                         int> = 0>
+  void kill(E not_an_exception, bool block = true,
+            absl::Duration timeout = absl::InfiniteDuration()) = delete;
   // The same with the exception as an exception_ptr (nullptr: GreenletExit).
   void kill_with(std::exception_ptr exception, bool block = true,
                  absl::Duration timeout = absl::InfiniteDuration());

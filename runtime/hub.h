@@ -428,6 +428,19 @@ class Hub {
   RawGreenlet* EnsureHubGreenletSlow();
   void ReleaseFinished();
   void ReportDefault(const RawGreenlet* where, std::exception_ptr error);
+  // Calls a watcher's function: an error that escapes it is reported to
+  // the error handler (once) and the loop goes on; the hub's own shutdown
+  // passes through.
+  template <typename F>
+  void CallWatcher(F&& call) {
+    try {
+      call();
+    } catch (const internal::HubShutdown&) {
+      throw;
+    } catch (...) {
+      handle_error(nullptr, std::current_exception());
+    }
+  }
   void HubLoop();
   void ReleaseQueued();
   std::string LoopExitMessage() const;

@@ -106,7 +106,7 @@ void Hub::RunCallbacks() {
   while (Callback* cb = callbacks_.pop_front()) {
     cb->hub_ = nullptr;
     if (observing_ && cb != &continuation_) Emit(HubEventKind::kCallback);
-    cb->fn_(cb);
+    CallWatcher([cb] { cb->fn_(cb); });
     if ((++pass_count_ & 255) == 0 && !callbacks_.empty() &&
         backend_->CallbackPassOver(pass_start, pass_count_,
                                    ToNanos(switch_interval_), &now_ns_)) {

@@ -37,7 +37,7 @@ void Hub::RunIdle() {
   if (observing_) Emit(HubEventKind::kIdle);
   while (IdleWatcher* w = idle_firing_.pop_front()) {
     w->hub_ = nullptr;
-    w->fn_(w);
+    CallWatcher([w] { w->fn_(w); });
   }
 }
 

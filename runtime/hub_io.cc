@@ -91,7 +91,8 @@ bool Hub::DispatchIo() {
       if (next == nullptr) break;
       next->round_ = round;
       if (observing_) EmitIo(ev.fd, ev.revents);
-      next->fn_(next, ev.revents & next->events_);
+      const uint32_t revents = ev.revents & next->events_;
+      CallWatcher([next, revents] { next->fn_(next, revents); });
     }
   }
   io_ready_.swap(ready);

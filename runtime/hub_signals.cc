@@ -78,7 +78,7 @@ void Hub::DispatchSignals() {
         // A handler may stop another watcher: only run the ones still armed.
         bool armed = false;
         signals_.for_each([&](SignalWatcher* x) { armed |= (x == w); });
-        if (armed) w->fn_(w);
+        if (armed) CallWatcher([w] { w->fn_(w); });
       }
     }
   }
@@ -110,7 +110,7 @@ void Hub::reinit() {
   std::vector<ForkWatcher*> watchers;
   fork_.for_each([&](ForkWatcher* w) { watchers.push_back(w); });
   for (ForkWatcher* w : watchers) {
-    if (w->hub_ == this) w->fn_(w);
+    if (w->hub_ == this) CallWatcher([w] { w->fn_(w); });
   }
 }
 

@@ -143,7 +143,7 @@ bool Hub::FireTimers() {
   while (Timer* t = FiringPop()) {
     PrefetchFiringAhead();
     MarkFired(t);
-    t->fn_(t);
+    CallWatcher([t] { t->fn_(t); });
   }
   return true;
 }

@@ -12,8 +12,19 @@
 //     gevent::TimeoutScope scope(absl::Seconds(2));
 //     conn.read();
 //   } catch (const gevent::TimeoutError& e) {
-//     if (!e.is(scope...)) throw;   // "not my timeout": let outer ones pass
+//     // expired (the scope cancelled it on the way out)
 //   }
+//
+// Telling your own timeout from an outer one:
+//
+//   gevent::Timeout mine(absl::Seconds(2));
+//   mine.start();
+//   try {
+//     conn.read();
+//   } catch (const gevent::TimeoutError& e) {
+//     if (!e.is(mine)) throw;   // "not my timeout": let outer ones pass
+//   }
+//   mine.cancel();
 //
 // A Timeout fires into the greenlet that started it, at its blocking point,
 // and only there: code that does not block cannot be interrupted. An
@@ -68,9 +79,15 @@ class Timeout {
   template <typename E,
             typename = std::enable_if_t<
                 !std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
-                !std::is_same_v<std::decay_t<E>, std::nullptr_t>>>
+                !std::is_same_v<std::decay_t<E>, std::nullptr_t> &&
+                !internal::kReadsAsAnOption<E>>>
   Timeout(absl::Duration seconds, E exception)
       : Timeout(seconds, std::make_exception_ptr(std::move(exception))) {}
+  // Timeout(d, false) (gevent's silent Timeout(s, False)) and other bools,
+  // numbers and durations do not compile: use with_silent_timeout(d, body)
+  // for a silent timeout; an exception must be an exception.
+  template <typename E, std::enable_if_t<internal::kReadsAsAnOption<E>, int> = 0>
+  Timeout(absl::Duration seconds, E not_an_exception) = delete;
   ~Timeout();
   Timeout(const Timeout&) = delete;
   Timeout& operator=(const Timeout&) = delete;
@@ -81,6 +98,19 @@ class Timeout {
   // Makes and starts a Timeout in one step.
   static std::unique_ptr<Timeout> start_new(
       absl::Duration seconds, std::exception_ptr exception = nullptr);
+  template <typename E, typename = std::enable_if_t<
+                            !std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
+                            !std::is_same_v<std::decay_t<E>, std::nullptr_t> &&
+                            !internal::kReadsAsAnOption<E>>>
+  static std::unique_ptr<Timeout> start_new(absl::Duration seconds, E exception) {
+    return start_new(seconds, std::make_exception_ptr(std::move(exception)));
+  }
+  // gevent's Timeout.start_new(timeout) with a Timeout: starts it if it is
+  // not pending, and returns it.
+  static Timeout& start_new(Timeout& existing) {
+    if (!existing.pending()) existing.start();
+    return existing;
+  }
   // Disarms it. Safe to call at any time, any number of times.
   void cancel();
   // cancel(), and release the greenlet it was started for.
@@ -111,11 +141,14 @@ class TimeoutScope {
   explicit TimeoutScope(absl::Duration seconds) : timeout_(seconds) {
     timeout_.start();
   }
-  template <typename E>
+  template <typename E, typename = std::enable_if_t<!internal::kReadsAsAnOption<E>>>
   TimeoutScope(absl::Duration seconds, E exception)
       : timeout_(seconds, std::move(exception)) {
     timeout_.start();
   }
+  // TimeoutScope(d, false) does not compile either (see Timeout).
+  template <typename E, std::enable_if_t<internal::kReadsAsAnOption<E>, int> = 0>
+  TimeoutScope(absl::Duration seconds, E not_an_exception) = delete;
   const Timeout& timeout() const { return timeout_; }
   Timeout& timeout() { return timeout_; }
 

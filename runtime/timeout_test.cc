@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <type_traits>
+
 #include <gtest/gtest.h>
 
 #include "absl/time/clock.h"
@@ -541,6 +543,56 @@ TEST_P(TimeoutTest, WithSilentTimeoutLetsOtherExceptionsThrough) {
   EXPECT_THROW(with_silent_timeout(Milliseconds(50), [] { throw Boom(); }),
                Boom);
   EXPECT_NO_THROW(sleep(Milliseconds(60)));
+}
+
+// ---- what must not compile: a bool, a number or a duration where an
+// exception is expected.
+
+template <typename T, typename = void>
+struct CanKillWith : std::false_type {};
+template <typename T>
+struct CanKillWith<T, std::void_t<decltype(std::declval<Greenlet<void>&>().kill(std::declval<T>()))>>
+    : std::true_type {};
+
+// Timeout(d, false) is gevent's silent timeout: in C++ it is
+// with_silent_timeout(d, body), and the bool must not become the exception.
+static_assert(!std::is_constructible_v<Timeout, absl::Duration, bool>);
+static_assert(!std::is_constructible_v<Timeout, absl::Duration, int>);
+static_assert(!std::is_constructible_v<Timeout, absl::Duration, absl::Duration>);
+static_assert(!std::is_constructible_v<TimeoutScope, absl::Duration, bool>);
+static_assert(!std::is_constructible_v<TimeoutScope, absl::Duration, double>);
+static_assert(std::is_constructible_v<Timeout, absl::Duration, std::runtime_error>);
+static_assert(std::is_constructible_v<TimeoutScope, absl::Duration, std::runtime_error>);
+static_assert(std::is_constructible_v<Timeout, absl::Duration, std::exception_ptr>);
+// kill(d) meant kill(true, d): it must not throw a Duration into the greenlet.
+static_assert(!CanKillWith<absl::Duration>::value);
+static_assert(!CanKillWith<int>::value);
+static_assert(CanKillWith<bool>::value);  // kill(block)
+static_assert(CanKillWith<std::runtime_error>::value);
+static_assert(CanKillWith<std::exception_ptr>::value);
+
+// gevent's Timeout.start_new(t) with an existing Timeout: starts it if it is
+// not pending, and returns the same object.
+TEST_P(TimeoutTest, StartNewWithATimeoutStartsItOnce) {
+  Timeout t(Milliseconds(20));
+  Timeout& same = Timeout::start_new(t);
+  EXPECT_EQ(&same, &t);
+  EXPECT_TRUE(t.pending());
+  EXPECT_NO_THROW(Timeout::start_new(t));  // pending: left as it is
+  try {
+    sleep(Seconds(1));
+    FAIL() << "the timeout did not fire";
+  } catch (const TimeoutError& e) {
+    EXPECT_TRUE(e.is(t));
+  }
+}
+
+// start_new(d, E) takes any exception value, as Timeout(d, E) does.
+TEST_P(TimeoutTest, StartNewTakesAnyExceptionValue) {
+  struct Late {};
+  auto t = Timeout::start_new(Milliseconds(10), Late{});
+  EXPECT_THROW(sleep(Seconds(1)), Late);
+  EXPECT_FALSE(t->pending());
 }
 
 GEVENT_INSTANTIATE_BACKENDS(TimeoutTest);
