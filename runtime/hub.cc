@@ -117,6 +117,13 @@ void Hub::RunOnce() {
     deadline = kNanosPast;
   } else if (!timers_.empty()) {
     deadline = timers_.top_deadline();
+    if (deadline == kNanosFuture && ref_io_ == 0 && extra_refs_ == 0) {
+      // Only timers that can never fire keep the loop alive (a saturated
+      // deadline: sleep(absl::InfiniteDuration())), and nothing else could
+      // wake it: it would wait for ever. It stops, as when no work is left.
+      never_wakes_ = true;
+      return;
+    }
   } else {
     deadline = kNanosFuture;
   }
@@ -143,7 +150,8 @@ void Hub::RunOnce() {
 }
 
 void Hub::run_loop() {
-  while (!destroyed_ && alive()) RunOnce();
+  never_wakes_ = false;
+  while (!destroyed_ && alive() && !never_wakes_) RunOnce();
 }
 
 // ---- errors

@@ -551,6 +551,7 @@ class Hub {
   internal::IntrusiveList<internal::ListNode> running_;  // started greenlets
   uint64_t greenlet_seq_ = 0;
   bool destroyed_ = false;
+  bool never_wakes_ = false;  // run_loop stops: only never-firing timers left
   bool destroying_ = false;
   std::atomic<uint64_t> switch_count_{0};
   std::atomic<const RawGreenlet*> running_now_{nullptr};

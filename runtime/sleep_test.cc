@@ -455,6 +455,28 @@ TEST_P(SleepTest, BeforeWaitMayBringTheLoopBackEarlier) {
   EXPECT_GE(early.advanced_to.back(), early.asked_deadline);
 }
 
+// A sleep that can never end (a deadline past the end of time) is not a
+// hang: with nothing else to wake the loop, the main greenlet gets LoopExit
+// naming the sleeper, on both hubs.
+TEST_P(SleepTest, AnEndlessSleepIsALoopExitNotAHang) {
+  auto g = spawn([] { sleep(absl::InfiniteDuration()); });
+  g->set_name("forever");
+  try {
+    g->join();
+    FAIL() << "join() returned";
+  } catch (const LoopExit& e) {
+    EXPECT_NE(std::string(e.what()).find("forever is blocked in sleep"), std::string::npos)
+        << e.what();
+  }
+  g->kill();
+  // The main greenlet itself, and a sleep ending after the year 2262.
+  EXPECT_THROW(sleep(absl::InfiniteDuration()), LoopExit);
+  EXPECT_THROW(sleep(absl::Hours(24 * 365 * 300)), LoopExit);
+  // The loop still runs what can end.
+  auto h = spawn([] { sleep(absl::Milliseconds(10)); return 3; });
+  EXPECT_EQ(h->get(), 3);
+}
+
 GEVENT_INSTANTIATE_BACKENDS(SleepTest);
 
 }  // namespace
