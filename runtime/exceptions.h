@@ -67,6 +67,15 @@ class BlockingSwitchOutError : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
+// A bad GEVENT_* environment value (GEVENT_HUB, GEVENT_SEED, GEVENT_REPLAY,
+// GEVENT_TRACE_CALLBACKS): the message names the variable and the value.
+// Code may catch it; left uncaught, it ends the program with that one line
+// on stderr and exit status 2 (no core dump).
+class ConfigurationError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
 // Raised when a greenlet is started on a hub that has been destroyed, or on
 // another thread's hub.
 class HubError : public std::logic_error {

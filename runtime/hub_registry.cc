@@ -2,7 +2,11 @@
 // path, destroy_hub, exchange_hub and the init hooks.
 #include "runtime/hub.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -10,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/exceptions.h"
 #include "runtime/internal/epoll_backend.h"
 
 namespace gevent {
@@ -36,6 +41,30 @@ std::vector<FactoryEntry>& Factories() {
 
 thread_local std::unique_ptr<Hub> t_hub;
 
+// An uncaught ConfigurationError (a bad GEVENT_* value) ends the program
+// with its one-line message and exit status 2, not a core dump.
+std::terminate_handler g_previous_terminate = nullptr;
+
+[[noreturn]] void OnTerminate() {
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const ConfigurationError& error) {
+      fprintf(stderr, "geventpp: %s\n", error.what());
+      fflush(stderr);
+      _exit(2);
+    } catch (...) {
+    }
+  }
+  if (g_previous_terminate != nullptr) g_previous_terminate();
+  abort();
+}
+
+const bool terminate_installed = [] {
+  g_previous_terminate = std::set_terminate(&OnTerminate);
+  return true;
+}();
+
 }  // namespace
 
 void register_hub_factory(const char* name, HubFactory factory) {
@@ -60,7 +89,7 @@ std::unique_ptr<Hub> make_hub(const std::string& backend) {
     }
   }
   if (factory == nullptr) {
-    throw std::invalid_argument(absl::StrCat(
+    throw ConfigurationError(absl::StrCat(
         "unknown hub backend \"", backend, "\" (GEVENT_HUB); known: ", known,
         backend == "sim" ? " (link //sim to get the simulated hub)" : ""));
   }

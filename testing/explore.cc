@@ -58,7 +58,7 @@ uint64_t ParseCount(const char* var, const std::string& value) {
   if (!absl::SimpleAtoi(value, &n)) {
     const bool digits = !value.empty() &&
                         value.find_first_not_of("0123456789") == std::string::npos;
-    throw std::invalid_argument(absl::StrCat(
+    throw ConfigurationError(absl::StrCat(
         var, "=\"", value, "\" is ",
         digits ? "out of range (at most 18446744073709551615)" : "not a non-negative integer"));
   }
@@ -91,13 +91,13 @@ Strategy ParseStrategy(const std::string& s) {
     }
     int d;
     if (!absl::SimpleAtoi(s.substr(4), &d) || d < 1 || d > 64) {
-      throw std::invalid_argument(absl::StrCat(
+      throw ConfigurationError(absl::StrCat(
           "GEVENT_STRATEGY=\"", s, "\": the depth of pct:D must be a whole number from 1 to 64"));
     }
     st.depth = d;
     return st;
   }
-  throw std::invalid_argument(absl::StrCat("GEVENT_STRATEGY=\"", s,
+  throw ConfigurationError(absl::StrCat("GEVENT_STRATEGY=\"", s,
                                            "\" is not a strategy (random, ties, pct:D, swarm)"));
 }
 
@@ -571,12 +571,12 @@ ExploreOptions Resolve(const ExploreOptions& given) {
   }
   if (auto v = Env("GEVENT_RUNS")) {
     o.runs = ParseCount("GEVENT_RUNS", *v);
-    if (o.runs == 0) throw std::invalid_argument("GEVENT_RUNS=0: at least one run is needed");
+    if (o.runs == 0) throw ConfigurationError("GEVENT_RUNS=0: at least one run is needed");
   }
   if (auto v = Env("GEVENT_EXPLORE_TIME")) {
     absl::Duration d;
     if (!absl::ParseDuration(*v, &d) || d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
-      throw std::invalid_argument(absl::StrCat(
+      throw ConfigurationError(absl::StrCat(
           "GEVENT_EXPLORE_TIME=\"", *v, "\" is not a positive duration (e.g. 30s, 2m)"));
     }
     o.time_budget = d;

@@ -17,7 +17,9 @@
 
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/exceptions.h"
 #include "runtime/hub.h"
 #include "traces/recorder.h"
 #include "traces/replay.h"
@@ -61,6 +63,17 @@ struct ThreadCloser {
 };
 thread_local ThreadCloser t_closer;
 
+// GEVENT_TRACE_CALLBACKS: 1/true/yes/on, or 0/false/no/off (or unset).
+bool TraceCallbacksFromEnvironment() {
+  const char* cb = getenv("GEVENT_TRACE_CALLBACKS");
+  if (cb == nullptr || *cb == '\0') return false;
+  const std::string v = absl::AsciiStrToLower(cb);
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  throw ConfigurationError(absl::StrCat("GEVENT_TRACE_CALLBACKS=\"", cb,
+                                        "\" is not a boolean (1, true, yes, on, 0, false, no, off)"));
+}
+
 int g_traced_hubs = 0;
 int g_replayed_hubs = 0;
 
@@ -70,8 +83,7 @@ void RecordFromEnvironment(Hub* hub) {
   const std::string path = NthPath(base, &g_traced_hubs);
   try {
     RecorderOptions options;
-    const char* cb = getenv("GEVENT_TRACE_CALLBACKS");
-    options.callbacks = cb != nullptr && *cb != '\0' && *cb != '0';
+    options.callbacks = TraceCallbacksFromEnvironment();
     auto* rec = new Recorder(hub, path, options);
     {
       std::lock_guard<std::mutex> lock(Mu());
@@ -102,8 +114,7 @@ std::terminate_handler g_previous_terminate = nullptr;
 std::unique_ptr<Hub> ReplayFromEnvironment() {
   const char* base = getenv("GEVENT_REPLAY");
   if (base == nullptr || *base == '\0') {
-    throw std::invalid_argument(
-        "GEVENT_HUB=replay needs GEVENT_REPLAY=<trace file>");
+    throw ConfigurationError("GEVENT_HUB=replay needs GEVENT_REPLAY=<trace file>");
   }
   const std::string path = NthPath(base, &g_replayed_hubs);
   auto reader = std::make_unique<TraceReader>();

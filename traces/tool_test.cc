@@ -491,6 +491,40 @@ TEST(Environment, RecordOnEpollReplayOnSim) {
             "geventpp: GEVENT_REPLAY: cannot open '/nonexistent/x.gtrace': No such file or directory\n");
 }
 
+// A bad GEVENT_* value: one line naming it on stderr, exit status 2, no
+// core dump (an uncaught ConfigurationError).
+TEST(Environment, BadValuesAreOneLineAndExitStatusTwo) {
+  struct Case {
+    std::string env, line;
+  };
+  const Case cases[] = {
+      {"GEVENT_HUB=bogus", "geventpp: unknown hub backend \"bogus\" (GEVENT_HUB); known: "},
+      {"GEVENT_HUB=sim GEVENT_SEED=abc", "geventpp: GEVENT_SEED=\"abc\" is not a non-negative integer"},
+      {"GEVENT_HUB=sim GEVENT_SEED=99999999999999999999",
+       "geventpp: GEVENT_SEED=\"99999999999999999999\" is out of range"},
+      {"GEVENT_HUB=replay", "geventpp: GEVENT_HUB=replay needs GEVENT_REPLAY=<trace file>"},
+      {"GEVENT_TRACE=" + TempPath("cb.gtrace") + " GEVENT_TRACE_CALLBACKS=maybe",
+       "geventpp: GEVENT_TRACE_CALLBACKS=\"maybe\" is not a boolean"},
+  };
+  for (const Case& c : cases) {
+    Output r = Shell(c.env + " traces/example workers");
+    EXPECT_EQ(r.rc, 2) << c.env << ": " << r.err;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << c.env << ": " << r.err;
+    EXPECT_EQ(r.err.rfind(c.line, 0), 0u) << c.env << ": " << r.err;
+  }
+}
+
+// GEVENT_TRACE_CALLBACKS=false means no callback records (it meant yes).
+TEST(Environment, TraceCallbacksFalseMeansNo) {
+  const std::string with = TempPath("cb_on.gtrace"), without = TempPath("cb_off.gtrace");
+  ASSERT_EQ(Shell("GEVENT_TRACE=" + with + " GEVENT_TRACE_CALLBACKS=true traces/example workers").rc, 0);
+  ASSERT_EQ(Shell("GEVENT_TRACE=" + without + " GEVENT_TRACE_CALLBACKS=false traces/example workers").rc, 0);
+  Output on = Tool({"stats", with});
+  Output off = Tool({"stats", without});
+  EXPECT_NE(on.out.find("callback"), std::string::npos) << on.out;
+  EXPECT_EQ(off.out.find("callback"), std::string::npos) << off.out;
+}
+
 TEST(Environment, SeededSimRecordingReplays) {
   const std::string trace = TempPath("race.gtrace");
   Output rec = Shell("GEVENT_HUB=sim GEVENT_SEED=5 GEVENT_TRACE='" + trace + "' traces/example race");
