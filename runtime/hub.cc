@@ -5,6 +5,7 @@
 // hand-off in hand_off.cc, the thread's hub in hub_registry.cc.
 #include "runtime/hub.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -208,13 +209,58 @@ std::vector<const RawGreenlet*> Hub::blocked_greenlets() const {
 }
 
 std::string Hub::deadlock_report() const {
+  const std::vector<const RawGreenlet*> blocked = blocked_greenlets();
+  // A lock's holder, if it is a greenlet of this hub that still exists (the
+  // lock only remembers a pointer: it is checked, never trusted).
+  auto holder_of = [&](const RawGreenlet* g) -> const RawGreenlet* {
+    const BlockingObject* on = g->blocked_on();
+    const RawGreenlet* h = on != nullptr ? on->holder() : nullptr;
+    if (h == nullptr) return nullptr;
+    if (h == main_.get()) return h;
+    bool found = false;
+    running_.for_each([&](internal::ListNode* n) { found |= static_cast<RawGreenlet*>(n) == h; });
+    return found ? h : nullptr;
+  };
   std::string out;
-  for (const RawGreenlet* g : blocked_greenlets()) {
+  for (const RawGreenlet* g : blocked) {
     if (!out.empty()) out += "\n";
-    absl::StrAppend(&out, "  ", g->name(), " is blocked in ", g->waiting_on());
+    if (const BlockingObject* on = g->blocked_on()) {
+      absl::StrAppend(&out, "  ", g->name(), " waits for ", on->describe());
+      if (const RawGreenlet* h = holder_of(g)) absl::StrAppend(&out, " held by ", h->name());
+      absl::StrAppend(&out, " (in ", g->waiting_on(), ")");
+    } else {
+      absl::StrAppend(&out, "  ", g->name(), " is blocked in ", g->waiting_on());
+    }
     if (g->waiting_for() != nullptr) {
       absl::StrAppend(&out, " (waiting for ", g->waiting_for()->name(), ")");
     }
+  }
+  // Wait cycles: each blocked greenlet waits for one other (a lock's holder,
+  // or the greenlet it joins); a walk that comes back is a cycle.
+  auto next_of = [&](const RawGreenlet* g) -> const RawGreenlet* {
+    if (g->waiting_on() == nullptr) return nullptr;
+    if (const RawGreenlet* h = holder_of(g)) return h;
+    return g->waiting_for();
+  };
+  std::vector<const RawGreenlet*> reported;
+  for (const RawGreenlet* start : blocked) {
+    std::vector<const RawGreenlet*> path;
+    const RawGreenlet* g = start;
+    while (g != nullptr && std::find(path.begin(), path.end(), g) == path.end() &&
+           path.size() <= blocked.size()) {
+      path.push_back(g);
+      g = next_of(g);
+    }
+    if (g != start) continue;  // no cycle through `start`
+    bool seen = false;
+    for (const RawGreenlet* x : path) {
+      seen |= std::find(reported.begin(), reported.end(), x) != reported.end();
+    }
+    if (seen) continue;
+    reported.insert(reported.end(), path.begin(), path.end());
+    std::string cycle;
+    for (const RawGreenlet* x : path) absl::StrAppend(&cycle, x->name(), " -> ");
+    absl::StrAppend(&out, "\n  a wait cycle: ", cycle, start->name());
   }
   return out;
 }

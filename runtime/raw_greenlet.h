@@ -27,6 +27,19 @@ bool CurrentGreenletGuard(const void* addr, char* name, size_t name_size,
                           size_t* size);
 }  // namespace internal
 
+// An object a greenlet can be blocked on that can say, for a deadlock
+// report, what it is and which greenlet holds it (a lock).
+class BlockingObject {
+ public:
+  // E.g. "Lock 'accounts'" or "Semaphore".
+  virtual std::string describe() const = 0;
+  // The greenlet holding it, or nullptr (not held, or not a lock).
+  virtual const RawGreenlet* holder() const = 0;
+
+ protected:
+  ~BlockingObject() = default;
+};
+
 class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
                     private internal::ListNode {
  public:
@@ -65,6 +78,10 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   const char* waiting_on() const { return waiting_on_; }
   // The greenlet it waits for (join, get), or nullptr.
   const RawGreenlet* waiting_for() const { return waiting_for_; }
+  // The object it is blocked on, if that object describes itself (a lock),
+  // or nullptr. Set by the object around its wait.
+  const BlockingObject* blocked_on() const { return blocked_on_; }
+  void set_blocked_on(const BlockingObject* object) { blocked_on_ = object; }
 
   // Spawned greenlet objects alive in this thread (for leak checks).
   static long live_count();
@@ -97,6 +114,7 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   mutable std::string name_;  // empty: the default, not made yet
   const char* waiting_on_ = nullptr;
   const RawGreenlet* waiting_for_ = nullptr;
+  const BlockingObject* blocked_on_ = nullptr;
   internal::Context ctx_;
   internal::Stack stack_;
   std::exception_ptr resume_error_;

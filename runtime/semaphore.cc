@@ -13,29 +13,44 @@ struct Semaphore::Waiter : internal::ListedWaiter {
   internal::Waiter::WakeCallback wake;
 };
 
-Semaphore::Semaphore(int64_t value) : Waitable(get_hub()), counter_(value) {
+Semaphore::Semaphore(int64_t value)
+    : Waitable(get_hub()), counter_(value), initial_(value) {
   if (value < 0) {
     throw std::invalid_argument(
         absl::StrCat("Semaphore: initial value must be >= 0, got ", value));
   }
 }
 
-Semaphore::~Semaphore() = default;
+Semaphore::~Semaphore() {
+  // Its waiters stay blocked (on nothing now) until they are killed.
+  waiters_.DetachAll([](Waiter* w) { w->waiter.greenlet()->set_blocked_on(nullptr); });
+}
+
+std::string Semaphore::describe() const {
+  return name_.empty() ? kind() : absl::StrCat(kind(), " '", name_, "'");
+}
+
+const RawGreenlet* Semaphore::holder() const {
+  return initial_ == 1 && counter_ <= 0 ? holder_ : nullptr;
+}
 
 bool Semaphore::acquire(bool blocking, absl::Duration timeout) {
   if (counter_ > 0 && waiters_.empty()) {
     --counter_;
+    if (initial_ == 1) holder_ = hub()->current();
     return true;
   }
   if (!blocking) return false;
   Hub* const hub = this->hub();
   Waiter w(hub);
   waiters_.Wait(&w);
+  hub->current()->set_blocked_on(this);
   struct Leave {
     Semaphore* sem;  // not touched once the waiter is detached
     Hub* hub;
     Waiter* w;
     ~Leave() {
+      w->waiter.greenlet()->set_blocked_on(nullptr);
       if (!w->detached) sem->waiters_.Leave(w);
       if (w->wake.pending()) hub->cancel(&w->wake);
     }
@@ -59,6 +74,7 @@ void Semaphore::release() { Release(); }
 
 void Semaphore::Release() {
   if (Waiter* w = waiters_.Serve()) {
+    holder_ = w->waiter.greenlet();
     hub()->run_callback(&w->wake);
     if (link_count() > 0) {
       owed_wakeups_ = link_count();
@@ -67,6 +83,7 @@ void Semaphore::Release() {
     return;
   }
   ++counter_;
+  holder_ = nullptr;
   notify_links();
 }
 

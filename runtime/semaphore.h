@@ -28,7 +28,7 @@
 
 namespace gevent {
 
-class Semaphore : public Waitable {
+class Semaphore : public Waitable, public BlockingObject {
  public:
   // `value` permits to start with; negative is std::invalid_argument.
   explicit Semaphore(int64_t value = 1);
@@ -42,6 +42,15 @@ class Semaphore : public Waitable {
   virtual void release();
 
   int64_t counter() const { return counter_; }
+  // An optional name, for deadlock reports ("Lock 'accounts' held by
+  // worker").
+  void set_name(std::string name) { name_ = std::move(name); }
+  const std::string& name() const { return name_; }
+  // "Semaphore 'name'" (or the Lock's, BoundedSemaphore's kind).
+  std::string describe() const override;
+  // For a semaphore of one permit (a Lock): the greenlet that took it, while
+  // it is taken; else nullptr.
+  const RawGreenlet* holder() const override;
   // True if acquire() would block.
   bool locked() const { return counter_ <= 0 || !waiters_.empty(); }
   bool ready() const override { return counter_ > 0; }
@@ -55,6 +64,11 @@ class Semaphore : public Waitable {
   struct Waiter;
   internal::WaiterList<Waiter> waiters_;
   int64_t counter_;
+  const int64_t initial_;
+  std::string name_;
+  // Who took the last permit (one-permit semaphores), for reports only.
+  const RawGreenlet* holder_ = nullptr;
+  virtual const char* kind() const { return "Semaphore"; }
   // wait()ers to wake for a permit that went straight to an acquirer.
   mutable size_t owed_wakeups_ = 0;
 };
@@ -67,6 +81,7 @@ class BoundedSemaphore : public Semaphore {
   void release() override;
 
  private:
+  const char* kind() const override { return "BoundedSemaphore"; }
   int64_t limit_;
 };
 
@@ -75,6 +90,10 @@ class BoundedSemaphore : public Semaphore {
 class Lock : public BoundedSemaphore {
  public:
   Lock() : BoundedSemaphore(1) {}
+  explicit Lock(std::string name) : BoundedSemaphore(1) { set_name(std::move(name)); }
+
+ private:
+  const char* kind() const override { return "Lock"; }
 };
 
 // A lock the holding greenlet may take again; it is free once released as

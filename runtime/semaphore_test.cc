@@ -599,6 +599,56 @@ TEST_P(SemaphoreTest, IwaitInReleaseOrder) {
   joinall(GreenletList{r1, r2, r3});
 }
 
+// A lock-order deadlock is reported with the locks' names, who holds
+// each, and the cycle.
+TEST_P(SemaphoreTest, DeadlockReportNamesLocksHoldersAndTheCycle) {
+  Lock a("A"), b("B");
+  auto g1 = spawn([&] {
+    a.acquire();
+    sleep(absl::Milliseconds(10));
+    b.acquire();
+  });
+  auto g2 = spawn([&] {
+    b.acquire();
+    sleep(absl::Milliseconds(10));
+    a.acquire();
+  });
+  g1->set_name("g1");
+  g2->set_name("g2");
+  try {
+    joinall(GreenletList{g1, g2});
+    FAIL() << "joinall returned";
+  } catch (const LoopExit& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("g1 waits for Lock 'B' held by g2 (in Semaphore.acquire)"),
+              std::string::npos) << what;
+    EXPECT_NE(what.find("g2 waits for Lock 'A' held by g1"), std::string::npos) << what;
+    EXPECT_TRUE(what.find("a wait cycle: g1 -> g2 -> g1") != std::string::npos ||
+                what.find("a wait cycle: g2 -> g1 -> g2") != std::string::npos)
+        << what;
+  }
+  killall(GreenletList{g1, g2});
+}
+
+// An unnamed Semaphore of several permits has no holder to name.
+TEST_P(SemaphoreTest, DescribesItself) {
+  Semaphore s(3);
+  EXPECT_EQ(s.describe(), "Semaphore");
+  s.set_name("pool");
+  EXPECT_EQ(s.describe(), "Semaphore 'pool'");
+  s.acquire();
+  EXPECT_EQ(s.holder(), nullptr);
+  Lock l;
+  EXPECT_EQ(l.describe(), "Lock");
+  EXPECT_EQ(l.holder(), nullptr);
+  l.acquire();
+  EXPECT_EQ(l.holder(), getcurrent());
+  l.release();
+  EXPECT_EQ(l.holder(), nullptr);
+  BoundedSemaphore bs(1);
+  EXPECT_EQ(bs.describe(), "BoundedSemaphore");
+}
+
 GEVENT_INSTANTIATE_BACKENDS(SemaphoreTest);
 
 }  // namespace

@@ -209,18 +209,6 @@ std::string Indent(const std::string& text, const std::string& prefix) {
   return out;
 }
 
-std::string DescribeBlocked(const std::vector<const RawGreenlet*>& blocked) {
-  std::string out;
-  for (const RawGreenlet* g : blocked) {
-    if (!out.empty()) out += "\n";
-    absl::StrAppend(&out, g->name(), " is blocked in ", g->waiting_on());
-    if (g->waiting_for() != nullptr) {
-      absl::StrAppend(&out, " (waiting for ", g->waiting_for()->name(), ")");
-    }
-  }
-  return out;
-}
-
 // Runs `body` in the current thread's main greenlet on `hub` (installed),
 // and says what failed. Kills what is left before returning.
 void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors,
@@ -280,10 +268,10 @@ void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors,
     if (!blocked.empty() && !hub->alive()) {
       fail("deadlock",
            absl::StrCat("deadlock: greenlets blocked with nothing left to run\n",
-                        DescribeBlocked(blocked)),
+                        hub->deadlock_report()),
            returned);
     } else {
-      std::string what = DescribeBlocked(blocked);
+      std::string what = hub->deadlock_report();
       if (what.empty()) what = "greenlets or timers were still scheduled";
       fail("alive", absl::StrCat("greenlets still alive when the body returned "
                                  "(the harness kills them)\n",

@@ -53,8 +53,19 @@ class WaiterList {
     (w->served ? served_ : waiting_).remove(w);
   }
   void DetachAll() {
-    while (W* w = waiting_.pop_front()) w->detached = true;
-    while (W* w = served_.pop_front()) w->detached = true;
+    DetachAll([](W*) {});
+  }
+  // Also calls `each(w)` for every waiter detached.
+  template <typename F>
+  void DetachAll(F each) {
+    while (W* w = waiting_.pop_front()) {
+      w->detached = true;
+      each(w);
+    }
+    while (W* w = served_.pop_front()) {
+      w->detached = true;
+      each(w);
+    }
   }
 
  private:
