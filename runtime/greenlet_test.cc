@@ -1234,6 +1234,21 @@ TEST_P(GreenletTest, LinksAddedDuringItsNotificationRunInTheSamePass) {
   EXPECT_EQ(log, (std::vector<std::string>{"first", "second", "late", "queued"}));
 }
 
+// destroy_hub() from a greenlet would free the stack it runs on: a clear
+// error instead (it was a use-after-free).
+TEST_P(GreenletTest, DestroyHubInsideAGreenletIsALogicError) {
+  auto g = spawn([] { destroy_hub(); });
+  g->set_name("destroyer");
+  g->join();
+  ASSERT_TRUE(g->exception() != nullptr);
+  EXPECT_EQ(exception_type_name(g->exception()), "std::logic_error");
+  EXPECT_NE(exception_message(g->exception()).find("destroy_hub() called from greenlet 'destroyer'"),
+            std::string::npos)
+      << exception_message(g->exception());
+  // The hub is intact.
+  EXPECT_EQ(spawn([] { return 4; })->get(), 4);
+}
+
 GEVENT_INSTANTIATE_BACKENDS(GreenletTest);
 GEVENT_INSTANTIATE_BACKENDS(GreenletKillMatrix);
 GEVENT_INSTANTIATE_BACKENDS(GreenletHubLifetimeTest);

@@ -57,6 +57,7 @@ Hub::Hub(std::unique_ptr<HubBackend> backend)
       backend_(std::move(backend)),
       policy_(DefaultOrderPolicy()) {
   if (backend_ == nullptr) throw std::invalid_argument("Hub: no backend");
+  sigemptyset(&blocked_by_hub_);
   main_ = std::make_shared<MainGreenlet>(this);
   main_->name_ = "main";
   main_->state_ = RawGreenlet::State::kActive;
@@ -326,10 +327,7 @@ void Hub::ReleaseQueued() {
   while (IdleWatcher* w = idle_.pop_front()) w->hub_ = nullptr;
   while (ForkWatcher* w = fork_.pop_front()) w->hub_ = nullptr;
   while (SignalWatcher* w = signals_.pop_front()) w->hub_ = nullptr;
-  if (signal_fd_ >= 0) {
-    close(signal_fd_);
-    signal_fd_ = -1;
-  }
+  UpdateSignalFd();  // no watcher left: closes it, unblocks what it blocked
   if (hub_greenlet_ != nullptr) {
     stacks_->Release(hub_greenlet_->stack_);
     hub_greenlet_->stack_ = internal::Stack();

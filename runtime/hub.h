@@ -35,6 +35,8 @@
 #ifndef GEVENTPP_RUNTIME_HUB_H_
 #define GEVENTPP_RUNTIME_HUB_H_
 
+#include <signal.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -474,6 +476,7 @@ class Hub {
   internal::IntrusiveList<ForkWatcher> fork_;
   internal::IntrusiveList<SignalWatcher> signals_;
   int signal_fd_ = -1;
+  sigset_t blocked_by_hub_ = {};  // signals this hub blocked for its watchers
   void UpdateSignalFd();
   void DispatchSignals();
   int64_t extra_refs_ = 0;

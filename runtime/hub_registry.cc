@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
 #include "runtime/internal/epoll_backend.h"
+#include "runtime/raw_greenlet.h"
 
 namespace gevent {
 
@@ -126,6 +127,13 @@ Hub* internal::CreateThreadHub() {
 
 void destroy_hub() {
   if (t_hub == nullptr) return;
+  if (t_hub->current() != t_hub->main_greenlet()) {
+    // The hub would free the stack this call runs on.
+    throw std::logic_error(absl::StrCat(
+        "destroy_hub() called from ",
+        t_hub->in_hub() ? "a hub callback" : "greenlet '" + t_hub->current()->name() + "'",
+        ": call it from the main greenlet (the thread's own stack)"));
+  }
   t_hub->destroy();
   t_hub.reset();
   internal::t_hub_ptr = nullptr;

@@ -26,6 +26,13 @@ void Hub::start(SignalWatcher* w) {
         sig == SIGKILL || sig == SIGSTOP ? " (it cannot be caught)"
                                          : " (not a valid signal number)"));
   }
+  if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE) {
+    // A fault is delivered to the faulting thread at once: a signalfd never
+    // sees it, and blocking it would hide a crash (and stack overflows).
+    throw std::invalid_argument(absl::StrCat(
+        "cannot handle signal ", sig, " (", sigabbrev_np(sig),
+        "): a fault signal cannot be delivered to the hub; it stays the crash it is"));
+  }
   w->hub_ = this;
   signals_.push_back(w);
   UpdateSignalFd();
@@ -42,9 +49,22 @@ void Hub::UpdateSignalFd() {
   sigset_t mask;
   sigemptyset(&mask);
   signals_.for_each([&](SignalWatcher* w) { sigaddset(&mask, w->signum_); });
+  // Signals this hub blocked that no watcher wants any more get their
+  // previous disposition back: unblocked, after the instances already
+  // pending for the gone handlers are taken off (so that they do not now
+  // run the default action).
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (!sigismember(&blocked_by_hub_, sig) || sigismember(&mask, sig)) continue;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    const timespec zero{0, 0};
+    while (sigtimedwait(&one, nullptr, &zero) == sig) {
+    }
+    pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+    sigdelset(&blocked_by_hub_, sig);
+  }
   if (signals_.empty()) {
-    // Keep the signals blocked (unblocking could deliver a pending one with
-    // its default action); just stop listening.
     if (signal_fd_ >= 0) {
       backend_->WatchInternalFd(signal_fd_, false);
       close(signal_fd_);
@@ -52,7 +72,12 @@ void Hub::UpdateSignalFd() {
     }
     return;
   }
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  sigset_t before;
+  pthread_sigmask(SIG_BLOCK, &mask, &before);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    // Blocked here, not by the program: to be unblocked when unwatched.
+    if (sigismember(&mask, sig) && !sigismember(&before, sig)) sigaddset(&blocked_by_hub_, sig);
+  }
   const bool fresh = signal_fd_ < 0;
   int fd = signalfd(signal_fd_, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) {

@@ -62,8 +62,15 @@ bool Discard(int sig) {
 
 class SignalTest : public testing::HubTest {
  protected:
+  // The process ignores SIGUSR1 and SIGUSR2 during these tests: a handler
+  // cancelled gives a signal its previous disposition back, and a signal
+  // raised then must not end the test binary.
   void SetUp() override {
     HubTest::SetUp();
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGUSR1, &ignore, &old_usr1_);
+    sigaction(SIGUSR2, &ignore, &old_usr2_);
     Discard(SIGUSR1);
     Discard(SIGUSR2);
   }
@@ -71,7 +78,10 @@ class SignalTest : public testing::HubTest {
     Discard(SIGUSR1);
     Discard(SIGUSR2);
     HubTest::TearDown();
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+    sigaction(SIGUSR2, &old_usr2_, nullptr);
   }
+  struct sigaction old_usr1_ {}, old_usr2_ {};
   // Raises `sig` at this thread from a new greenlet.
   std::shared_ptr<Greenlet<int>> RaiseFromGreenlet(int sig) {
     return spawn([sig] { return ::raise(sig); });
@@ -156,12 +166,38 @@ TEST_P(SignalTest, CancelStopsHandling) {
   EXPECT_FALSE(h->active());
   h->cancel();  // idempotent
   EXPECT_FALSE(h->active());
-  EXPECT_TRUE(IsBlocked(SIGUSR1)) << "cancel() must keep the signal blocked";
+  // The previous disposition is back: not blocked (not held pending for
+  // ever), and here ignored.
+  EXPECT_FALSE(IsBlocked(SIGUSR1)) << "cancel() left the signal blocked";
   RaiseFromGreenlet(SIGUSR1)->join();
   sleep(Milliseconds(20));
   EXPECT_EQ(count, 0);
-  EXPECT_TRUE(IsPending(SIGUSR1));
-  EXPECT_TRUE(Discard(SIGUSR1));
+  EXPECT_FALSE(IsPending(SIGUSR1));
+}
+
+// A signal the program had blocked itself stays blocked after the last
+// handler goes.
+TEST_P(SignalTest, CancelKeepsASignalTheProgramBlockedBlocked) {
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &usr2, nullptr);
+  auto h = signal_handler(SIGUSR2, [] {});
+  h->cancel();
+  EXPECT_TRUE(IsBlocked(SIGUSR2));
+  pthread_sigmask(SIG_UNBLOCK, &usr2, nullptr);
+}
+
+// Fault signals cannot reach the hub (a signalfd never sees them): refused.
+TEST_P(SignalTest, FaultSignalsAreRefused) {
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) {
+    try {
+      signal_handler(sig, [] {});
+      ADD_FAILURE() << "signal " << sig << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("a fault signal"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_P(SignalTest, CancelAfterDeliveryStopsLaterOnes) {
@@ -180,7 +216,7 @@ TEST_P(SignalTest, DestructorCancels) {
   int count = 0;
   auto h = signal_handler(SIGUSR1, [&] { ++count; });
   h.reset();
-  EXPECT_TRUE(IsBlocked(SIGUSR1));
+  EXPECT_FALSE(IsBlocked(SIGUSR1));
   RaiseFromGreenlet(SIGUSR1)->join();
   sleep(Milliseconds(20));
   EXPECT_EQ(count, 0);
