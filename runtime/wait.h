@@ -12,6 +12,7 @@
 #include <exception>
 #include <iterator>
 #include <limits>
+#include <initializer_list>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -209,6 +210,24 @@ void killall(const C& greenlets, std::exception_ptr exception = nullptr,
   std::vector<std::shared_ptr<GreenletBase>> gs;
   for (const auto& g : greenlets) gs.push_back(g);
   internal::KillAll(std::move(gs), std::move(exception), block, timeout);
+}
+
+// The same with a braced list of greenlets of any result types:
+// joinall({a, b}), killall({a, b}), wait({a, b}).
+inline GreenletList joinall(std::initializer_list<std::shared_ptr<GreenletBase>> greenlets,
+                            absl::Duration timeout = absl::InfiniteDuration(),
+                            bool raise_error = false, size_t count = kAll) {
+  return joinall(GreenletList(greenlets), timeout, raise_error, count);
+}
+inline void killall(std::initializer_list<std::shared_ptr<GreenletBase>> greenlets,
+                    std::exception_ptr exception = nullptr, bool block = true,
+                    absl::Duration timeout = absl::InfiniteDuration()) {
+  killall(GreenletList(greenlets), std::move(exception), block, timeout);
+}
+inline GreenletList wait(std::initializer_list<std::shared_ptr<GreenletBase>> objects,
+                         absl::Duration timeout = absl::InfiniteDuration(),
+                         size_t count = kAll) {
+  return wait(GreenletList(objects), timeout, count);
 }
 
 // gevent.kill(): kills `g` without waiting (GreenletExit, or `exception`).

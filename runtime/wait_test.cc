@@ -523,6 +523,22 @@ TEST_P(WaitTest, LoopExitWhenBlockingForever) {
   EXPECT_TRUE(g->successful());
 }
 
+// Braced lists of greenlets of different result types, as gevent users
+// write joinall([a, b]).
+TEST_P(WaitTest, BracedListsOfMixedGreenlets) {
+  auto a = spawn([] { sleep(absl::Milliseconds(20)); return 1; });
+  auto b = spawn([] { sleep(absl::Milliseconds(10)); return std::string("b"); });
+  auto c = spawn([] { sleep(absl::Milliseconds(30)); });
+  GreenletList first = wait({a, b, c}, absl::InfiniteDuration(), 1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0], b);
+  GreenletList done = joinall({a, b});
+  EXPECT_EQ(done.size(), 2u);
+  EXPECT_TRUE(a->ready());
+  killall({c});
+  EXPECT_TRUE(c->ready());
+}
+
 GEVENT_INSTANTIATE_BACKENDS(WaitTest);
 
 }  // namespace
