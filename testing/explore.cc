@@ -511,6 +511,22 @@ std::string FirstSplit(const std::vector<RunObserver::Seen>& a,
   return "the two event sequences are the same (the difference lies outside them)";
 }
 
+// Runs `spec` with its events logged until two runs differ (nondeterminism
+// may show only now and then), and says where they split.
+std::string LocateSplit(const RunSpec& spec, const std::function<void()>& body,
+                        bool expect_errors) {
+  RunSpec detailed = spec;
+  detailed.details = true;
+  detailed.record_path.clear();
+  const Outcome first = RunOnce(detailed, body, expect_errors);
+  constexpr int kTries = 16;
+  for (int i = 0; i < kTries; ++i) {
+    const Outcome other = RunOnce(detailed, body, expect_errors);
+    if (other.event_hash != first.event_hash) return FirstSplit(first.events, other.events);
+  }
+  return absl::StrCat("the next ", kTries + 1, " runs gave the same events");
+}
+
 class Progress {
  public:
   Progress(const ExploreOptions& o, const Strategy& st)
@@ -659,13 +675,10 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
           report.nondeterministic = true;
           ++report.failures;
           report.first_failing_seed = spec.seed;
-          RunSpec detailed = spec;
-          detailed.details = true;
-          const Outcome a = RunOnce(detailed, body, o.expect_greenlet_errors);
-          const Outcome b = RunOnce(detailed, body, o.expect_greenlet_errors);
           report.failure = absl::StrCat("determinism bug: seed ", spec.seed, " (strategy ",
                                         st.text, ") gave event hash ", out.event_hash, " then ",
-                                        again.event_hash, "; ", FirstSplit(a.events, b.events));
+                                        again.event_hash, "; ",
+                                        LocateSplit(spec, body, o.expect_greenlet_errors));
           break;
         }
       }
@@ -695,12 +708,10 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
     if (!trace_path.empty()) report.trace_paths.push_back(trace_path);
     if (rerun.event_hash != out.event_hash || rerun.signature != out.signature) {
       report.nondeterministic = true;
-      RunSpec detailed = spec;
-      detailed.details = true;
-      const Outcome b = RunOnce(detailed, body, o.expect_greenlet_errors);
       report.failure += absl::StrCat("\ndeterminism bug: run again, seed ", spec.seed,
                                      " gave event hash ", rerun.event_hash, " instead of ",
-                                     out.event_hash, "; ", FirstSplit(rerun.events, b.events));
+                                     out.event_hash, "; ",
+                                     LocateSplit(spec, body, o.expect_greenlet_errors));
     }
     std::string shrunk_line;
     if (o.shrink && !report.nondeterministic) {

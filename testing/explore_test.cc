@@ -188,7 +188,7 @@ TEST(Explore, ReportsNondeterminism) {
   // Reads the real clock: the schedule changes between two runs of a seed.
   auto body = [] {
     const auto ns = std::chrono::steady_clock::now().time_since_epoch().count();
-    for (int i = 0; i < 1 + (ns / 1000) % 7; ++i) sleep(Milliseconds(1));
+    for (int i = 0; i < 1 + (ns / 100) % 97; ++i) sleep(Milliseconds(1));
     std::this_thread::sleep_for(std::chrono::microseconds(3));
   };
   ExploreReport r = Explore(Quiet("Clock", 2 * 64 + 1), body);
