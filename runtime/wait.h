@@ -234,6 +234,25 @@ inline GreenletList wait(std::initializer_list<std::shared_ptr<GreenletBase>> ob
 void kill(const std::shared_ptr<RawGreenlet>& g,
           std::exception_ptr exception = nullptr);
 
+// killall() and kill() with an exception value instead of an exception_ptr
+// (Greenlet::kill and Timeout take either): killall(gs, Boom{}).
+template <typename C, typename E,
+          typename = std::enable_if_t<
+              !std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
+              !std::is_same_v<std::decay_t<E>, std::nullptr_t> &&
+              !internal::kReadsAsAnOption<E>>>
+void killall(const C& greenlets, E exception, bool block = true,
+             absl::Duration timeout = absl::InfiniteDuration()) {
+  killall(greenlets, std::make_exception_ptr(std::move(exception)), block, timeout);
+}
+template <typename E, typename = std::enable_if_t<
+                          !std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
+                          !std::is_same_v<std::decay_t<E>, std::nullptr_t> &&
+                          !internal::kReadsAsAnOption<E>>>
+void kill(const std::shared_ptr<RawGreenlet>& g, E exception) {
+  kill(g, std::make_exception_ptr(std::move(exception)));
+}
+
 }  // namespace gevent
 
 #endif  // GEVENTPP_RUNTIME_WAIT_H_

@@ -539,6 +539,21 @@ TEST_P(WaitTest, BracedListsOfMixedGreenlets) {
   EXPECT_TRUE(c->ready());
 }
 
+// killall and kill take an exception value as Greenlet::kill does.
+TEST_P(WaitTest, KillallAndKillTakeAnExceptionValue) {
+  struct Stop {};
+  auto a = spawn([] { sleep(absl::Seconds(5)); });
+  auto b = spawn([] { sleep(absl::Seconds(5)); });
+  sleep(absl::Milliseconds(1));
+  killall(GreenletList{a}, Stop{});
+  ASSERT_TRUE(a->ready());
+  const std::string type = exception_type_name(a->exception());
+  EXPECT_EQ(type.substr(type.size() - 6), "::Stop") << type;
+  kill(b, std::runtime_error("stop b"));
+  b->join();
+  EXPECT_EQ(exception_message(b->exception()), "stop b");
+}
+
 GEVENT_INSTANTIATE_BACKENDS(WaitTest);
 
 }  // namespace
