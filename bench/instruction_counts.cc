@@ -12,6 +12,7 @@
 //                               0.1..2 ms on the simulator (seed 0)
 //   dense_epoll[_recorded]      the same on epoll, plain or with a Recorder;
 //                               recorded minus plain is what recording costs
+//   fresh_sim                   a fresh Simulation running two sleepers
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,6 +69,16 @@ int main(int argc, char** argv) {
     if (w == "yield_sim") Yield(100), Yield(n);
     if (w == "event_sim") EventRoundTrip(100), EventRoundTrip(n);
     if (w == "dense_sim") Dense(2000), Dense(n);
+    return 0;
+  }
+  if (w == "fresh_sim") {
+    for (long i = 0; i < n + 100; ++i) {
+      gevent::sim::Simulation sim(static_cast<uint64_t>(i) + 1);
+      auto a = gevent::spawn([] { gevent::sleep(absl::Milliseconds(1)); });
+      auto b = gevent::spawn([] { gevent::sleep(absl::Milliseconds(1)); });
+      a->join();
+      b->join();
+    }
     return 0;
   }
   if (w == "yield_epoll") return Yield(100), Yield(n), 0;

@@ -327,7 +327,8 @@ void Hub::ReleaseQueued() {
   while (IdleWatcher* w = idle_.pop_front()) w->hub_ = nullptr;
   while (ForkWatcher* w = fork_.pop_front()) w->hub_ = nullptr;
   while (SignalWatcher* w = signals_.pop_front()) w->hub_ = nullptr;
-  UpdateSignalFd();  // no watcher left: closes it, unblocks what it blocked
+  // No watcher left: closes the signalfd, unblocks what the hub blocked.
+  if (signal_fd_ >= 0 || blocked_any_) UpdateSignalFd();
   if (hub_greenlet_ != nullptr) {
     stacks_->Release(hub_greenlet_->stack_);
     hub_greenlet_->stack_ = internal::Stack();

@@ -53,7 +53,7 @@ void Hub::UpdateSignalFd() {
   // previous disposition back: unblocked, after the instances already
   // pending for the gone handlers are taken off (so that they do not now
   // run the default action).
-  for (int sig = 1; sig < NSIG; ++sig) {
+  for (int sig = 1; blocked_any_ && sig < NSIG; ++sig) {
     if (!sigismember(&blocked_by_hub_, sig) || sigismember(&mask, sig)) continue;
     sigset_t one;
     sigemptyset(&one);
@@ -76,7 +76,10 @@ void Hub::UpdateSignalFd() {
   pthread_sigmask(SIG_BLOCK, &mask, &before);
   for (int sig = 1; sig < NSIG; ++sig) {
     // Blocked here, not by the program: to be unblocked when unwatched.
-    if (sigismember(&mask, sig) && !sigismember(&before, sig)) sigaddset(&blocked_by_hub_, sig);
+    if (sigismember(&mask, sig) && !sigismember(&before, sig)) {
+      sigaddset(&blocked_by_hub_, sig);
+      blocked_any_ = true;
+    }
   }
   const bool fresh = signal_fd_ < 0;
   int fd = signalfd(signal_fd_, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
