@@ -90,6 +90,13 @@ class NoValueError : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
+// Raised when a second greenlet waits on an object that allows one waiter at
+// a time: a socket already being read (or written) by another greenlet.
+class ConcurrentObjectUseError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 }  // namespace gevent
 
 #endif  // GEVENTPP_RUNTIME_EXCEPTIONS_H_

@@ -63,6 +63,7 @@ Hub::Hub(std::unique_ptr<HubBackend> backend)
   main_->state_ = RawGreenlet::State::kActive;
   current_ = main_.get();
   internal::InstallOverflowHandler();
+  backend_->Attach(this);
 }
 
 Hub::~Hub() {
@@ -299,6 +300,7 @@ void Hub::destroy() {
       current_ = main;
     }
   }
+  backend_->OnHubDestroyed();
   ReleaseQueued();
 }
 

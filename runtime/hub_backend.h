@@ -18,6 +18,9 @@
 
 namespace gevent {
 
+class Hub;
+class NetworkBackend;
+
 class HubBackend {
  public:
   // A descriptor the wait found ready (IoWatcher::kRead / kWrite bits).
@@ -27,6 +30,8 @@ class HubBackend {
   };
 
   virtual ~HubBackend() = default;
+  // Called once by the hub that owns this backend, from its constructor.
+  virtual void Attach(Hub* hub) { (void)hub; }
   // A short name: "epoll" or "sim" (Hub::backend_name()).
   virtual const char* name() const = 0;
   // The clock, in nanoseconds (runtime/nanos.h: kNanosPast and
@@ -43,6 +48,13 @@ class HubBackend {
   virtual void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) = 0;
   // Renews kernel objects in a forked child.
   virtual void Reinit() {}
+  // The network sockets use (socket_transport.h), or nullptr: none.
+  virtual NetworkBackend* network() { return nullptr; }
+  // Called by Hub::destroy() once every greenlet is gone, while the hub
+  // still works: the backend lets go of what it holds for the hub's
+  // watchers (open sockets left over are orphaned: later calls on them fail
+  // with EBADF).
+  virtual void OnHubDestroyed() {}
   // Starts (or stops) waking the loop when the hub's own descriptor `fd`
   // (its signalfd) is readable; the hub reads it itself after each wait.
   virtual void WatchInternalFd(int fd, bool watch) {

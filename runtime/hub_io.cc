@@ -90,7 +90,7 @@ bool Hub::DispatchIo() {
       });
       if (next == nullptr) break;
       next->round_ = round;
-      if (observing_) EmitIo(ev.fd, ev.revents);
+      if (observing_) EmitIo(ev.fd, ev.revents & (IoWatcher::kRead | IoWatcher::kWrite));
       const uint32_t revents = ev.revents & next->events_;
       CallWatcher([next, revents] { next->fn_(next, revents); });
     }

@@ -22,7 +22,7 @@ __attribute__((always_inline)) inline int64_t Hub::Arm(Timer* t, int64_t after_n
   if (after_ns < 0) after_ns = 0;
   now_ns_ = backend_->NowNs();
   int64_t deadline = AddNanos(now_ns_, after_ns);
-  if (delays_timers_) {
+  if (delays_timers_ && !t->exact_) {
     int64_t late = policy_->TimerLatenessNs(*this);
     if (late > 0) deadline = AddNanos(deadline, late);
   }

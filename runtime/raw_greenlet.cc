@@ -63,6 +63,7 @@ RawGreenlet::RawGreenlet(Hub* hub, Kind kind) : hub_(hub), kind_(kind) {
   if (kind == Kind::kSpawned) {
     ++t_live_greenlets;
     id_ = hub->next_greenlet_id();
+    if (const RawGreenlet* spawner = hub->current()) host_ = spawner->host_;
   }
 }
 

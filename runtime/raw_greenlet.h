@@ -83,6 +83,11 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   const BlockingObject* blocked_on() const { return blocked_on_; }
   void set_blocked_on(const BlockingObject* object) { blocked_on_ = object; }
 
+  // The simulated host it runs on (sim/network.h; 0: the default host). A
+  // spawned greenlet starts on its spawner's host.
+  uint32_t host() const { return host_; }
+  void set_host(uint32_t host) { host_ = host; }
+
   // Spawned greenlet objects alive in this thread (for leak checks).
   static long live_count();
 
@@ -110,6 +115,7 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   Hub* hub_;
   Kind kind_;
   State state_ = State::kNotRun;
+  uint32_t host_ = 0;
   uint64_t id_ = 0;
   mutable std::string name_;  // empty: the default, not made yet
   const char* waiting_on_ = nullptr;

@@ -12,6 +12,16 @@ const char* DecisionName(Decision d) {
       return "io-order";
     case Decision::kWakeupOrder:
       return "wakeup-order";
+    case Decision::kNetDelay:
+      return "net-delay";
+    case Decision::kNetSplit:
+      return "net-split";
+    case Decision::kNetLoss:
+      return "net-loss";
+    case Decision::kNetDuplicate:
+      return "net-duplicate";
+    case Decision::kBuggify:
+      return "buggify";
   }
   return "?";
 }

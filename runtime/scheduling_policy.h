@@ -30,8 +30,18 @@ enum class Decision : uint8_t {
   kTimerJitter,  // how late (in whole microseconds) a timer fires
   kIoOrder,      // which of several ready file descriptors is delivered first
   kWakeupOrder,  // which of several cross-thread wake-ups is delivered first
+  // The simulated network (sim/network.h) and buggify() (buggify.h):
+  kNetDelay,     // how much later than its link's base latency a message lands (us)
+  kNetSplit,     // into how many deliveries a stream send is cut (option + 1)
+  kNetLoss,      // whether a datagram is lost (of 1000 options, the top
+                 // `loss rate` per mille lose it; 0 delivers)
+  kNetDuplicate, // whether a datagram arrives twice (as kNetLoss)
+  kBuggify,      // whether a buggify() point is on (of 4 options, 3 is on)
 };
-// "timer-tie", "timer-jitter", "io-order", "wakeup-order".
+// The number of Decision kinds.
+inline constexpr int kDecisionKinds = 9;
+// "timer-tie", "timer-jitter", "io-order", "wakeup-order", "net-delay",
+// "net-split", "net-loss", "net-duplicate", "buggify".
 const char* DecisionName(Decision d);
 
 // One choice to make.

@@ -56,6 +56,9 @@ class Timer : private internal::TimerEntry {
     return TimeFromNanos(TimerEntry::deadline);
   }
   bool referenced() const { return ref_; }
+  // An exact timer fires at its deadline: the scheduling policy adds no
+  // lateness to it (for a simulated network, which decides its own delays).
+  void set_exact(bool exact) { exact_ = exact; }
   // What it does when it fires: resume a sleeping greenlet (ResumeTimer,
   // which a greenlet may fire in place: the hand-off), or anything else.
   enum class Kind : uint8_t { kResumeGreenlet, kOther };
@@ -68,6 +71,7 @@ class Timer : private internal::TimerEntry {
   Fn discard_;
   Hub* hub_ = nullptr;
   bool ref_ = true;
+  bool exact_ = false;
   // Its index in the hub's batch of due timers, while it is in it.
   uint32_t firing_at_ = kNotFiring;
 
@@ -104,6 +108,13 @@ class IoWatcher : private internal::ListNode {
  public:
   static constexpr uint32_t kRead = 1;
   static constexpr uint32_t kWrite = 2;
+  // Edge-triggered: the watcher stays registered and fires when the
+  // descriptor becomes ready again, not while it stays ready (the owner
+  // keeps its own readiness bits: sockets).
+  static constexpr uint32_t kEdge = 4;
+  // In revents, for a watcher that asks for it: the peer hung up or the
+  // descriptor has an error (EPOLLRDHUP, EPOLLHUP, EPOLLERR).
+  static constexpr uint32_t kHangup = 8;
   using Fn = void (*)(IoWatcher*, uint32_t revents);
   IoWatcher(int fd, uint32_t events, Fn fn) : fd_(fd), events_(events), fn_(fn) {}
   ~IoWatcher();

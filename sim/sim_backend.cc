@@ -7,8 +7,21 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/nanos.h"
 
+#include "sim/network.h"
+
 namespace gevent {
 namespace sim {
+
+SimBackend::~SimBackend() = default;
+
+NetworkBackend* SimBackend::network() {
+  if (network_ == nullptr) network_ = std::make_unique<Network>(hub_);
+  return network_.get();
+}
+
+void SimBackend::OnHubDestroyed() {
+  if (network_ != nullptr) network_->Shutdown();
+}
 
 SimBackend::SimBackend(absl::Time epoch)
     : epoch_ns_(ToNanos(epoch)), virtual_now_(epoch_ns_) {}

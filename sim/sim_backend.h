@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -33,6 +34,7 @@ class SimBackend final : public HubBackend {
  public:
   static constexpr uint64_t kBusyPassCallbacks = uint64_t{1} << 20;
   explicit SimBackend(absl::Time epoch);
+  ~SimBackend() override;
 
   const char* name() const override { return "sim"; }
   int64_t NowNs() override { return virtual_now_; }
@@ -42,6 +44,10 @@ class SimBackend final : public HubBackend {
   void WatchInternalFd(int fd, bool watch) override;
   bool CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run,
                         int64_t interval_ns, int64_t* loop_time_ns) override;
+  void Attach(Hub* hub) override { hub_ = hub; }
+  // The simulated network (sim/network.h), made on first use.
+  NetworkBackend* network() override;
+  void OnHubDestroyed() override;
 
   int64_t epoch_ns() const { return epoch_ns_; }
   int64_t now_ns() const { return virtual_now_; }
@@ -53,6 +59,8 @@ class SimBackend final : public HubBackend {
   void set_pass_source(PassSource source) { pass_source_ = std::move(source); }
 
  private:
+  Hub* hub_ = nullptr;
+  std::unique_ptr<class Network> network_;
   ClockSource clock_source_;
   PassSource pass_source_;
   const int64_t epoch_ns_;

@@ -356,6 +356,17 @@ std::string DescribeDecision(const DecisionRecord& r, const std::map<uint64_t, s
     case Decision::kWakeupOrder:
       return absl::StrCat(at, ": of ", r.options, " cross-thread wake-ups, #", r.pick + 1,
                           " was delivered first");
+    case Decision::kNetDelay:
+      return absl::StrCat(at, ": a network message lands ", r.pick,
+                          " us after its link's base latency");
+    case Decision::kNetSplit:
+      return absl::StrCat(at, ": a stream send is delivered in ", r.pick + 1, " parts");
+    case Decision::kNetLoss:
+      return absl::StrCat(at, ": a datagram's loss draw is ", r.pick, " of 1000");
+    case Decision::kNetDuplicate:
+      return absl::StrCat(at, ": a datagram's duplicate draw is ", r.pick, " of 1000");
+    case Decision::kBuggify:
+      return absl::StrCat(at, ": a buggify point ", r.pick == 3 ? "fires" : "stays off");
   }
   return at;
 }

@@ -275,7 +275,7 @@ std::string GreenletName(uint64_t id) {
 
 namespace {
 const char* DecisionKindName(int64_t c) {
-  if (c >= 0 && c <= 3) return DecisionName(static_cast<Decision>(c));
+  if (c >= 0 && c < kDecisionKinds) return DecisionName(static_cast<Decision>(c));
   return "unknown-decision";
 }
 }  // namespace

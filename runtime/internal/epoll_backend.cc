@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/kernel_network.h"
 
 namespace gevent {
 namespace internal {
@@ -27,6 +28,7 @@ uint32_t ToEpoll(uint32_t mask) {
   uint32_t ev = 0;
   if (mask & IoWatcher::kRead) ev |= EPOLLIN | EPOLLRDHUP;
   if (mask & IoWatcher::kWrite) ev |= EPOLLOUT;
+  if (mask & IoWatcher::kEdge) ev |= EPOLLET;
   return ev;
 }
 
@@ -34,6 +36,7 @@ uint32_t FromEpoll(uint32_t ev) {
   uint32_t mask = 0;
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) mask |= IoWatcher::kRead;
   if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) mask |= IoWatcher::kWrite;
+  if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) mask |= IoWatcher::kHangup;
   return mask;
 }
 
@@ -42,6 +45,15 @@ uint32_t FromEpoll(uint32_t ev) {
 EpollBackend::EpollBackend() { OpenKernelObjects(); }
 
 EpollBackend::~EpollBackend() { CloseKernelObjects(); }
+
+NetworkBackend* EpollBackend::network() {
+  if (network_ == nullptr) network_ = std::make_unique<KernelNetwork>(hub_);
+  return network_.get();
+}
+
+void EpollBackend::OnHubDestroyed() {
+  if (network_ != nullptr) network_->Shutdown();
+}
 
 void EpollBackend::OpenKernelObjects() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);

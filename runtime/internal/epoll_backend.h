@@ -24,8 +24,13 @@ class EpollBackend final : public HubBackend {
   void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
   void Reinit() override;
   void WatchInternalFd(int fd, bool watch) override;
+  void Attach(Hub* hub) override { hub_ = hub; }
+  NetworkBackend* network() override;
+  void OnHubDestroyed() override;
 
  private:
+  Hub* hub_ = nullptr;
+  std::unique_ptr<class KernelNetwork> network_;  // made on first use
   void OpenKernelObjects();
   void CloseKernelObjects();
 
