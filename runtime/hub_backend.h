@@ -50,6 +50,18 @@ class HubBackend {
   virtual void Reinit() {}
   // The network sockets use (socket_transport.h), or nullptr: none.
   virtual NetworkBackend* network() { return nullptr; }
+  // How far the clock of simulated host `host` is off (clock.h), in ns.
+  virtual int64_t ClockSkewNs(uint32_t host) const {
+    (void)host;
+    return 0;
+  }
+  // Whether the buggify() point (buggify.h) at `file`:`line` fires now.
+  // Asked only while the hub's scheduling policy perturbs.
+  virtual bool Buggify(const char* file, int line) {
+    (void)file;
+    (void)line;
+    return false;
+  }
   // Called by Hub::destroy() once every greenlet is gone, while the hub
   // still works: the backend lets go of what it holds for the hub's
   // watchers (open sockets left over are orphaned: later calls on them fail

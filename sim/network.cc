@@ -32,13 +32,15 @@ bool IsLoopback(const Address& a) {
 
 struct Segment {
   int64_t arrival;
-  std::string data;
+  size_t size;  // its bytes are the next `size` of Pipe::flight_bytes
   bool fin = false;
 };
 
 // One direction of a connection: from ends[i] to ends[1 - i].
 struct Pipe {
   std::deque<Segment> flight;  // sent, not landed (in arrival order)
+  std::string flight_bytes;    // their bytes, from flight_pos
+  size_t flight_pos = 0;
   std::string readable;        // landed, not read (from read_pos)
   size_t read_pos = 0;
   size_t in_flight = 0;  // bytes in `flight`
@@ -195,7 +197,7 @@ class SimSocket final : public SocketTransport {
     size_t left = n;
     for (size_t i = 0; i < parts; ++i) {
       const size_t chunk = i + 1 == parts ? left : n / parts;
-      Emit(std::string(p, chunk), false);
+      Emit(p, chunk, false);
       p += chunk;
       left -= chunk;
     }
@@ -218,7 +220,7 @@ class SimSocket final : public SocketTransport {
     }
     if ((how == SHUT_WR || how == SHUT_RDWR) && type_ == SocketType::kStream && !shut_wr_) {
       shut_wr_ = true;
-      if (!conn_->aborted && !conn_->reset[side_]) Emit("", true);
+      if (!conn_->aborted && !conn_->reset[side_]) Emit(nullptr, 0, true);
       Notify(kWrite);
     }
     return 0;
@@ -264,7 +266,7 @@ class SimSocket final : public SocketTransport {
           Abort();
         } else if (!shut_wr_) {
           shut_wr_ = true;
-          Emit("", true);
+          Emit(nullptr, 0, true);
         }
       }
     }
@@ -367,7 +369,7 @@ class SimSocket final : public SocketTransport {
     bound_key_.clear();
   }
   // Queues `data` (or a FIN) on this side's outgoing pipe.
-  void Emit(std::string data, bool fin);
+  void Emit(const char* data, size_t size, bool fin);
   ssize_t Datagram(void* buf, size_t len, Address* from, bool peek) {
     if (inbox_.empty()) return Dead() ? -ENETDOWN : -EAGAIN;
     auto& front = inbox_.front();
@@ -469,18 +471,31 @@ void LandSegments(Network* net, const std::shared_ptr<Conn>& conn, int side) {
   bool landed = false;
   bool landed_data = false;
   while (!p.flight.empty() && p.flight.front().arrival <= now) {
-    Segment s = std::move(p.flight.front());
+    const Segment s = p.flight.front();
     p.flight.pop_front();
-    p.in_flight -= s.data.size();
+    p.in_flight -= s.size;
+    const size_t at = p.flight_pos;
+    p.flight_pos += s.size;
     if (c.reset[1 - side]) continue;  // the receiver was reset: dropped
     if (s.fin) {
       p.fin_landed = true;
     } else {
-      p.readable.append(s.data);
+      if (p.read_pos == p.readable.size()) {
+        p.readable.clear();
+        p.read_pos = 0;
+      }
+      p.readable.append(p.flight_bytes, at, s.size);
       landed_data = true;
     }
     landed = true;
     net->CountDelivery();
+  }
+  if (p.flight_pos == p.flight_bytes.size()) {
+    p.flight_bytes.clear();
+    p.flight_pos = 0;
+  } else if (p.flight_pos > 64 * 1024 && p.flight_pos * 2 > p.flight_bytes.size()) {
+    p.flight_bytes.erase(0, p.flight_pos);
+    p.flight_pos = 0;
   }
   if (!landed) return;
   SimSocket* receiver = c.ends[1 - side];
@@ -495,7 +510,7 @@ void LandSegments(Network* net, const std::shared_ptr<Conn>& conn, int side) {
   receiver->Notify(SocketTransport::kRead);
 }
 
-void SimSocket::Emit(std::string data, bool fin) {
+void SimSocket::Emit(const char* data, size_t size, bool fin) {
   Conn& c = *conn_;
   Pipe& out = c.pipes[side_];
   int64_t arrival = net_->ArrivalNs(c.hosts[side_], c.hosts[1 - side_]);
@@ -503,13 +518,11 @@ void SimSocket::Emit(std::string data, bool fin) {
   if (arrival < 0) arrival = net_->NowNs();
   arrival = std::max(arrival, out.last_arrival);  // a stream stays in order
   out.last_arrival = arrival;
-  out.in_flight += data.size();
+  out.in_flight += size;
   if (fin) out.fin_sent = true;
-  out.flight.push_back(Segment{arrival, std::move(data), fin});
-  std::shared_ptr<Conn> conn = conn_;
-  const int side = side_;
-  Network* net = net_;
-  net_->At(arrival, [net, conn, side] { LandSegments(net, conn, side); });
+  if (size > 0) out.flight_bytes.append(data, size);
+  out.flight.push_back(Segment{arrival, size, fin});
+  net_->LandAt(arrival, conn_, side_);
 }
 
 void SimSocket::Abort() {
@@ -729,6 +742,10 @@ void Network::set_link(absl::string_view from, absl::string_view to, const LinkO
         "set_link: latency and jitter must be >= 0, loss and duplicate in [0, 1]");
   }
   links_[{host(from).id(), host(to).id()}] = link;
+  Note(absl::StrCat("net: link ", from, " -> ", to, " latency ",
+                    absl::FormatDuration(link.latency), " jitter ",
+                    absl::FormatDuration(link.jitter), " loss ", link.loss, " duplicate ",
+                    link.duplicate));
 }
 
 const LinkOptions& Network::Link(uint32_t from, uint32_t to) const {
@@ -743,11 +760,17 @@ void Network::partition(const std::vector<std::string>& side_a,
   partition_oneway(side_b, side_a);
 }
 
+void Network::Note(const std::string& text) {
+  RawGreenlet* g = hub_->current();
+  hub_->EmitNote(g, g->id(), text.c_str());
+}
+
 void Network::partition_oneway(const std::vector<std::string>& from,
                                const std::vector<std::string>& to) {
   std::vector<uint32_t> a, b;
   for (const auto& n : from) a.push_back(host(n).id());
   for (const auto& n : to) b.push_back(host(n).id());
+  Note(absl::StrCat("net: cut ", absl::StrJoin(from, ","), " -> ", absl::StrJoin(to, ",")));
   for (uint32_t x : a) {
     for (uint32_t y : b) {
       if (x != y) cut_.insert({x, y});
@@ -755,7 +778,14 @@ void Network::partition_oneway(const std::vector<std::string>& from,
   }
 }
 
+void Network::set_clock_skew(absl::string_view name, absl::Duration skew) {
+  Host& h = host(name);
+  h.skew_ns_ = absl::ToInt64Nanoseconds(skew);
+  Note(absl::StrCat("net: clock skew ", h.name_, " ", absl::FormatDuration(skew)));
+}
+
 void Network::heal() {
+  Note("net: heal");
   cut_.clear();
   std::vector<std::function<void()>> held = std::move(held_);
   held_.clear();
@@ -769,6 +799,7 @@ bool Network::Cut(uint32_t from, uint32_t to) const {
 void Network::crash(absl::string_view name) {
   Host& h = host(name);
   if (!h.up_) return;
+  Note(absl::StrCat("net: crash ", h.name_));
   h.up_ = false;
   std::vector<SimSocket*> victims;
   for (auto& [id, s] : sockets_) {
@@ -789,6 +820,7 @@ void Network::crash(absl::string_view name) {
 void Network::restart(absl::string_view name) {
   Host& h = host(name);
   if (h.up_) crash(name);
+  Note(absl::StrCat("net: restart ", h.name_));
   h.up_ = true;
   if (h.start_) h.spawn(h.start_);
 }
@@ -865,8 +897,30 @@ void Network::Track(SimSocket* s) { sockets_[s->id_] = s; }
 void Network::Untrack(SimSocket* s) { sockets_.erase(s->id_); }
 
 void Network::At(int64_t when, std::function<void()> fn) {
+  Event e;
+  e.fn = std::move(fn);
+  Push(when, std::move(e));
+}
+
+void Network::LandAt(int64_t when, std::shared_ptr<Conn> conn, int side) {
+  Event e;
+  e.conn = std::move(conn);
+  e.side = side;
+  Push(when, std::move(e));
+}
+
+void Network::Push(int64_t when, Event event) {
   if (shutting_down_) return;
-  queue_.push(Pending{when, ++seq_, std::move(fn)});
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot] = std::move(event);
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(std::move(event));
+  }
+  queue_.push(Key{when, ++seq_, slot});
   Arm();
 }
 
@@ -888,9 +942,15 @@ void Network::RunDue() {
   armed_for_ = -1;
   const int64_t now = NowNs();
   while (!queue_.empty() && queue_.top().when <= now && !shutting_down_) {
-    std::function<void()> fn = std::move(const_cast<Pending&>(queue_.top()).fn);
+    const uint32_t slot = queue_.top().slot;
     queue_.pop();
-    fn();
+    Event e = std::move(slots_[slot]);
+    free_slots_.push_back(slot);
+    if (e.conn != nullptr) {
+      LandSegments(this, e.conn, e.side);
+    } else {
+      e.fn();
+    }
   }
   Arm();
 }
@@ -899,6 +959,8 @@ void Network::Shutdown() {
   shutting_down_ = true;
   OrphanAll();
   while (!queue_.empty()) queue_.pop();
+  slots_.clear();
+  free_slots_.clear();
   held_.clear();
   if (timer_.active()) hub_->stop(&timer_);
 }

@@ -86,6 +86,7 @@ struct NetworkOptions {
 
 class Network;
 class SimSocket;
+struct Conn;
 
 class Host {
  public:
@@ -109,6 +110,7 @@ class Host {
   std::string ip_;
   std::function<void()> start_;
   bool up_ = true;
+  int64_t skew_ns_ = 0;
   uint32_t next_port_ = 49152;
   // Bound endpoints: "tcp:80", "udp:53", "unix:/path".
   std::map<std::string, SimSocket*> bound_;
@@ -155,6 +157,14 @@ class Network final : public NetworkBackend {
   // Brings a crashed host back and runs its start function again.
   void restart(absl::string_view host);
 
+  // Sets how far `host`'s clock is off: gevent::now() (runtime/clock.h) on
+  // that host reads the virtual time plus `skew` (negative: behind).
+  // Timers are not affected.
+  void set_clock_skew(absl::string_view host, absl::Duration skew);
+  int64_t ClockSkewNs(uint32_t host) const {
+    return host < hosts_.size() ? hosts_[host]->skew_ns_ : 0;
+  }
+
   // Messages (stream segments and datagrams) delivered so far.
   uint64_t delivered() const { return delivered_; }
 
@@ -183,6 +193,9 @@ class Network final : public NetworkBackend {
   // Runs `fn` at `when_ns` (events at the same time run in the order they
   // were scheduled).
   void At(int64_t when_ns, std::function<void()> fn);
+  // Lands the segments of `conn`'s direction `side` that are due, at
+  // `when_ns`.
+  void LandAt(int64_t when_ns, std::shared_ptr<Conn> conn, int side);
   // Runs `fn` once every cut link is healed.
   void AfterHeal(std::function<void()> fn) { held_.push_back(std::move(fn)); }
   // A seeded choice among `n` options (0 when the seed perturbs nothing).
@@ -195,19 +208,30 @@ class Network final : public NetworkBackend {
   void CountDelivery() { ++delivered_; }
 
  private:
-  struct Pending {
+  // The queue orders small keys; what runs lives in slots_ (reused), so
+  // heap moves never touch a std::function.
+  struct Key {
     int64_t when;
     uint64_t seq;
-    std::function<void()> fn;
-    bool operator>(const Pending& o) const {
+    uint32_t slot;
+    bool operator>(const Key& o) const {
       return when != o.when ? when > o.when : seq > o.seq;
     }
+  };
+  struct Event {
+    // A stream's segments landing (the common case), or any function.
+    std::shared_ptr<Conn> conn;
+    int side = 0;
+    std::function<void()> fn;
   };
   struct TickTimer : Timer {
     explicit TickTimer(Network* n) : Timer(&Fire), net(n) {}
     static void Fire(Timer* t);
     Network* net;
   };
+  void Push(int64_t when, Event event);
+  // Reports a fault to the hub's observers (traces record it as a note).
+  void Note(const std::string& text);
   void Arm();
   void RunDue();
 
@@ -217,7 +241,9 @@ class Network final : public NetworkBackend {
   std::map<std::pair<uint32_t, uint32_t>, LinkOptions> links_;
   std::set<std::pair<uint32_t, uint32_t>> cut_;
   std::vector<std::function<void()>> held_;
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>> queue_;
+  std::priority_queue<Key, std::vector<Key>, std::greater<Key>> queue_;
+  std::vector<Event> slots_;
+  std::vector<uint32_t> free_slots_;
   uint64_t seq_ = 0;
   TickTimer timer_{this};
   int64_t armed_for_ = -1;

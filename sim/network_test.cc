@@ -13,7 +13,10 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/time.h"
+#include "runtime/buggify.h"
+#include "runtime/clock.h"
 #include "runtime/gevent.h"
+#include "runtime/hub_observer.h"
 #include "runtime/server.h"
 #include "runtime/socket.h"
 #include "sim/simulation.h"
@@ -392,6 +395,89 @@ TEST(SimNetwork, AGreenletWaitingForDataNobodySendsIsADeadlock) {
     EXPECT_NE(std::string(e.what()).find("simulated stream socket"), std::string::npos)
         << e.what();
   }
+}
+
+// Records the notes the hub reports.
+struct NoteLog : HubObserver {
+  void OnHubEvent(const HubEvent& e) override {
+    if (e.kind == HubEventKind::kNote) notes.push_back(e.text);
+  }
+  std::vector<std::string> notes;
+};
+
+TEST(SimNetwork, FaultsAreReportedToTheHubsObservers) {
+  Simulation sim(2);
+  NoteLog log;
+  sim.hub()->set_observer(&log);
+  Network& net = Network::current();
+  net.add_host("a");
+  net.add_host("b");
+  net.partition({"a"}, {"b"});
+  net.heal();
+  net.crash("b");
+  net.restart("b");
+  sim.hub()->set_observer(nullptr);
+  EXPECT_EQ(log.notes, (std::vector<std::string>{"net: cut a -> b", "net: cut b -> a",
+                                                 "net: heal", "net: crash b",
+                                                 "net: restart b"}));
+}
+
+TEST(SimNetwork, ClockSkewIsSeenByTheHostsOwnReadsOnly) {
+  Simulation sim(0);
+  Network& net = Network::current();
+  net.add_host("ahead");
+  net.add_host("behind");
+  net.set_clock_skew("ahead", Seconds(5));
+  net.set_clock_skew("behind", -Milliseconds(300));
+  absl::Time on_ahead, on_behind, on_default, hub_time;
+  absl::Duration slept;
+  net.host("ahead").spawn([&] {
+    absl::Time before = gevent::now();
+    sleep(Seconds(1));  // a second is a second everywhere
+    slept = gevent::now() - before;
+  });
+  spawn([&] {
+    sleep(Seconds(2));
+    hub_time = get_hub()->now();
+    on_default = gevent::now();
+    net.host("ahead").spawn([&] { on_ahead = gevent::now(); })->join();
+    net.host("behind").spawn([&] { on_behind = gevent::now(); })->join();
+  });
+  sim.run();
+  EXPECT_EQ(slept, Seconds(1));
+  EXPECT_EQ(on_default, hub_time);
+  EXPECT_EQ(on_ahead - hub_time, Seconds(5));
+  EXPECT_EQ(on_behind - hub_time, -Milliseconds(300));
+  EXPECT_EQ(gevent::now(), get_hub()->now());
+}
+
+bool BuggifySite() { return buggify(); }
+
+TEST(Buggify, OffOnEpollAndAtSeedZero) {
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(BuggifySite());  // the epoll hub
+  Simulation sim(0);
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(BuggifySite());
+}
+
+TEST(Buggify, APointIsOnForSomeSeedsAndFiresOnAQuarterOfItsCalls) {
+  int runs_on = 0;
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Simulation sim(seed);
+    int fired = 0;
+    for (int i = 0; i < 400; ++i) fired += BuggifySite();
+    if (fired > 0) {
+      ++runs_on;
+      EXPECT_GT(fired, 50) << "seed " << seed;   // about 100 of 400
+      EXPECT_LT(fired, 160) << "seed " << seed;
+    }
+    // The same seed makes the same choices.
+    Simulation again(seed);
+    int fired_again = 0;
+    for (int i = 0; i < 400; ++i) fired_again += BuggifySite();
+    EXPECT_EQ(fired, fired_again) << "seed " << seed;
+  }
+  EXPECT_GT(runs_on, 25);  // about 50 of 200
+  EXPECT_LT(runs_on, 80);
 }
 
 TEST(SimNetwork, SocketsOutlivingTheSimulationFailCleanly) {

@@ -19,6 +19,21 @@ NetworkBackend* SimBackend::network() {
   return network_.get();
 }
 
+bool SimBackend::Buggify(const char* file, int line) {
+  // Option 3 of 4 is "yes": option 0, what replay without a trace and the
+  // shrinker fall back to, is "no".
+  auto key = std::make_pair(std::string(file != nullptr ? file : "?"), line);
+  auto it = buggify_points_.find(key);
+  if (it == buggify_points_.end()) {
+    it = buggify_points_.emplace(key, hub_->Decide(Decision::kBuggify, 4) == 3).first;
+  }
+  return it->second && hub_->Decide(Decision::kBuggify, 4) == 3;
+}
+
+int64_t SimBackend::ClockSkewNs(uint32_t host) const {
+  return network_ != nullptr ? network_->ClockSkewNs(host) : 0;
+}
+
 void SimBackend::OnHubDestroyed() {
   if (network_ != nullptr) network_->Shutdown();
 }

@@ -20,7 +20,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <mutex>
 #include <vector>
 
@@ -48,6 +51,11 @@ class SimBackend final : public HubBackend {
   // The simulated network (sim/network.h), made on first use.
   NetworkBackend* network() override;
   void OnHubDestroyed() override;
+  // buggify() points: each is on or off for the whole run (a decision the
+  // first time it is reached), and an "on" point fires on a quarter of its
+  // evaluations (another decision).
+  bool Buggify(const char* file, int line) override;
+  int64_t ClockSkewNs(uint32_t host) const override;
 
   int64_t epoch_ns() const { return epoch_ns_; }
   int64_t now_ns() const { return virtual_now_; }
@@ -61,6 +69,8 @@ class SimBackend final : public HubBackend {
  private:
   Hub* hub_ = nullptr;
   std::unique_ptr<class Network> network_;
+  // file:line of each buggify() point reached -> on for this run.
+  std::map<std::pair<std::string, int>, bool> buggify_points_;
   ClockSource clock_source_;
   PassSource pass_source_;
   const int64_t epoch_ns_;

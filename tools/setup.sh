@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package geventpp needs. Idempotent and quiet when
 # nothing is missing; safe to re-run. Used by README commands and .ci/run.
+# Extra package names given as arguments are installed too (the benchmark
+# scripts ask for their peers' packages this way).
 set -euo pipefail
 
 PACKAGES=(
@@ -14,6 +16,7 @@ PACKAGES=(
   protobuf-compiler      # protoc
   libboost-context-dev   # Boost.Context: fcontext switch
   valgrind               # valgrind.h (stack registration) and memcheck runs
+  "$@"
 )
 
 missing=()
