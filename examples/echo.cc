@@ -1,5 +1,8 @@
 #include "examples/echo.h"
 
+#include <errno.h>
+
+#include <system_error>
 #include <utility>
 
 namespace echo {
@@ -7,9 +10,14 @@ namespace echo {
 void Serve(gevent::Socket& connection, const Observer& observer) {
   connection.setsockopt(gevent::SocketOption::kTcpNoDelay, 1);
   char buf[65536];
-  while (size_t n = connection.recv(buf, sizeof buf)) {
-    if (observer) observer(connection, buf, n);
-    connection.sendall(buf, n);
+  try {
+    while (size_t n = connection.recv(buf, sizeof buf)) {
+      if (observer) observer(connection, buf, n);
+      connection.sendall(buf, n);
+    }
+  } catch (const std::system_error& e) {
+    // A client that resets its connection has just gone away.
+    if (e.code().value() != ECONNRESET && e.code().value() != EPIPE) throw;
   }
 }
 

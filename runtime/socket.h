@@ -15,8 +15,8 @@
 // Timeouts follow gevent: settimeout(InfiniteDuration()) blocks (the
 // default, or set_default_timeout()'s value), settimeout(ZeroDuration())
 // never waits (a call that would block throws EAGAIN), and a positive
-// timeout bounds each wait of recv/send/accept and the whole of connect and
-// sendall, throwing SocketTimeout ("timed out").
+// timeout is one deadline per call (recv, send, accept, connect, sendall...),
+// fixed when the call starts; passing it throws SocketTimeout ("timed out").
 //
 // Errors: an OS error is a std::system_error with its errno (ECONNREFUSED,
 // ECONNRESET, EPIPE, ...) and the operation in the message. Using a closed
@@ -91,6 +91,8 @@ class Socket {
 
   // Receives up to `len` bytes: the count, 0 at the end of the stream.
   size_t recv(void* buf, size_t len);
+  // The same (gevent's recv_into).
+  size_t recv_into(void* buf, size_t len) { return recv(buf, len); }
   // Up to `max` bytes, as a string ("" at the end of the stream).
   std::string recv(size_t max);
   // Like recv(buf, len), but leaves the bytes to be read again.
