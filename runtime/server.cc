@@ -37,7 +37,10 @@ void FinishOrKill(List* list, absl::Duration timeout) {
   }
   if (alive.empty()) return;
   if (timeout > absl::ZeroDuration()) joinall(alive, timeout);
-  killall(alive, nullptr, /*block=*/true, absl::Seconds(1));
+  // Kill what is left and give it a second to die (a handler that catches
+  // GreenletExit and goes on is left running, as gevent leaves it).
+  killall(alive, nullptr, /*block=*/false);
+  joinall(alive, absl::Seconds(1));
 }
 
 }  // namespace
@@ -46,11 +49,13 @@ StreamServer::StreamServer(const Address& address, Handler handler)
     : StreamServer(address, std::move(handler), Options()) {}
 
 StreamServer::StreamServer(const Address& address, Handler handler, Options options)
-    : address_(address), handler_(std::move(handler)), options_(options) {
-  if (!handler_) throw std::invalid_argument("StreamServer: the handler is empty");
+    : address_(address), options_(options), state_(std::make_shared<State>()) {
+  if (!handler) throw std::invalid_argument("StreamServer: the handler is empty");
   if (address.empty()) throw std::invalid_argument("StreamServer: the address is empty");
+  state_->handler = std::move(handler);
   if (options_.max_connections > 0) {
-    slots_ = std::make_unique<Semaphore>(static_cast<int64_t>(options_.max_connections));
+    state_->slots =
+        std::make_unique<Semaphore>(static_cast<int64_t>(options_.max_connections));
   }
 }
 
@@ -85,14 +90,15 @@ void StreamServer::serve_forever() {
 
 void StreamServer::AcceptLoop() {
   absl::Duration backoff = absl::Milliseconds(10);
+  Semaphore* slots = state_->slots.get();
   while (!stopped_) {
-    if (slots_ != nullptr) slots_->acquire();
+    if (slots != nullptr) slots->acquire();
     Socket conn;
     Address peer;
     try {
       conn = listener_.accept(&peer);
     } catch (const std::system_error& e) {
-      if (slots_ != nullptr) slots_->release();
+      if (slots != nullptr) slots->release();
       if (stopped_ || FatalAcceptError(e.code().value())) return;
       // EMFILE, ENOBUFS...: report it, back off (10 ms doubling to 1 s).
       getcurrent()->hub()->handle_error(getcurrent(), std::current_exception());
@@ -102,20 +108,20 @@ void StreamServer::AcceptLoop() {
     }
     backoff = absl::Milliseconds(10);
     ++accepted_;
-    ++running_;
-    if (handlers_.size() >= 2 * running_ + 16) DropDead(&handlers_);
+    ++state_->running;
+    if (handlers_.size() >= 2 * state_->running + 16) DropDead(&handlers_);
     auto connection = std::make_shared<Socket>(std::move(conn));
-    handlers_.push_back(spawn([this, connection, peer] {
+    handlers_.push_back(spawn([state = state_, connection, peer] {
       struct Done {
-        StreamServer* server;
+        State* state;
         Socket* connection;
         ~Done() {
           connection->close();
-          --server->running_;
-          if (server->slots_ != nullptr) server->slots_->release();
+          --state->running;
+          if (state->slots != nullptr) state->slots->release();
         }
-      } done{this, connection.get()};
-      handler_(*connection, peer);
+      } done{state.get(), connection.get()};
+      state->handler(*connection, peer);
     }));
   }
 }
@@ -130,8 +136,8 @@ void StreamServer::stop(absl::Duration timeout) {
 }
 
 DatagramServer::DatagramServer(const Address& address, Handler handler)
-    : address_(address), handler_(std::move(handler)) {
-  if (!handler_) throw std::invalid_argument("DatagramServer: the handler is empty");
+    : address_(address), handler_(std::make_shared<Handler>(std::move(handler))) {
+  if (!*handler_) throw std::invalid_argument("DatagramServer: the handler is empty");
   if (address.empty()) throw std::invalid_argument("DatagramServer: the address is empty");
 }
 
@@ -148,7 +154,7 @@ void DatagramServer::start() {
   Socket socket(address_.family(), SocketType::kDatagram);
   socket.bind(address_);
   address_ = socket.local_address();
-  socket_ = std::move(socket);
+  *socket_ = std::move(socket);
   started_ = true;
   receiver_ = spawn([this] {
     std::string buf(65536, '\0');
@@ -156,7 +162,7 @@ void DatagramServer::start() {
       Address from;
       size_t n;
       try {
-        n = socket_.recvfrom(buf.data(), buf.size(), &from);
+        n = socket_->recvfrom(buf.data(), buf.size(), &from);
       } catch (const std::system_error& e) {
         if (stopped_ || FatalAcceptError(e.code().value())) return;
         getcurrent()->hub()->handle_error(getcurrent(), std::current_exception());
@@ -164,8 +170,9 @@ void DatagramServer::start() {
         continue;
       }
       if (handlers_.size() >= 64) DropDead(&handlers_);
-      handlers_.push_back(spawn([this, data = buf.substr(0, n), from] {
-        handler_(data, from, socket_);
+      handlers_.push_back(spawn([handler = handler_, socket = socket_,
+                                 data = buf.substr(0, n), from] {
+        (*handler)(data, from, *socket);
       }));
     }
   });
@@ -182,7 +189,7 @@ void DatagramServer::stop(absl::Duration timeout) {
   stopped_ = true;
   if (receiver_ != nullptr && receiver_.get() != getcurrent()) receiver_->kill();
   FinishOrKill(&handlers_, timeout);
-  socket_.close();
+  socket_->close();
   stopped_event_.set();
 }
 

@@ -68,7 +68,7 @@ class StreamServer {
   // The address it listens on (with the port the system chose for port 0).
   Address address() const { return address_; }
   // Handlers running now.
-  size_t connection_count() const { return running_; }
+  size_t connection_count() const { return state_->running; }
   // Connections accepted so far.
   uint64_t accepted() const { return accepted_; }
 
@@ -76,15 +76,21 @@ class StreamServer {
   void AcceptLoop();
   void Prune();
 
+  // What handler greenlets use: shared, as a handler that ignores
+  // GreenletExit may outlive the server object.
+  struct State {
+    Handler handler;
+    std::unique_ptr<Semaphore> slots;  // max_connections
+    size_t running = 0;
+  };
+
   Address address_;
-  Handler handler_;
   Options options_;
+  std::shared_ptr<State> state_;
   Socket listener_;
   std::shared_ptr<Greenlet<void>> acceptor_;
   std::list<std::shared_ptr<Greenlet<void>>> handlers_;
-  std::unique_ptr<Semaphore> slots_;
   Event stopped_event_;
-  size_t running_ = 0;
   uint64_t accepted_ = 0;
   bool started_ = false;
   bool stopped_ = false;
@@ -106,12 +112,13 @@ class DatagramServer {
   void stop(absl::Duration timeout = absl::Seconds(1));
   bool started() const { return started_ && !stopped_; }
   Address address() const { return address_; }
-  Socket& socket() { return socket_; }
+  Socket& socket() { return *socket_; }
 
  private:
   Address address_;
-  Handler handler_;
-  Socket socket_;
+  // Shared with handler greenlets (see StreamServer::State).
+  std::shared_ptr<Handler> handler_;
+  std::shared_ptr<Socket> socket_ = std::make_shared<Socket>();
   std::shared_ptr<Greenlet<void>> receiver_;
   std::list<std::shared_ptr<Greenlet<void>>> handlers_;
   Event stopped_event_;

@@ -78,6 +78,11 @@ SocketTransport& Socket::Open(const char* op) const {
   if (transport_->orphaned()) {
     ThrowErrno(EBADF, absl::StrCat(op, ": the socket's hub was destroyed"));
   }
+  if (ABSL_PREDICT_FALSE(transport_->hub() != get_hub_if_exists())) {
+    throw std::logic_error(absl::StrCat(
+        op, ": this socket belongs to another hub (made on another thread, or "
+            "before a Simulation replaced the thread's hub)"));
+  }
   return *transport_;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -420,6 +421,28 @@ TEST_P(SocketTest, StopKillsHandlersThatDoNotFinish) {
   EXPECT_EQ(late.connect_ex(server.address()), ECONNREFUSED);
 }
 
+TEST_P(SocketTest, StopGivesUpOnAHandlerThatRefusesToDie) {
+  auto stubborn = std::make_shared<int>(0);
+  auto started = std::make_shared<Event>();
+  StreamServer server(Address::Parse("127.0.0.1:0"), [stubborn, started](Socket&, const Address&) {
+    started->set();
+    for (;;) {
+      try {
+        sleep(Seconds(60));
+      } catch (const GreenletExit&) {
+        ++*stubborn;  // swallowed: it goes on
+        if (*stubborn > 3) return;
+      }
+    }
+  });
+  server.start();
+  Socket client = create_connection(server.address());
+  started->wait();
+  server.stop(Milliseconds(10));  // returns: it does not wait for ever, nor throw
+  EXPECT_GE(*stubborn, 1);
+  client.close();
+}
+
 TEST_P(SocketTest, BindTwiceToOnePortIsAddressInUse) {
   Socket a(AF_INET, SocketType::kStream);
   a.bind(Address::Parse("127.0.0.1:0"));
@@ -490,6 +513,22 @@ TEST_P(SocketTest, SetAndGetOptions) {
   EXPECT_NE(s.getsockopt(SocketOption::kKeepAlive), 0);
   EXPECT_THROW(s.settimeout(Seconds(-1)), std::invalid_argument);
   EXPECT_THROW(s.shutdown(42), std::invalid_argument);
+}
+
+TEST_P(SocketTest, UseFromAnotherThreadIsALogicError) {
+  Socket s(AF_INET, SocketType::kStream);
+  std::string error;
+  std::thread other([&] {
+    try {
+      s.bind(Address::Parse("127.0.0.1:0"));
+    } catch (const std::logic_error& e) {
+      error = e.what();
+    }
+    destroy_hub();
+  });
+  other.join();
+  EXPECT_NE(error.find("another hub"), std::string::npos) << error;
+  s.bind(Address::Parse("127.0.0.1:0"));  // fine on its own thread
 }
 
 GEVENT_INSTANTIATE_BACKENDS(SocketTest);
