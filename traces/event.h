@@ -31,9 +31,10 @@
 namespace gevent {
 namespace trace {
 
-// The format version this build writes, and the oldest it reads (version 1
-// lacks Sleep.timer_dt_ns, the folded timer start; it reads the same way).
-inline constexpr uint32_t kFormatVersion = 2;
+// The format version this build writes, and the oldest it reads (version 2
+// has checksums that are not chained and an end record without one; version
+// 1 also lacks Sleep.timer_dt_ns, the folded timer start).
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kOldestFormatVersion = 1;
 
 // The greenlet id that stands for the hub (whose RawGreenlet id is 0, like

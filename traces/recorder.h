@@ -143,6 +143,9 @@ class alignas(64) Recorder final : public HubObserver {
   void WriteSlow(const HubEvent& e, uint64_t dt);
   uint64_t Advance(int64_t ns);
   void Checkpoint();
+  void WriteCheckpoint();
+  uint8_t* EncodeCheckpoint(uint8_t* p, uint32_t records);
+  static void SealFromSignal(void* self);
 
   // Touched by every record the hub writes: the lane's two cache lines (it
   // holds the sink's write position). The rest only by the other records.

@@ -239,7 +239,7 @@ TEST(Dump, OneLinePerRecord) {
   EXPECT_EQ(run.err, "");
   std::vector<std::string> lines = Lines(run.out);
   ASSERT_EQ(lines.size(), n + 2);
-  EXPECT_TRUE(absl::StartsWith(lines[0], "# trace '" + path + "': format 2, program '"));
+  EXPECT_TRUE(absl::StartsWith(lines[0], "# trace '" + path + "': format 3, program '"));
   EXPECT_NE(lines[0].find("backend sim, seed 0"), std::string::npos);
   EXPECT_EQ(lines[1], "#0      +0.000000000s g1     spawn g1 by main");
   EXPECT_EQ(lines.back(), absl::StrCat("# end of trace: ", n, " records"));
@@ -389,12 +389,12 @@ TEST_F(BadInput, EveryCommandGivesOneLineAndAStatus) {
   flipped_header[12] = static_cast<char>(flipped_header[12] ^ 4);
   std::string flipped = data_;
   flipped[data_.size() / 2] = static_cast<char>(flipped[data_.size() / 2] ^ 0x40);
-  TraceBuilder v3(3);
+  TraceBuilder v4(4);
   std::vector<Case> cases = {
       {"nonexistent", TempPath("no/such.gtrace"), 2, "No such file or directory"},
       {"empty", Make("empty.gtrace", ""), 2, "is empty (0 bytes): not a trace"},
       {"text", Make("text.gtrace", "hello, world\n"), 2, "is not a geventpp trace"},
-      {"version", Make("v3.gtrace", v3.End()), 2, "trace format version 3 is not supported"},
+      {"version", Make("v4.gtrace", v4.End()), 2, "trace format version 4 is not supported"},
       {"header flip", Make("hflip.gtrace", flipped_header), 2, "the header is corrupt"},
       {"truncated header", Make("th.gtrace", data_.substr(0, 12)), 2, "truncated in the header"},
       {"truncated", Make("cut.gtrace", data_.substr(0, data_.size() / 2)), 1, "is truncated at byte"},

@@ -38,6 +38,7 @@ using testing::FreshEpollHub;
 using testing::ReadFile;
 using testing::TempPath;
 using testing::TraceBuilder;
+using testing::WithoutChecksums;
 using testing::WriteFile;
 
 std::vector<Event> ReadAll(const std::string& path, TraceReader* r) {
@@ -456,8 +457,9 @@ TEST(Lane, SameTraceWithAndWithoutTheLane) {
         << "record " << i << "\n  chained: " << FormatLine(chained[i])
         << "\n  lane:    " << FormatLine(got[i]);
   }
-  const std::string a = Body(ReadFile(chained_path));
-  const std::string b = Body(ReadFile(lane_path));
+  // (The checksums depend on the header, whose start time differs.)
+  const std::string a = Body(WithoutChecksums(ReadFile(chained_path)));
+  const std::string b = Body(WithoutChecksums(ReadFile(lane_path)));
   EXPECT_GT(a.size(), 3 * internal::FileSink::kChunkBytes);
   EXPECT_TRUE(a == b) << "sizes " << a.size() << " and " << b.size();
 }
@@ -1079,14 +1081,14 @@ TEST(Format, Version1IsStillRead) {
 }
 
 TEST(Format, OtherVersionsAreRefused) {
-  for (uint32_t v : {0u, 3u}) {
+  for (uint32_t v : {0u, 4u}) {
     TraceBuilder b(v);
     TraceReader r;
     const std::string name = absl::StrCat("v", v, ".gtrace");
     EXPECT_FALSE(r.OpenBytes(b.End(), name));
     EXPECT_EQ(r.error(), absl::StrCat("'", name, "': trace format version ", v,
                                       " is not supported (this build reads "
-                                      "versions 1 to 2)"));
+                                      "versions 1 to 3)"));
   }
 }
 

@@ -60,7 +60,8 @@ int64_t CoarseNowNs() {
 }
 
 // Fills in the chunk's checksums; `*crc` runs on from the previous chunk
-// and is left running for the next.
+// and is left running for the next. It never restarts: each checksum
+// covers every byte of the file before it but the earlier checksums'.
 void ApplyBreaks(Chunk* c, uint32_t* crc) {
   size_t from = 0;
   for (const Chunk::Break& b : c->breaks) {
@@ -70,7 +71,6 @@ void ApplyBreaks(Chunk* c, uint32_t* crc) {
         c->data[b.patch + i] = static_cast<uint8_t>(*crc >> (8 * i));
       }
     }
-    *crc = 0;
     from = b.resume;
   }
   *crc = Crc32c(*crc, c->data.get() + from, c->used - from);
@@ -369,18 +369,18 @@ void FileSink::Grow(size_t n) {
   }
 }
 
-void FileSink::MaybeFlush(int64_t now_ns) {
+bool FileSink::FlushDue(int64_t now_ns) {
   const size_t n = pending();
-  if (n == 0) return;
+  if (n == 0) return false;
   if (n < kFlushBytes || write_in_waits_) {
     if (now_ns < 0) {
-      if ((++clock_checks_ & 31) != 0) return;
+      if ((++clock_checks_ & 31) != 0) return false;
       now_ns = CoarseNowNs();
     }
     const int64_t limit = write_in_waits_ ? 2 * kWaitWriteIntervalNs : kFlushIntervalNs;
-    if (now_ns - last_flush_ns_ < limit) return;
+    if (now_ns - last_flush_ns_ < limit) return false;
   }
-  HandOff();
+  return true;
 }
 
 void FileSink::FlushInWait() {
@@ -420,6 +420,7 @@ void FileSink::WriteHere() {
 void FileSink::FlushFromSignal() {
   if (fd_ < 0 || Inherited()) return;
   Writer::Get().WaitFromSignal(ticket_, 2000000000);
+  if (seal_ != nullptr) seal_(seal_arg_);
   Chunk* c = chunk_;
   c->used = static_cast<size_t>(*pos_ - base_);
   if (c->used > 0) {

@@ -111,11 +111,15 @@ class FileSink {
   // From now on the program writes in its waits (FlushInWait); the busy
   // path (MaybeFlush) leaves them the bytes below a chunk and 400 ms.
   void WriteInWaits() { write_in_waits_ = true; }
-  // Hands the pending bytes to the writer if 32 KiB are pending or 50 ms
-  // passed since the last flush (with WriteInWaits: 400 ms, and the size
-  // is left to the waits). `now_ns`: a CLOCK_MONOTONIC reading the caller
-  // has; -1: none, the sink reads the clock every 32nd call.
-  void MaybeFlush(int64_t now_ns = -1);
+  // Hands the pending bytes to the writer if FlushDue(now_ns).
+  void MaybeFlush(int64_t now_ns = -1) {
+    if (FlushDue(now_ns)) HandOff();
+  }
+  // Whether 32 KiB are pending or 50 ms passed since the last flush (with
+  // WriteInWaits: 400 ms, and the size is left to the waits). `now_ns`: a
+  // CLOCK_MONOTONIC reading the caller has; -1: none, the sink reads the
+  // clock every 32nd call.
+  bool FlushDue(int64_t now_ns = -1);
   // Whether a program about to wait from `now_ns` until `deadline_ns`
   // (CLOCK_MONOTONIC readings; the largest int64: no end) writes its
   // pending bytes now: 32 KiB are pending, or some, and a write is due (200
@@ -178,8 +182,13 @@ class FileSink {
   bool Close(std::string* error);
 
   // From a signal handler: waits for the writer thread, then writes the
-  // current chunk (write(2) only).
+  // current chunk (write(2) only), after `seal(seal_arg)` (SetSeal) has
+  // added what the records since the last checksum need to be read back.
   void FlushFromSignal();
+  void SetSeal(void (*seal)(void*), void* seal_arg) {
+    seal_ = seal;
+    seal_arg_ = seal_arg;
+  }
 
  private:
   friend class Writer;
@@ -204,6 +213,8 @@ class FileSink {
   uint32_t clock_checks_ = 0;
   bool write_in_waits_ = false;
   int slot_ = -1;  // in the crash registry
+  void (*seal_)(void*) = nullptr;
+  void* seal_arg_ = nullptr;
   uint64_t generation_ = 0;  // the process's fork generation at Open()
   // The writer thread's: the checksum running across chunks.
   uint32_t crc_ = 0;
