@@ -47,6 +47,12 @@ class TraceError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+// The trace file is being written by another recorder, in this process or
+// another (it holds the file's lock): it was left alone.
+class TraceFileInUse : public TraceError {
+ public:
+  using TraceError::TraceError;
+};
 
 struct Event {
   HubEventKind kind = HubEventKind::kCallback;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/varint.h"
 #include "traces/internal/crc32c.h"
+#include "traces/internal/files.h"
 #include "traces/internal/wire.h"
 #include "traces/trace.pb.h"
 
@@ -54,8 +55,13 @@ TraceReader::TraceReader()
     : header_(std::make_unique<proto::Header>()),
       record_(std::make_unique<proto::Record>()) {}
 
-TraceReader::~TraceReader() {
-  if (fd_ >= 0) close(fd_);
+TraceReader::~TraceReader() { CloseFile(); }
+
+void TraceReader::CloseFile() {
+  if (fd_ < 0) return;
+  internal::RemoveReading(internal::IdOf(fd_));
+  close(fd_);
+  fd_ = -1;
 }
 
 const std::string& TraceReader::backend() const { return header_->backend(); }
@@ -74,8 +80,9 @@ bool TraceReader::Open(const std::string& path) {
     close(fd);
     return false;
   }
-  if (fd_ >= 0) close(fd_);
+  CloseFile();
   fd_ = fd;
+  internal::AddReading(internal::IdOf(fd_));
   size_known_ = S_ISREG(st.st_mode);
   size_ = size_known_ ? static_cast<uint64_t>(st.st_size) : 0;
   return ReadHeader();

@@ -81,6 +81,7 @@ class TraceReader {
     kDamaged,    // the bytes here are wrong
   };
   bool ReadHeader();
+  void CloseFile();
   void Reset();
   void Fill();
   bool ParseOne();

@@ -129,7 +129,11 @@ std::string BuildId() {
 Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
     : next_(hub->observer()), hub_(hub), options_(options), path_(path) {
   std::string error;
-  if (!sink_.Open(path, &error)) throw TraceError(error);
+  bool in_use = false;
+  if (!sink_.Open(path, &error, &in_use)) {
+    if (in_use) throw TraceFileInUse(error);
+    throw TraceError(error);
+  }
   // A hub that has not run yet has no loop time: read the clock.
   // The epoll hub's clock is CLOCK_MONOTONIC, as the sink's.
   real_clock_ = strcmp(hub->backend_name(), "epoll") == 0;
@@ -567,6 +571,8 @@ bool Recorder::Stop() {
   }
   return CloseFile();
 }
+
+std::string RecordingError() { return internal::RecordingError(); }
 
 void note(std::string_view text) {
   Hub* hub = get_hub();

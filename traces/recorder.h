@@ -54,7 +54,11 @@ class alignas(64) Recorder final : public HubObserver {
   // Starts recording `hub` into `path` (created or truncated). An observer
   // already set on the hub keeps receiving every event (observers chain:
   // stop them in the reverse order of their creation). Throws TraceError
-  // if the file cannot be created. The hub must outlive the Recorder.
+  // if the file cannot be created, or is a trace this process is reading
+  // (a replay's: compared by file, not by name); TraceFileInUse if another
+  // recorder, here or in another process, writes it (each holds an
+  // exclusive flock(2) on its file while it records). The hub must outlive
+  // the Recorder.
   Recorder(Hub* hub, const std::string& path, RecorderOptions options = {});
   ~Recorder() override;
   Recorder(const Recorder&) = delete;
@@ -63,6 +67,14 @@ class alignas(64) Recorder final : public HubObserver {
   // Stops recording: detaches from the hub, writes the end record and
   // closes the file. Idempotent. Returns false if writing failed.
   bool Stop();
+
+  // Writing the file failed (ENOSPC, EIO, ...): the first failure, "" if
+  // none. It is also printed on stderr once, when it happens, with the path
+  // and the error. Recording never stops the program: the trace ends where
+  // the failure was (a reader says it is truncated), and the recorder goes
+  // on taking events, writing nothing.
+  bool ok() const { return !sink_.failed(); }
+  std::string error() const { return sink_.error(); }
 
   const std::string& path() const { return path_; }
   // The hub's clock when recording started: record times count from it.
@@ -188,6 +200,12 @@ class Recording {
  private:
   Recorder rec_;
 };
+
+// The first failure of this process to record a trace ("" if none): a
+// recorder's failed write (Recorder::error()), or GEVENT_TRACE's failure to
+// start a recording. For a program run with GEVENT_TRACE, which has no
+// Recorder of its own to ask.
+std::string RecordingError();
 
 // Adds a note to the trace of the current hub (HubEventKind::kNote), if it
 // is recorded; free otherwise. Text after an embedded NUL is dropped.

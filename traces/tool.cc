@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "traces/internal/files.h"
 #include "traces/replay.h"
 #include "traces/trace.pb.h"
 
@@ -842,6 +843,16 @@ bool Open(TraceReader& r, const std::string& path, const std::string& cwd,
   return true;
 }
 
+// An output path that names the input trace (the same file, by any name)
+// would overwrite it: refused.
+bool OutputIsNotInput(const std::string& out, const std::string& in,
+                      std::ostream& err) {
+  if (!internal::SameFile(out, in)) return true;
+  err << "gtrace: the output '" << Printable(out) << "' is the input trace '"
+      << Printable(in) << "': not overwriting it\n";
+  return false;
+}
+
 bool WriteFile(const std::string& path, const std::string& data, std::ostream& err) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (f) f.write(data.data(), static_cast<std::streamsize>(data.size()));
@@ -874,7 +885,10 @@ int RunTool(const std::vector<std::string>& args, std::ostream& out,
   }
   if (cmd == "export" && args.size() == 4 && args[1] == "--chrome") {
     TraceReader r;
-    if (!Open(r, args[3], cwd, err)) return 2;
+    if (!OutputIsNotInput(Resolve(args[2], cwd), Resolve(args[3], cwd), err) ||
+        !Open(r, args[3], cwd, err)) {
+      return 2;
+    }
     std::string json;
     const int rc = ChromeJson(r, &json, err);
     if (!WriteFile(Resolve(args[2], cwd), json, err)) return 2;
@@ -899,7 +913,10 @@ int RunTool(const std::vector<std::string>& args, std::ostream& out,
       }
     }
     TraceReader r;
-    if (!Open(r, args[2], cwd, err)) return 2;
+    if (!OutputIsNotInput(Resolve(args[1], cwd), Resolve(args[2], cwd), err) ||
+        !Open(r, args[2], cwd, err)) {
+      return 2;
+    }
     std::string svg;
     const int rc = TimelineSvg(r, options, &svg, err);
     if (!WriteFile(Resolve(args[1], cwd), svg, err)) return 2;

@@ -3,6 +3,7 @@
 // one line on stderr, a non-zero exit, never a crash. Also GEVENT_TRACE and
 // GEVENT_HUB=replay through a real program.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
@@ -448,6 +450,27 @@ TEST_F(BadInput, TraceOfAnotherProgramDivergesAtTheFirstMismatch) {
   EXPECT_TRUE(absl::StartsWith(diff.out, "traces diverge at record 1 ")) << diff.out;
 }
 
+// An output that is the input trace (by any name) is refused: the trace
+// stays as it was.
+TEST(Usage, OutputOverTheInputIsRefused) {
+  const std::string path = SimTrace("own_output.gtrace");
+  const std::string data = ReadFile(path);
+  const std::string hard = TempPath("own_output_link.gtrace");
+  unlink(hard.c_str());
+  ASSERT_EQ(link(path.c_str(), hard.c_str()), 0);
+  for (const std::string& out : {path, hard}) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"timeline", out, path},
+          std::vector<std::string>{"export", "--chrome", out, path}}) {
+      Output r = Tool(args);
+      EXPECT_EQ(r.rc, 2) << args[0];
+      EXPECT_EQ(r.err, "gtrace: the output '" + out + "' is the input trace '" + path +
+                           "': not overwriting it\n");
+      EXPECT_TRUE(ReadFile(path) == data) << args[0] << " " << out;
+    }
+  }
+}
+
 TEST(Usage, BadCommandLines) {
   EXPECT_EQ(Tool({}).rc, 2);
   EXPECT_EQ(Tool({"frobnicate"}).rc, 2);
@@ -489,6 +512,76 @@ TEST(Environment, RecordOnEpollReplayOnSim) {
   EXPECT_EQ(missing.rc, 2);
   EXPECT_EQ(missing.err,
             "geventpp: GEVENT_REPLAY: cannot open '/nonexistent/x.gtrace': No such file or directory\n");
+}
+
+// A full disk: the program runs as always (exit status 0), and says once,
+// on stderr, which trace it could not write and why.
+TEST(Environment, WriteErrorIsOneLineAndTheProgramGoesOn) {
+  Output r = Shell("GEVENT_TRACE=/dev/full traces/example workers");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "workers: 41060\n");
+  ASSERT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.err, "geventpp: writing trace file '/dev/full' failed: No space left on device"))
+      << r.err;
+}
+
+// GEVENT_TRACE naming the trace being replayed (the same path, or another
+// name of the same file) is refused: the trace stays as it was.
+TEST(Environment, TraceOverTheReplayedTraceIsRefused) {
+  const std::string trace = TempPath("replayed_env.gtrace");
+  ASSERT_EQ(Shell("GEVENT_TRACE='" + trace + "' traces/example workers").rc, 0);
+  const std::string data = ReadFile(trace);
+  const std::string hard = TempPath("replayed_env_link.gtrace");
+  unlink(hard.c_str());
+  ASSERT_EQ(link(trace.c_str(), hard.c_str()), 0);
+  for (const std::string& out : {trace, hard}) {
+    Output r = Shell("GEVENT_HUB=replay GEVENT_REPLAY='" + trace + "' GEVENT_TRACE='" + out +
+                     "' traces/example workers");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("geventpp: GEVENT_TRACE: '" + out +
+                         "' is a trace this process is reading (a replay): not recording over it\n"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("identical"), std::string::npos) << r.err;
+    EXPECT_TRUE(ReadFile(trace) == data);
+  }
+}
+
+// Two processes with the same GEVENT_TRACE: the second one records into
+// its own file (path.<pid>), and never truncates the first one's trace;
+// "%p" in GEVENT_TRACE gives each process its own name anyway.
+TEST(Environment, TwoProcessesNeverTruncateEachOthersTrace) {
+  const std::string trace = TempPath("shared.gtrace");
+  uint64_t records = 0;
+  {
+    sim::Simulation sim(0);
+    Recording rec(trace);  // this process holds the file
+    programs::PingPong(100);
+    Output r = Shell("echo $$ >" + TempPath("pid") + "; exec env GEVENT_TRACE='" + trace +
+                     "' traces/example workers");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    const std::string pid(absl::StripAsciiWhitespace(ReadFile(TempPath("pid"))));
+    const std::string mine = trace + "." + pid;
+    EXPECT_EQ(r.err, "geventpp: GEVENT_TRACE: '" + trace +
+                         "' is being recorded by another recorder or process: not recording "
+                         "over it; recording into '" + mine + "' instead\n");
+    Output stats = Tool({"stats", mine});
+    EXPECT_EQ(stats.rc, 0) << stats.err;
+    programs::PingPong(100);
+    ASSERT_TRUE(rec.Stop());
+    records = rec.recorder().records();
+  }
+  Output dump = Tool({"dump", trace});
+  EXPECT_EQ(dump.rc, 0) << dump.err;
+  EXPECT_EQ(Lines(dump.out).size(), records + 2);
+
+  const std::string dir = TempPath("per_pid");
+  ASSERT_EQ(Shell("rm -rf '" + dir + "' && mkdir '" + dir + "'").rc, 0);
+  Output a = Shell("echo $$ >" + TempPath("pid") + "; exec env GEVENT_TRACE='" + dir +
+                   "/run.%p.gtrace' traces/example workers");
+  EXPECT_EQ(a.rc, 0) << a.err;
+  const std::string pid(absl::StripAsciiWhitespace(ReadFile(TempPath("pid"))));
+  EXPECT_EQ(Tool({"stats", dir + "/run." + pid + ".gtrace"}).rc, 0);
 }
 
 // A bad GEVENT_* value: one line naming it on stderr, exit status 2, no

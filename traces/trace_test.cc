@@ -1,12 +1,14 @@
 // Recording and reading traces: every event round-trips, on both backends;
 // the format's framing (checkpoints, end record, versions, unknown kinds);
 // a crashing recorder loses nothing; bytes per record.
+#include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -25,6 +27,7 @@
 #include "traces/internal/wire.h"
 #include "traces/reader.h"
 #include "traces/recorder.h"
+#include "traces/replay.h"
 #include "traces/test_programs.h"
 #include "traces/trace.pb.h"
 #include "traces/trace_testing.h"
@@ -936,6 +939,102 @@ TEST(Fork, CrashingChildLeavesTheParentsTraceAloneOnTheSimulator) {
 TEST(Fork, CrashingChildLeavesTheParentsTraceAloneOnEpoll) {
   FreshEpollHub fresh;
   ForkedChildLeavesTheParentsTraceAlone(true);
+}
+
+// ---- The file: write errors, and who may write it.
+
+// A full disk (/dev/full: every write fails with ENOSPC): the program goes
+// on, the failure is printed once on stderr with the path and the error,
+// and the recorder (and RecordingError(), for GEVENT_TRACE) say so.
+TEST(WriteError, ReportedOnceAndTheProgramGoesOn) {
+  OnBothHubs([] {
+    ::testing::internal::CaptureStderr();
+    bool stopped = true;
+    std::string error;
+    {
+      Recorder rec(get_hub(), "/dev/full");
+      programs::PingPong(30000);  // several chunks, and writes in waits
+      sleep(absl::Milliseconds(1));
+      programs::PingPong(30000);
+      stopped = rec.Stop();
+      EXPECT_FALSE(rec.ok());
+      error = rec.error();
+    }
+    const std::string printed = ::testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(stopped);
+    EXPECT_NE(error.find("writing trace file '/dev/full' failed: " +
+                         std::string(strerror(ENOSPC))),
+              std::string::npos)
+        << error;
+    EXPECT_EQ(printed, "geventpp: " + error + "\n");
+    EXPECT_NE(RecordingError().find("'/dev/full'"), std::string::npos);
+  });
+}
+
+// A recorder never truncates a trace that this process is reading (a
+// replay), whatever name it is given: the file is compared, not the path.
+TEST(FileIdentity, ARecorderLeavesATraceBeingReplayedAlone) {
+  const std::string path = TempPath("replayed.gtrace");
+  {
+    sim::Simulation sim(0);
+    Recording rec(path);
+    programs::PingPong(100);
+  }
+  const std::string data = ReadFile(path);
+  const std::string hard = TempPath("replayed_hard.gtrace");
+  const std::string soft = TempPath("replayed_soft.gtrace");
+  unlink(hard.c_str());
+  unlink(soft.c_str());
+  ASSERT_EQ(link(path.c_str(), hard.c_str()), 0);
+  ASSERT_EQ(symlink(path.c_str(), soft.c_str()), 0);
+  {
+    Replay replay(path);
+    for (const std::string& p : {path, hard, soft}) {
+      try {
+        Recorder rec(get_hub(), p);
+        ADD_FAILURE() << p << " was recorded over";
+      } catch (const TraceError& e) {
+        EXPECT_NE(std::string(e.what()).find("is a trace this process is reading"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+    programs::PingPong(100);
+    EXPECT_EQ(replay.Finish().status, ReplayStatus::kIdentical);
+  }
+  EXPECT_TRUE(ReadFile(path) == data);
+}
+
+// One writer a file: a second recorder (here, or in a child process) is
+// refused with TraceFileInUse, and the first one's trace stays whole.
+TEST(FileLock, ASecondRecorderLeavesTheFirstOnesTraceAlone) {
+  const std::string path = TempPath("locked.gtrace");
+  sim::Simulation sim(0);
+  Recorder first(get_hub(), path);
+  programs::PingPong(100);
+  EXPECT_THROW(Recorder(get_hub(), path), TraceFileInUse);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int code = 1;
+    try {
+      FreshEpollHub fresh;
+      Recorder second(get_hub(), path);
+    } catch (const TraceFileInUse&) {
+      code = 0;
+    } catch (...) {
+      code = 2;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  programs::PingPong(100);
+  ASSERT_TRUE(first.Stop());
+  ReadWhole(path, first.records());
+  // Once it is closed, the file is free again.
+  Recorder again(get_hub(), path);
+  EXPECT_TRUE(again.Stop());
 }
 
 // Bytes per record, before compression (target: <= 8 on average).

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "traces/internal/crc32c.h"
+#include "traces/internal/files.h"
 
 namespace gevent {
 namespace trace {
@@ -40,17 +43,28 @@ struct Chunk {
 
 namespace {
 
-bool WriteAll(int fd, const uint8_t* p, size_t n) {
+// 0, or the errno of the write that failed.
+int WriteAll(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return false;
+      return errno;
     }
+    if (w == 0) return EIO;
     p += w;
     n -= static_cast<size_t>(w);
   }
-  return true;
+  return 0;
+}
+
+std::mutex& ErrorMu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+std::string& FirstError() {
+  static auto* s = new std::string;
+  return *s;
 }
 
 int64_t CoarseNowNs() {
@@ -222,10 +236,7 @@ class Writer {
       FileSink* s = job.first;
       Chunk* c = job.second;
       ApplyBreaks(c, &s->crc_);
-      if (!s->failed_.load(std::memory_order_relaxed) &&
-          !WriteAll(s->fd_, c->data.get(), c->used)) {
-        s->failed_.store(true);
-      }
+      if (!s->failed()) s->Failed(WriteAll(s->fd_, c->data.get(), c->used));
       const size_t used = c->used;
       GiveBack(c);
       l.lock();
@@ -305,18 +316,82 @@ FileSink::~FileSink() {
   Close(&ignored);
 }
 
-bool FileSink::Open(const std::string& path, std::string* error) {
-  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
+bool FileSink::Open(const std::string& path, std::string* error, bool* in_use) {
+  *in_use = false;
+  // Not truncated yet: it may be a file that must not be.
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
     *error = absl::StrCat("cannot create trace file '", path,
                           "': ", strerror(errno));
     return false;
   }
+  struct stat st;
+  if (fstat(fd, &st) != 0) st.st_mode = 0;
+  if (BeingRead(IdOf(fd))) {
+    *error = absl::StrCat("'", path,
+                          "' is a trace this process is reading (a replay): "
+                          "not recording over it");
+    close(fd);
+    return false;
+  }
+  // One writer a file: a second recorder, in this process or another,
+  // would truncate the first one's trace.
+  if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    *in_use = errno == EWOULDBLOCK;
+    *error = *in_use ? absl::StrCat("'", path,
+                                    "' is being recorded by another recorder "
+                                    "or process: not recording over it")
+                     : absl::StrCat("cannot lock trace file '", path,
+                                    "': ", strerror(errno));
+    close(fd);
+    return false;
+  }
+  if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+    *error = absl::StrCat("cannot truncate trace file '", path,
+                          "': ", strerror(errno));
+    close(fd);
+    return false;
+  }
+  fd_ = fd;
+  path_ = path;
   NewChunk(kChunkBytes);
   last_flush_ns_ = CoarseNowNs();
   generation_ = g_fork_generation.load(std::memory_order_relaxed);
   slot_ = Register(this);
   return true;
+}
+
+void FileSink::Failed(int err) {
+  int expected = 0;
+  if (err == 0 || !errno_.compare_exchange_strong(expected, err)) return;
+  // The first failure, once: to the user now, and to the program
+  // (error(), RecordingError()). The program goes on; the trace ends here.
+  const std::string message = error();
+  {
+    std::lock_guard<std::mutex> l(ErrorMu());
+    if (FirstError().empty()) FirstError() = message;
+  }
+  const std::string line = absl::StrCat("geventpp: ", message, "\n");
+  if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+  }
+}
+
+std::string FileSink::error() const {
+  const int err = errno_.load();
+  if (err == 0) return "";
+  return absl::StrCat("writing trace file '", path_, "' failed: ", strerror(err),
+                      "; the recording stops here (the trace is cut short), "
+                      "the program goes on");
+}
+
+void NoteRecordingError(const std::string& message) {
+  std::lock_guard<std::mutex> l(ErrorMu());
+  if (FirstError().empty()) FirstError() = message;
+}
+
+std::string RecordingError() {
+  std::lock_guard<std::mutex> l(ErrorMu());
+  return FirstError();
 }
 
 bool FileSink::Inherited() const {
@@ -410,9 +485,7 @@ void FileSink::WriteHere() {
   // a truncated trace) rather than the same bytes twice.
   *pos_ = base_;
   handed_ += used;
-  if (!failed_.load(std::memory_order_relaxed) && !WriteAll(fd_, base_, used)) {
-    failed_.store(true);
-  }
+  if (!failed()) Failed(WriteAll(fd_, base_, used));
   ++written_here_;
   last_flush_ns_ = CoarseNowNs();
 }
@@ -425,7 +498,11 @@ void FileSink::FlushFromSignal() {
   c->used = static_cast<size_t>(*pos_ - base_);
   if (c->used > 0) {
     ApplyBreaks(c, &crc_);
-    WriteAll(fd_, base_, c->used);
+    if (!failed()) {
+      // (No report from a signal handler: the process is about to end.)
+      int expected = 0;
+      errno_.compare_exchange_strong(expected, WriteAll(fd_, base_, c->used));
+    }
     *pos_ = base_;  // not twice (a handler may chain to abort)
   }
 }
@@ -442,11 +519,10 @@ bool FileSink::Close(std::string* error) {
   Writer::Get().GiveBack(chunk_);
   chunk_ = nullptr;
   base_ = end_ = *pos_ = nullptr;
-  bool ok = !failed_.load();
-  if (close(fd_) != 0 && !inherited) ok = false;
+  if (close(fd_) != 0 && !inherited) Failed(errno);
   fd_ = -1;
-  if (!ok) *error = "writing the trace file failed (disk full?)";
-  return ok;
+  if (failed()) *error = this->error();
+  return !failed();
 }
 
 }  // namespace internal

@@ -80,8 +80,11 @@ class FileSink {
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
 
-  // Creates (truncates) `path`. Returns false with `*error` set.
-  bool Open(const std::string& path, std::string* error);
+  // Creates or truncates `path`, unless it is a trace this process is
+  // reading (internal/files.h) or another sink, here or in another process,
+  // writes it (an exclusive flock(2) on it, held until Close): then returns
+  // false with `*error` set, and `*in_use` in the second case.
+  bool Open(const std::string& path, std::string* error, bool* in_use);
   bool is_open() const { return fd_ >= 0; }
 
   // Room for at least `n` contiguous bytes at the write position.
@@ -180,6 +183,11 @@ class FileSink {
   // Writes what is pending, waits until it is written, and closes. Returns
   // false with `*error` set if any write failed.
   bool Close(std::string* error);
+  // Whether a write failed, and the first failure ("" if none): "writing
+  // trace file 'path' failed: <strerror>; ...". It is reported once, on
+  // stderr, when it happens; nothing more is written after it.
+  bool failed() const { return errno_.load(std::memory_order_relaxed) != 0; }
+  std::string error() const;
 
   // From a signal handler: waits for the writer thread, then writes the
   // current chunk (write(2) only), after `seal(seal_arg)` (SetSeal) has
@@ -199,6 +207,7 @@ class FileSink {
   // True in a process forked after Open(): the file is an ancestor's.
   bool Inherited() const;
   void DropPending();
+  void Failed(int err);  // 0: no failure
 
   uint8_t** pos_ = &own_pos_;  // the write position: hot, first
   uint8_t* end_ = nullptr;
@@ -218,8 +227,14 @@ class FileSink {
   uint64_t generation_ = 0;  // the process's fork generation at Open()
   // The writer thread's: the checksum running across chunks.
   uint32_t crc_ = 0;
-  std::atomic<bool> failed_{false};
+  std::atomic<int> errno_{0};  // of the first failed write
+  std::string path_;
 };
+
+// The first failure of any recorder of this process to create or write its
+// trace ("" if none), and for GEVENT_TRACE's own failures to start one.
+std::string RecordingError();
+void NoteRecordingError(const std::string& message);
 
 }  // namespace internal
 }  // namespace trace
