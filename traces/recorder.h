@@ -8,20 +8,21 @@
 // or `gevent::trace::Recorder rec(hub, path)` for a given hub, or, without
 // changing the program, GEVENT_TRACE=path in the environment of a binary
 // that links //traces: every hub that get_hub() creates is recorded (the
-// first into `path`, later ones into `path.2`, `path.3`, ...), until its
-// thread exits.
+// first into `path`, later ones into `path.2`, `path.3`, ...; "%p" in it is
+// the process id), until its thread exits.
 //
 // Works on both backends. Records are encoded into memory as events happen
 // and reach the file once 32 KiB are pending or after an interval: an epoll
 // loop writes them itself in its waits, at least every 200 ms
 // (FileSink::kWaitWriteIntervalNs); on the simulator the writer thread
 // writes them, at least every 50 ms of real time (FileSink::kFlushIntervalNs).
-// A crash (fatal signal, abort, uncaught exception) writes what is pending
-// before the process dies (see internal/sink.h). In a child forked while
-// it records, a Recorder writes nothing more (the file is the parent's);
-// start another one there to trace the child. Greenlet ids are RawGreenlet::id() (per-hub
-// sequence numbers), never addresses. The format is traces/trace.proto,
-// described in docs/trace-format.md.
+// A crash (fatal signal, abort, uncaught exception) and SIGTERM, SIGINT,
+// SIGHUP and SIGQUIT (where the program left them to their default) write
+// what is pending before the process dies (see internal/sink.h). In a
+// child forked while it records, a Recorder writes nothing more (the file
+// is the parent's); start another one there to trace the child. Greenlet
+// ids are RawGreenlet::id() (per-hub sequence numbers), never addresses.
+// The format is traces/trace.proto, described in docs/trace-format.md.
 #ifndef GEVENTPP_TRACES_RECORDER_H_
 #define GEVENTPP_TRACES_RECORDER_H_
 

@@ -3,6 +3,7 @@
 // a crashing recorder loses nothing; bytes per record.
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,51 @@ TEST(Crash, SegfaultLosesNothing) {
   TraceReader r;
   std::vector<Event> ev = ReadAll(path, &r);
   EXPECT_EQ(ev.size(), written);
+}
+
+// The usual ways to stop a program (SIGTERM, SIGINT, SIGHUP, SIGQUIT)
+// write every pending record too, and then end the process by the signal,
+// as it would have ended without a recorder.
+TEST(Crash, StopSignalsLoseNothingAndStillStopTheProgram) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
+    SCOPED_TRACE(strsignal(sig));
+    const std::string path = TempPath("stopped.gtrace");
+    int status = 0;
+    const uint64_t written = RecordInChild(path, [sig](const std::string& p, int fd) {
+      const rlimit no_core = {0, 0};
+      setrlimit(RLIMIT_CORE, &no_core);
+      FreshEpollHub fresh;
+      auto* rec = new Recorder(get_hub(), p);
+      programs::PingPong(30000);  // chunks queued, and some pending
+      Tell(fd, *rec);
+      ::kill(getpid(), sig);
+      sleep(absl::Seconds(10));  // (it ends before)
+    }, &status);
+    ASSERT_TRUE(WIFSIGNALED(status)) << status;
+    EXPECT_EQ(WTERMSIG(status), sig);
+    TraceReader r;
+    std::vector<Event> ev = ReadAll(path, &r);
+    EXPECT_GT(written, 90000u);
+    EXPECT_EQ(ev.size(), written) << r.error();
+  }
+}
+
+// A program that ignores such a signal (nohup) keeps ignoring it.
+TEST(Crash, IgnoredStopSignalStaysIgnored) {
+  const std::string path = TempPath("nohup.gtrace");
+  int status = 0;
+  RecordInChild(path, [](const std::string& p, int fd) {
+    signal(SIGHUP, SIG_IGN);
+    sim::Simulation sim(0);
+    Recorder rec(get_hub(), p);
+    programs::PingPong(100);
+    raise(SIGHUP);
+    programs::PingPong(100);
+    Tell(fd, rec);
+    _exit(rec.Stop() ? 0 : 2);
+  }, &status);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // Killed outright (SIGKILL: no handler runs), a recorder loses at most what

@@ -43,6 +43,14 @@ struct Chunk {
 
 namespace {
 
+// The usual ways to stop a program (a service manager's SIGTERM, Ctrl-C,
+// a closed terminal, Ctrl-\). Handled only where their disposition is the
+// default (the program ends): the pending records are written, then the
+// default action is restored and the signal raised again, so the process
+// ends as it would have (its exit status says the signal; SIGQUIT dumps
+// core). A program that ignores one, or handles it itself, keeps that.
+constexpr int kTerminating[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
 // 0, or the errno of the write that failed.
 int WriteAll(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
@@ -216,6 +224,12 @@ class Writer {
   }
 
   void Run() {
+    // The signals that end a program go to the program's threads: their
+    // handler waits for this one (OnTerminatingSignal).
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int sig : kTerminating) sigaddset(&stop, sig);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
     std::unique_lock<std::mutex> l(mu_);
     int idle_polls = 0;
     for (;;) {
@@ -286,6 +300,14 @@ void OnFatalSignal(int sig, siginfo_t* info, void* context) {
   raise(sig);  // delivered when this handler returns
 }
 
+void OnTerminatingSignal(int sig) {
+  for (auto& slot : g_sinks) {
+    if (FileSink* s = slot.load(std::memory_order_acquire)) s->FlushFromSignal();
+  }
+  sigaction(sig, &g_previous[sig], nullptr);  // the default, as it was
+  raise(sig);  // delivered when this handler returns
+}
+
 void InstallCrashHandlers() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -295,6 +317,20 @@ void InstallCrashHandlers() {
       sa.sa_sigaction = &OnFatalSignal;
       sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
       sigemptyset(&sa.sa_mask);
+      sigaction(sig, &sa, &g_previous[sig]);
+    }
+    for (int sig : kTerminating) {
+      struct sigaction now;
+      if (sigaction(sig, nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) != 0 ||
+          now.sa_handler != SIG_DFL) {
+        continue;
+      }
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = &OnTerminatingSignal;
+      sa.sa_flags = SA_ONSTACK;
+      sigemptyset(&sa.sa_mask);
+      for (int other : kTerminating) sigaddset(&sa.sa_mask, other);
       sigaction(sig, &sa, &g_previous[sig]);
     }
   });

@@ -25,11 +25,14 @@
 
 // A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: crashes,
 // abort(), an uncaught exception) waits for the writer thread to finish
-// what it was given (up to 2 s), then writes every recorder's current chunk
-// itself, so a crash loses nothing; only a process killed outright
-// (SIGKILL) can lose its last 50 ms (200 ms in a loop writing in its
-// waits, 400 ms in one that has stopped waiting; at most a chunk and what
-// the writer had queued) of records.
+// what it was given (up to 2 s), then seals every recorder's current chunk
+// with a checkpoint (SetSeal) and writes it itself, so a crash loses
+// nothing. SIGTERM, SIGINT, SIGHUP and SIGQUIT do the same where their
+// disposition is the default, then end the process by the signal as it
+// would have. Only a process killed outright (SIGKILL) can lose its last
+// 50 ms (200 ms in a loop writing in its waits, 400 ms in one that has
+// stopped waiting; at most a chunk and what the writer had queued) of
+// records.
 //
 // After fork(), the child's copy of a sink is not its own: the file and the
 // bytes pending at the fork are the parent's (the parent writes them). It
