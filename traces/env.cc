@@ -66,14 +66,14 @@ struct ThreadCloser {
 };
 thread_local ThreadCloser t_closer;
 
-// GEVENT_TRACE_CALLBACKS: 1/true/yes/on, or 0/false/no/off (or unset).
-bool TraceCallbacksFromEnvironment() {
-  const char* cb = getenv("GEVENT_TRACE_CALLBACKS");
+// A boolean variable: 1/true/yes/on, or 0/false/no/off (or unset).
+bool BoolFromEnvironment(const char* name) {
+  const char* cb = getenv(name);
   if (cb == nullptr || *cb == '\0') return false;
   const std::string v = absl::AsciiStrToLower(cb);
   if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
   if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-  throw ConfigurationError(absl::StrCat("GEVENT_TRACE_CALLBACKS=\"", cb,
+  throw ConfigurationError(absl::StrCat(name, "=\"", cb,
                                         "\" is not a boolean (1, true, yes, on, 0, false, no, off)"));
 }
 
@@ -103,7 +103,7 @@ void RecordFromEnvironment(Hub* hub) {
   const std::string pattern = ExpandPattern(base);
   std::string path = NthPath(pattern.c_str(), &g_traced_hubs);
   RecorderOptions options;
-  options.callbacks = TraceCallbacksFromEnvironment();
+  options.callbacks = BoolFromEnvironment("GEVENT_TRACE_CALLBACKS");
   Recorder* rec = nullptr;
   try {
     try {
@@ -161,6 +161,15 @@ std::unique_ptr<Hub> ReplayFromEnvironment() {
   }
   ReplayOptions options;
   options.print = true;
+  options.any_build = BoolFromEnvironment("GEVENT_REPLAY_ANY_BUILD");
+  if (!options.any_build) {
+    const std::string other = OtherBuild(*reader);
+    if (!other.empty()) {
+      fprintf(stderr, "geventpp: GEVENT_REPLAY: %s\n", other.c_str());
+      fflush(stderr);
+      exit(2);
+    }
+  }
   auto* replayer = new Replayer(std::move(reader), options);
   {
     std::lock_guard<std::mutex> lock(Mu());

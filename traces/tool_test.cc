@@ -508,6 +508,22 @@ TEST(Environment, RecordOnEpollReplayOnSim) {
   EXPECT_EQ(other.rc, 3) << other.err;
   EXPECT_NE(other.err.find("diverged at record 0:\n  expected: #0 "), std::string::npos) << other.err;
 
+  // Another program (here the same binary under another name) is refused
+  // before it runs, unless asked for.
+  const std::string other_program = TempPath("other_example");
+  ASSERT_EQ(Shell("cp traces/example '" + other_program + "'").rc, 0);
+  Output refused = Shell("GEVENT_HUB=replay GEVENT_REPLAY='" + trace + "' '" + other_program + "' workers");
+  EXPECT_EQ(refused.rc, 2);
+  EXPECT_EQ(refused.out, "");
+  EXPECT_TRUE(absl::StartsWith(refused.err, "geventpp: GEVENT_REPLAY: '" + trace +
+                                                "' was recorded by 'example' (build "))
+      << refused.err;
+  EXPECT_EQ(Lines(refused.err).size(), 1u) << refused.err;
+  Output anyway = Shell("GEVENT_HUB=replay GEVENT_REPLAY_ANY_BUILD=1 GEVENT_REPLAY='" + trace +
+                        "' '" + other_program + "' workers");
+  EXPECT_EQ(anyway.rc, 0) << anyway.err;
+  EXPECT_NE(anyway.err.find("identical"), std::string::npos) << anyway.err;
+
   Output missing = Shell("GEVENT_HUB=replay GEVENT_REPLAY=/nonexistent/x.gtrace traces/example workers");
   EXPECT_EQ(missing.rc, 2);
   EXPECT_EQ(missing.err,

@@ -90,10 +90,14 @@ inline void WriteFile(const std::string& path, const std::string& data) {
 // and trailer; older: a checksum per checkpoint only).
 class TraceBuilder {
  public:
-  explicit TraceBuilder(uint32_t version = kFormatVersion) : version_(version) {
+  explicit TraceBuilder(uint32_t version = kFormatVersion,
+                        const std::string& program = "builder",
+                        const std::string& build_id = "")
+      : version_(version) {
     proto::Header h;
     h.set_format_version(version);
-    h.set_program("builder");
+    h.set_program(program);
+    h.set_build_id(build_id);
     h.set_backend("sim");
     const std::string hb = h.SerializeAsString();
     out_ = "gevtrace";

@@ -353,6 +353,8 @@ FileSink::~FileSink() {
 }
 
 bool FileSink::Open(const std::string& path, std::string* error, bool* in_use) {
+  bool busy = false;
+  if (in_use == nullptr) in_use = &busy;
   *in_use = false;
   // Not truncated yet: it may be a file that must not be.
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);

@@ -87,7 +87,7 @@ class FileSink {
   // reading (internal/files.h) or another sink, here or in another process,
   // writes it (an exclusive flock(2) on it, held until Close): then returns
   // false with `*error` set, and `*in_use` in the second case.
-  bool Open(const std::string& path, std::string* error, bool* in_use);
+  bool Open(const std::string& path, std::string* error, bool* in_use = nullptr);
   bool is_open() const { return fd_ >= 0; }
 
   // Room for at least `n` contiguous bytes at the write position.
