@@ -2,6 +2,7 @@
 // JSON parsed back, SVG checked), and bad input through the real binary:
 // one line on stderr, a non-zero exit, never a crash. Also GEVENT_TRACE and
 // GEVENT_HUB=replay through a real program.
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -309,16 +310,20 @@ TEST(Export, ChromeJsonParsesAndHasTracks) {
   Output run = Tool({"export", "--chrome", out, path});
   EXPECT_EQ(run.rc, 0) << run.err;
   std::vector<Json> events = CheckChrome(ReadFile(out));
-  std::set<std::string> threads;
+  // A track is named when its greenlet is first seen, and again when it is
+  // renamed (the last name holds).
+  std::map<double, std::string> track_names;
   bool failed = false;
   int running = 0;
   for (const Json& e : events) {
     if (e.Get("ph")->str == "M" && e.Get("name")->str == "thread_name") {
-      threads.insert(e.Get("args")->Get("name")->str);
+      track_names[e.Get("tid")->num] = e.Get("args")->Get("name")->str;
     }
     if (e.Get("ph")->str == "X" && e.Get("cat")->str == "run") ++running;
     if (absl::StartsWith(e.Get("name")->str, "FAILED: std::runtime_error")) failed = true;
   }
+  std::set<std::string> threads;
+  for (const auto& [tid, name] : track_names) threads.insert(name);
   EXPECT_EQ(threads, (std::set<std::string>{"hub", "main", "g1", "g2 reporter", "g3"}));
   EXPECT_TRUE(failed);
   EXPECT_GT(running, 10);
@@ -479,6 +484,66 @@ TEST(Usage, BadCommandLines) {
   Output help = Tool({"--help"});
   EXPECT_EQ(help.rc, 0);
   EXPECT_NE(help.out.find("gtrace timeline OUT.svg TRACE"), std::string::npos);
+}
+
+// ---- Memory: traces are read as streams.
+
+// Runs a shell command line (output to /dev/null); its peak resident set
+// size in KiB.
+long PeakRssKib(const std::string& cmd) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  rusage ru;
+  if (wait4(pid, &status, 0, &ru) != pid) return -1;
+  return ru.ru_maxrss;
+}
+
+// A trace of big records (notes of 16 KiB: few records, so that this is
+// quick) read by every command: memory does not grow with the trace.
+TEST(Memory, EveryCommandHoldsSteadyOnALargeTrace) {
+  auto make = [](const std::string& name, int notes) {
+    const std::string path = TempPath(name);
+    sim::Simulation sim(0);
+    Recording rec(path);
+    for (int i = 0; i < notes; ++i) {
+      note(std::string(16 * 1024, static_cast<char>('a' + i % 26)));
+      sleep();
+    }
+    return path;
+  };
+  const std::string small = make("small.gtrace", 100);
+  const std::string large = make("large.gtrace", 4000);
+  ASSERT_GT(ReadFile(large).size(), 60u << 20);
+  for (const std::string& cmd :
+       {std::string("dump %"), std::string("stats %"), std::string("diff % %"),
+        "export --chrome " + TempPath("mem.json") + " %",
+        "timeline " + TempPath("mem.svg") + " %"}) {
+    auto run = [&](const std::string& trace) {
+      std::string c = "traces/gtrace " + cmd;
+      for (size_t at; (at = c.find('%')) != std::string::npos;) c.replace(at, 1, trace);
+      return PeakRssKib(c);
+    };
+    const long a = run(small), b = run(large);
+    ASSERT_GT(a, 0) << cmd;
+    EXPECT_LT(b - a, 16 * 1024) << cmd << ": " << a << " KiB on 1.6 MiB, " << b
+                                << " KiB on 63 MiB";
+  }
+}
+
+// Endless input is not a trace, and is not read to its end.
+TEST(Memory, EndlessInputIsRefusedAtOnce) {
+  Output dump = Shell("timeout 60 traces/gtrace dump /dev/zero");
+  EXPECT_EQ(dump.rc, 2);
+  EXPECT_EQ(dump.err,
+            "gtrace: '/dev/zero' is not a geventpp trace (it does not start with \"gevtrace\")\n");
+  Output replay = Shell("GEVENT_HUB=replay GEVENT_REPLAY=/dev/zero timeout 60 traces/example workers");
+  EXPECT_EQ(replay.rc, 2);
+  EXPECT_EQ(Lines(replay.err).size(), 1u) << replay.err;
 }
 
 // ---- The environment variables, on a real program.
