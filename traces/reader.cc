@@ -68,6 +68,7 @@ const std::string& TraceReader::backend() const { return header_->backend(); }
 
 bool TraceReader::Open(const std::string& path) {
   name_ = path;
+  error_.clear();
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     Fail(absl::StrCat("cannot open '", path, "': ", strerror(errno)));
@@ -83,6 +84,9 @@ bool TraceReader::Open(const std::string& path) {
   CloseFile();
   fd_ = fd;
   internal::AddReading(internal::IdOf(fd_));
+  from_memory_ = eof_ = false;
+  buf_.clear();
+  buf_off_ = end_of_data_ = header_end_ = 0;
   size_known_ = S_ISREG(st.st_mode);
   size_ = size_known_ ? static_cast<uint64_t>(st.st_size) : 0;
   return ReadHeader();
@@ -90,7 +94,10 @@ bool TraceReader::Open(const std::string& path) {
 
 bool TraceReader::OpenBytes(std::string_view bytes, const std::string& name) {
   name_ = name;
+  error_.clear();
+  CloseFile();
   from_memory_ = true;
+  header_end_ = 0;
   buf_.assign(bytes.data(), bytes.size());
   buf_off_ = 0;
   eof_ = true;

@@ -11,7 +11,7 @@
 // end record's); records after the last one that verified are never
 // delivered, so a damaged trace gives a prefix of its events, never a wrong
 // one. Corrupt or truncated input gives a one-line error, never a crash.
-// It reads the file as a stream: its memory is bounded (about 2 MiB plus
+// It reads the file as a stream: its memory is bounded (about 1.3 MiB plus
 // the records between two checkpoints) whatever the file's size.
 #ifndef GEVENTPP_TRACES_READER_H_
 #define GEVENTPP_TRACES_READER_H_

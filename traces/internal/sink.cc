@@ -374,13 +374,12 @@ bool FileSink::Open(const std::string& path, std::string* error, bool* in_use) {
   }
   // One writer a file: a second recorder, in this process or another,
   // would truncate the first one's trace.
-  if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    *in_use = errno == EWOULDBLOCK;
-    *error = *in_use ? absl::StrCat("'", path,
-                                    "' is being recorded by another recorder "
-                                    "or process: not recording over it")
-                     : absl::StrCat("cannot lock trace file '", path,
-                                    "': ", strerror(errno));
+  // (A file system without locks, ENOLCK or EINVAL: recorded unlocked.)
+  if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    *in_use = true;
+    *error = absl::StrCat("'", path,
+                          "' is being recorded by another recorder or process: "
+                          "not recording over it");
     close(fd);
     return false;
   }
