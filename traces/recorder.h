@@ -49,7 +49,10 @@ struct RecorderOptions {
 
 class alignas(64) Recorder final : public HubObserver {
  public:
-  // Event records between two checkpoints (docs/trace-format.md).
+  // Event records between two checkpoints at most. A write in a wait, a
+  // hand-off at a time advance and the last write before a signal ends the
+  // process end with one too, so that a reader can verify (and deliver)
+  // what they wrote (docs/trace-format.md, "Integrity").
   static constexpr uint32_t kCheckpointEvery = 256;
 
   // Starts recording `hub` into `path` (created or truncated). An observer
