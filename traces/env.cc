@@ -2,7 +2,10 @@
 // GEVENT_HUB=replay GEVENT_REPLAY=path (replay on the simulated hub), for
 // any binary that links //traces.
 //
-// The n-th hub of the process (n > 1) uses `path.n`. Recorders and
+// The n-th hub of the process (n > 1) uses `path.n`. "%p" in GEVENT_TRACE
+// stands for the process id. A file another process records into (it holds
+// its lock) is left alone: this process records into `path.<pid>` then.
+// GEVENT_TRACE naming the file GEVENT_REPLAY replays is refused. Recorders and
 // replayers stop when their thread exits, before the thread's hub is
 // destroyed, so recording and replay see the same events. They are never
 // freed (the hub keeps a pointer to its observer until it is gone).
@@ -63,36 +66,68 @@ struct ThreadCloser {
 };
 thread_local ThreadCloser t_closer;
 
-// GEVENT_TRACE_CALLBACKS: 1/true/yes/on, or 0/false/no/off (or unset).
-bool TraceCallbacksFromEnvironment() {
-  const char* cb = getenv("GEVENT_TRACE_CALLBACKS");
+// A boolean variable: 1/true/yes/on, or 0/false/no/off (or unset).
+bool BoolFromEnvironment(const char* name) {
+  const char* cb = getenv(name);
   if (cb == nullptr || *cb == '\0') return false;
   const std::string v = absl::AsciiStrToLower(cb);
   if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
   if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-  throw ConfigurationError(absl::StrCat("GEVENT_TRACE_CALLBACKS=\"", cb,
+  throw ConfigurationError(absl::StrCat(name, "=\"", cb,
                                         "\" is not a boolean (1, true, yes, on, 0, false, no, off)"));
 }
 
 int g_traced_hubs = 0;
 int g_replayed_hubs = 0;
 
+// GEVENT_TRACE with "%p" replaced by the process id ("%%": a "%").
+std::string ExpandPattern(const char* pattern) {
+  std::string out;
+  for (const char* p = pattern; *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] == 'p') {
+      absl::StrAppend(&out, getpid());
+      ++p;
+    } else if (p[0] == '%' && p[1] == '%') {
+      out += '%';
+      ++p;
+    } else {
+      out += *p;
+    }
+  }
+  return out;
+}
+
 void RecordFromEnvironment(Hub* hub) {
   const char* base = getenv("GEVENT_TRACE");
   if (base == nullptr || *base == '\0') return;
-  const std::string path = NthPath(base, &g_traced_hubs);
+  const std::string pattern = ExpandPattern(base);
+  std::string path = NthPath(pattern.c_str(), &g_traced_hubs);
+  RecorderOptions options;
+  options.callbacks = BoolFromEnvironment("GEVENT_TRACE_CALLBACKS");
+  Recorder* rec = nullptr;
   try {
-    RecorderOptions options;
-    options.callbacks = TraceCallbacksFromEnvironment();
-    auto* rec = new Recorder(hub, path, options);
-    {
-      std::lock_guard<std::mutex> lock(Mu());
-      Keep().push_back(rec);
+    try {
+      rec = new Recorder(hub, path, options);
+    } catch (const TraceFileInUse& e) {
+      // Another process records into it (parallel test shards, a child
+      // that exec'd): never truncate its trace; this one gets its own name.
+      const std::string mine = absl::StrCat(path, ".", getpid());
+      fprintf(stderr, "geventpp: GEVENT_TRACE: %s; recording into '%s' instead\n",
+              e.what(), mine.c_str());
+      path = mine;
+      rec = new Recorder(hub, path, options);
     }
-    t_closer.recorders.push_back(rec);
   } catch (const TraceError& e) {
-    fprintf(stderr, "geventpp: GEVENT_TRACE: %s\n", e.what());
+    const std::string message = absl::StrCat("GEVENT_TRACE: ", e.what());
+    internal::NoteRecordingError(message);
+    fprintf(stderr, "geventpp: %s\n", message.c_str());
+    return;
   }
+  {
+    std::lock_guard<std::mutex> lock(Mu());
+    Keep().push_back(rec);
+  }
+  t_closer.recorders.push_back(rec);
 }
 
 std::terminate_handler g_previous_terminate = nullptr;
@@ -126,6 +161,15 @@ std::unique_ptr<Hub> ReplayFromEnvironment() {
   }
   ReplayOptions options;
   options.print = true;
+  options.any_build = BoolFromEnvironment("GEVENT_REPLAY_ANY_BUILD");
+  if (!options.any_build) {
+    const std::string other = OtherBuild(*reader);
+    if (!other.empty()) {
+      fprintf(stderr, "geventpp: GEVENT_REPLAY: %s\n", other.c_str());
+      fflush(stderr);
+      exit(2);
+    }
+  }
   auto* replayer = new Replayer(std::move(reader), options);
   {
     std::lock_guard<std::mutex> lock(Mu());

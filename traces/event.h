@@ -31,9 +31,10 @@
 namespace gevent {
 namespace trace {
 
-// The format version this build writes, and the oldest it reads (version 1
-// lacks Sleep.timer_dt_ns, the folded timer start; it reads the same way).
-inline constexpr uint32_t kFormatVersion = 2;
+// The format version this build writes, and the oldest it reads (version 2
+// has checksums that are not chained and an end record without one; version
+// 1 also lacks Sleep.timer_dt_ns, the folded timer start).
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kOldestFormatVersion = 1;
 
 // The greenlet id that stands for the hub (whose RawGreenlet id is 0, like
@@ -45,6 +46,12 @@ inline constexpr uint64_t kHubGreenlet = ~uint64_t{0};
 class TraceError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+// The trace file is being written by another recorder, in this process or
+// another (it holds the file's lock): it was left alone.
+class TraceFileInUse : public TraceError {
+ public:
+  using TraceError::TraceError;
 };
 
 struct Event {

@@ -129,7 +129,11 @@ std::string BuildId() {
 Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
     : next_(hub->observer()), hub_(hub), options_(options), path_(path) {
   std::string error;
-  if (!sink_.Open(path, &error)) throw TraceError(error);
+  bool in_use = false;
+  if (!sink_.Open(path, &error, &in_use)) {
+    if (in_use) throw TraceFileInUse(error);
+    throw TraceError(error);
+  }
   // A hub that has not run yet has no loop time: read the clock.
   // The epoll hub's clock is CLOCK_MONOTONIC, as the sink's.
   real_clock_ = strcmp(hub->backend_name(), "epoll") == 0;
@@ -150,6 +154,7 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   last_ns_ = UnixNanos(start_);
   WriteHeader();
   sink_.UseCursor(&lane_.pos);
+  sink_.SetSeal(&Recorder::SealFromSignal, this);
   SetUpLane();
   hub_->set_observer(this);
   attached_ = true;
@@ -180,12 +185,15 @@ void Recorder::WriteHeader() {
   memcpy(p, bytes.data(), bytes.size());
   p += bytes.size();
   sink_.Commit(p);
-  // The header's CRC covers the header message only.
+  // The header's CRC covers the header message only; the checkpoints'
+  // run from the magic on, without it (with it, they would not depend on
+  // the header: a message followed by its CRC has a constant CRC).
   const uint32_t crc = internal::Crc32c(0, bytes.data(), bytes.size());
-  p = sink_.Reserve(4);
+  uint8_t* const crc_at = sink_.Reserve(4);
+  p = crc_at;
   for (int i = 0; i < 4; ++i) *p++ = static_cast<uint8_t>(crc >> (8 * i));
   sink_.Commit(p);
-  sink_.CrcBreak(p, nullptr, p);  // records' checksums start after the header
+  sink_.CrcBreak(crc_at, nullptr, p);
   sink_.Flush();
 }
 
@@ -209,24 +217,32 @@ void Recorder::WriteRecord(uint32_t field, const uint8_t* sub, size_t n,
   if (++pending_ == kCheckpointEvery) Checkpoint();
 }
 
-// The checksum of the records since the last checkpoint is filled in by the
-// sink's writer thread (FileSink::CrcBreak).
-void Recorder::Checkpoint() {
+// A checkpoint record for the `records` since the last one, at `p` (room
+// for kCheckpointBytes); returns its end. Its checksum, the last field,
+// is filled in by the sink's writer thread (FileSink::CrcBreak): it covers
+// every byte of the file before it (but earlier checksums).
+uint8_t* Recorder::EncodeCheckpoint(uint8_t* p, uint32_t records) {
   uint8_t sub[16];
-  uint8_t* s = PutFixed32Field(sub, 1, 0);  // the CRC: its 4 bytes follow the tag
-  s = PutField(s, 2, pending_);
+  uint8_t* s = PutField(sub, 2, records);
+  s = PutFixed32Field(s, 1, 0);  // the CRC: its 4 bytes follow the tag
   const size_t n = static_cast<size_t>(s - sub);
-  const size_t body = 2 + VarintSize(n) + n;
-  uint8_t* const start = sink_.Reserve(body + 10);
-  uint8_t* p = PutVarint(start, body);
+  p = PutVarint(p, 2 + VarintSize(n) + n);
   p = PutTag(p, kFieldCheckpoint, kBytes);
   p = PutVarint(p, n);
-  uint8_t* const crc_at = p + 1;
   memcpy(p, sub, n);
   p += n;
   sink_.Commit(p);
-  sink_.CrcBreak(start, crc_at, p);  // the checkpoint itself is not covered
+  sink_.CrcBreak(p - 4, p - 4, p);
+  return p;
+}
+
+void Recorder::WriteCheckpoint() {
+  EncodeCheckpoint(sink_.Reserve(kCheckpointBytes), pending_);
   pending_ = 0;
+}
+
+void Recorder::Checkpoint() {
+  WriteCheckpoint();
   sink_.MaybeFlush();
   // The records up to the next checkpoints take 1.3-2 KiB: their lines
   // start coming now.
@@ -329,10 +345,13 @@ void Recorder::OnHubEvent(const HubEvent& e) {
   ++records_;
   if (++pending_ == kCheckpointEvery) {
     Checkpoint();
-  } else if (e.kind == HubEventKind::kTimeAdvanced) {
+  } else if (e.kind == HubEventKind::kTimeAdvanced &&
+             sink_.FlushDue(real_clock_ ? e.time_ns : -1)) {
     // The loop waited: a good time to write. On a real clock the event's
-    // time tells how long since the last write.
-    sink_.MaybeFlush(real_clock_ ? e.time_ns : -1);
+    // time tells how long since the last write. What goes to the file
+    // ends with a checkpoint, so that a reader can verify all of it.
+    WriteCheckpoint();
+    sink_.Flush();
   }
   if (next_ != nullptr) next_->OnHubEvent(e);
   // Reopen the lane (the room is reserved above, unless a flush moved to a
@@ -422,12 +441,24 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
 static_assert(internal::FileSink::kNoEnd == gevent::kNanosFuture,
               "the hub's wait with no end is the sink's");
 
+// From a fatal signal, before the sink writes its current chunk: a
+// checkpoint after the records since the last one (the lane's included),
+// so that a reader verifies and delivers them.
+void Recorder::SealFromSignal(void* self) {
+  auto* r = static_cast<Recorder*>(self);
+  if (r->closed_) return;
+  const uint32_t n = r->pending_ + r->LaneRecords();
+  if (n == 0 || r->sink_.room() < kCheckpointBytes) return;
+  r->EncodeCheckpoint(r->sink_.Reserve(kCheckpointBytes), n);
+}
+
 int64_t Recorder::BeforeWait(int64_t now_ns, int64_t deadline_ns) {
   // Before short waits too: writing here costs the loop less than waking
   // the writer thread costs the process (internal/sink.h, DueInWait).
   int64_t back = deadline_ns;
   if (!closed_ && sink_.DueInWait(now_ns, deadline_ns, &back)) {
     SettleLane();
+    if (pending_ > 0) WriteCheckpoint();  // all of it verifiable
     sink_.FlushInWait();
     RefillLane();
   }
@@ -507,8 +538,14 @@ bool Recorder::CloseFile() {
   closed_ = true;
   RefillLane();  // closes it
   if (pending_ > 0) Checkpoint();
-  uint8_t sub[16];
+  // The end record: the count, the trailer, and last the checksum over
+  // everything before it (docs/trace-format.md, "Integrity").
+  uint8_t sub[32];
   uint8_t* s = PutField(sub, 1, records_);
+  *s++ = internal::kEndTrailerTag;
+  memcpy(s, internal::kEndTrailerBytes, 8);
+  s += 8;
+  s = PutFixed32Field(s, 2, 0);
   const size_t n = static_cast<size_t>(s - sub);
   const size_t body = 2 + VarintSize(n) + n;
   uint8_t* p = sink_.Reserve(body + 10);
@@ -518,6 +555,7 @@ bool Recorder::CloseFile() {
   memcpy(p, sub, n);
   p += n;
   sink_.Commit(p);
+  sink_.CrcBreak(p - 4, p - 4, p);
   std::string error;
   const bool ok = sink_.Close(&error);
   // The sink has let go of its memory (the lane's position is null now):
@@ -533,6 +571,8 @@ bool Recorder::Stop() {
   }
   return CloseFile();
 }
+
+std::string RecordingError() { return internal::RecordingError(); }
 
 void note(std::string_view text) {
   Hub* hub = get_hub();

@@ -8,20 +8,21 @@
 // or `gevent::trace::Recorder rec(hub, path)` for a given hub, or, without
 // changing the program, GEVENT_TRACE=path in the environment of a binary
 // that links //traces: every hub that get_hub() creates is recorded (the
-// first into `path`, later ones into `path.2`, `path.3`, ...), until its
-// thread exits.
+// first into `path`, later ones into `path.2`, `path.3`, ...; "%p" in it is
+// the process id), until its thread exits.
 //
 // Works on both backends. Records are encoded into memory as events happen
 // and reach the file once 32 KiB are pending or after an interval: an epoll
 // loop writes them itself in its waits, at least every 200 ms
 // (FileSink::kWaitWriteIntervalNs); on the simulator the writer thread
 // writes them, at least every 50 ms of real time (FileSink::kFlushIntervalNs).
-// A crash (fatal signal, abort, uncaught exception) writes what is pending
-// before the process dies (see internal/sink.h). In a child forked while
-// it records, a Recorder writes nothing more (the file is the parent's);
-// start another one there to trace the child. Greenlet ids are RawGreenlet::id() (per-hub
-// sequence numbers), never addresses. The format is traces/trace.proto,
-// described in docs/trace-format.md.
+// A crash (fatal signal, abort, uncaught exception) and SIGTERM, SIGINT,
+// SIGHUP and SIGQUIT (where the program left them to their default) write
+// what is pending before the process dies (see internal/sink.h). In a
+// child forked while it records, a Recorder writes nothing more (the file
+// is the parent's); start another one there to trace the child. Greenlet
+// ids are RawGreenlet::id() (per-hub sequence numbers), never addresses.
+// The format is traces/trace.proto, described in docs/trace-format.md.
 #ifndef GEVENTPP_TRACES_RECORDER_H_
 #define GEVENTPP_TRACES_RECORDER_H_
 
@@ -48,13 +49,20 @@ struct RecorderOptions {
 
 class alignas(64) Recorder final : public HubObserver {
  public:
-  // Event records between two checkpoints (docs/trace-format.md).
+  // Event records between two checkpoints at most. A write in a wait, a
+  // hand-off at a time advance and the last write before a signal ends the
+  // process end with one too, so that a reader can verify (and deliver)
+  // what they wrote (docs/trace-format.md, "Integrity").
   static constexpr uint32_t kCheckpointEvery = 256;
 
   // Starts recording `hub` into `path` (created or truncated). An observer
   // already set on the hub keeps receiving every event (observers chain:
   // stop them in the reverse order of their creation). Throws TraceError
-  // if the file cannot be created. The hub must outlive the Recorder.
+  // if the file cannot be created, or is a trace this process is reading
+  // (a replay's: compared by file, not by name); TraceFileInUse if another
+  // recorder, here or in another process, writes it (each holds an
+  // exclusive flock(2) on its file while it records). The hub must outlive
+  // the Recorder.
   Recorder(Hub* hub, const std::string& path, RecorderOptions options = {});
   ~Recorder() override;
   Recorder(const Recorder&) = delete;
@@ -63,6 +71,14 @@ class alignas(64) Recorder final : public HubObserver {
   // Stops recording: detaches from the hub, writes the end record and
   // closes the file. Idempotent. Returns false if writing failed.
   bool Stop();
+
+  // Writing the file failed (ENOSPC, EIO, ...): the first failure, "" if
+  // none. It is also printed on stderr once, when it happens, with the path
+  // and the error. Recording never stops the program: the trace ends where
+  // the failure was (a reader says it is truncated), and the recorder goes
+  // on taking events, writing nothing.
+  bool ok() const { return !sink_.failed(); }
+  std::string error() const { return sink_.error(); }
 
   const std::string& path() const { return path_; }
   // The hub's clock when recording started: record times count from it.
@@ -143,6 +159,9 @@ class alignas(64) Recorder final : public HubObserver {
   void WriteSlow(const HubEvent& e, uint64_t dt);
   uint64_t Advance(int64_t ns);
   void Checkpoint();
+  void WriteCheckpoint();
+  uint8_t* EncodeCheckpoint(uint8_t* p, uint32_t records);
+  static void SealFromSignal(void* self);
 
   // Touched by every record the hub writes: the lane's two cache lines (it
   // holds the sink's write position). The rest only by the other records.
@@ -185,6 +204,12 @@ class Recording {
  private:
   Recorder rec_;
 };
+
+// The first failure of this process to record a trace ("" if none): a
+// recorder's failed write (Recorder::error()), or GEVENT_TRACE's failure to
+// start a recording. For a program run with GEVENT_TRACE, which has no
+// Recorder of its own to ask.
+std::string RecordingError();
 
 // Adds a note to the trace of the current hub (HubEventKind::kNote), if it
 // is recorded; free otherwise. Text after an embedded NUL is dropped.

@@ -254,9 +254,32 @@ ReplayResult Replayer::Finish() {
   return r;
 }
 
+std::string OtherBuild(const TraceReader& reader) {
+  const proto::Header& h = reader.header();
+  const std::string program = ProgramName(), build = BuildId();
+  const bool other_program = !h.program().empty() && h.program() != program;
+  const bool other_build =
+      !h.build_id().empty() && !build.empty() && h.build_id() != build;
+  if (!other_program && !other_build) return "";
+  auto who = [](const std::string& p, const std::string& b) {
+    return absl::StrCat("'", Printable(p), "'", b.empty() ? "" : " (build ",
+                        Printable(b), b.empty() ? "" : ")");
+  };
+  return absl::StrCat("'", Printable(reader.name()), "' was recorded by ",
+                      who(h.program(), h.build_id()), ", this is ",
+                      who(program, build),
+                      ": not replaying another program's schedule (to replay "
+                      "it anyway: GEVENT_REPLAY_ANY_BUILD=1, or "
+                      "ReplayOptions::any_build)");
+}
+
 Replay::Replay(const std::string& path, ReplayOptions options) {
   auto reader = std::make_unique<TraceReader>();
   if (!reader->Open(path)) throw TraceError(reader->error());
+  if (!options.any_build) {
+    const std::string other = OtherBuild(*reader);
+    if (!other.empty()) throw TraceError(other);
+  }
   replayer_ = std::make_unique<Replayer>(std::move(reader), options);
   std::unique_ptr<sim::SimHub> hub = replayer_->MakeHub();
   hub_ = hub.get();

@@ -100,7 +100,18 @@ struct ReplayOptions {
   bool throw_in_main = true;
   // Print the report to stderr when replay stops.
   bool print = false;
+  // Replay a trace that another program, or another build of this one,
+  // recorded (its header's program name or ELF build id differs). Off: such
+  // a trace is refused before the replay starts (TraceError, or for
+  // GEVENT_REPLAY exit status 2), since its schedule is another code's.
+  // GEVENT_REPLAY_ANY_BUILD=1 sets it for GEVENT_HUB=replay.
+  bool any_build = false;
 };
+
+// "" if the trace's header says this program (ProgramName(), BuildId())
+// recorded it, or the header does not say; else why not, in one line, with
+// the override.
+std::string OtherBuild(const TraceReader& reader);
 
 // The engine: a hub observer plus the SimHub's decision, clock and lateness
 // sources. Most code wants Replay.
@@ -149,7 +160,8 @@ class Replayer final : public HubObserver {
 };
 
 // Scope object: while it exists, the calling thread's hub is the replay hub
-// (as with sim::Simulation). Throws TraceError if the trace cannot be read.
+// (as with sim::Simulation). Throws TraceError if the trace cannot be read,
+// or another program or build recorded it (see ReplayOptions::any_build).
 class Replay {
  public:
   explicit Replay(const std::string& path, ReplayOptions options = {});

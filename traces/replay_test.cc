@@ -14,6 +14,7 @@
 #include "traces/recorder.h"
 #include "traces/replay.h"
 #include "traces/test_programs.h"
+#include "traces/trace.pb.h"
 #include "traces/trace_testing.h"
 
 namespace gevent {
@@ -362,6 +363,37 @@ TEST(Truncated, ReplaysTheCompletePrefixThenStops) {
   EXPECT_EQ(result.status, ReplayStatus::kPrefixReplayed) << result.report;
   EXPECT_EQ(result.matched, readable);
   EXPECT_NE(result.report.find("is truncated at byte"), std::string::npos) << result.report;
+}
+
+// A trace another program, or another build of this one, recorded is
+// refused before anything runs (its schedule is other code's), unless
+// asked for.
+TEST(BadInput, AnotherProgramsOrBuildsTraceIsRefusedUnlessAskedFor) {
+  const std::string path = TempPath("other_build.gtrace");
+  for (const auto& [program, build] :
+       {std::pair<std::string, std::string>{"someone-else", ""},
+        std::pair<std::string, std::string>{ProgramName(), "0123456789abcdef"}}) {
+    if (build != "" && BuildId().empty()) continue;  // nothing to compare
+    testing::TraceBuilder b(kFormatVersion, program, build);
+    proto::Record spawn;
+    spawn.mutable_spawn()->set_id(1);
+    b.Add(spawn);
+    WriteFile(path, b.End());
+    try {
+      Replay replay(path);
+      ADD_FAILURE() << program << " " << build << ": replayed";
+    } catch (const TraceError& e) {
+      EXPECT_NE(std::string(e.what()).find("' was recorded by '" + program + "'"),
+                std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("GEVENT_REPLAY_ANY_BUILD=1"), std::string::npos);
+    }
+    ReplayOptions o;
+    o.any_build = true;
+    o.throw_in_main = false;
+    Replay replay(path, o);
+    EXPECT_EQ(replay.status(), ReplayStatus::kReplaying);
+  }
 }
 
 TEST(BadInput, ReplayOfAMissingFileIsATraceError) {

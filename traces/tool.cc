@@ -11,10 +11,12 @@
 #include <set>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "traces/internal/files.h"
 #include "traces/replay.h"
 #include "traces/trace.pb.h"
 
@@ -22,7 +24,6 @@ namespace gevent {
 namespace trace {
 namespace {
 
-constexpr size_t kMaxLoadedEvents = 2000000;
 constexpr int64_t kMaxTimeNs = int64_t{1} << 62;
 
 int64_t SaneTime(int64_t t) {
@@ -87,34 +88,13 @@ std::string Clip(const std::string& s, size_t n) {
   return s.substr(0, k) + "...";
 }
 
-// Loads up to kMaxLoadedEvents events (the readable prefix).
-std::vector<Event> LoadAll(TraceReader& r, bool* capped) {
-  std::vector<Event> events;
-  Event e;
-  *capped = false;
-  while (r.Next(&e)) {
-    if (events.size() == kMaxLoadedEvents) {
-      *capped = true;
-      break;
-    }
-    events.push_back(std::move(e));
-  }
-  return events;
-}
-
 // "" if the trace was read completely, else a note for the output.
-std::string EndNote(const TraceReader& r, bool capped) {
-  if (capped) return absl::StrCat("only the first ", kMaxLoadedEvents, " records");
+std::string EndNote(const TraceReader& r) {
   if (r.complete()) return "";
   return absl::StrCat("incomplete trace: ", r.error());
 }
 
-int Finish(const TraceReader& r, bool capped, std::ostream& err) {
-  if (capped) {
-    err << "gtrace: '" << Printable(r.name()) << "' has more than "
-        << kMaxLoadedEvents << " records; only the first were used\n";
-    return 0;
-  }
+int Finish(const TraceReader& r, std::ostream& err) {
   if (r.complete()) return 0;
   err << "gtrace: " << Printable(r.error()) << "\n";
   return 1;
@@ -142,7 +122,7 @@ int Dump(TraceReader& r, std::ostream& out, std::ostream& err) {
 
 int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
   std::map<int, uint64_t> per_kind;
-  std::set<uint64_t> spawned;
+  uint64_t spawned = 0;  // (a count, not a set: memory stays flat)
   uint64_t finished[3] = {0, 0, 0};
   int64_t last_time = 0;
   uint64_t n = 0;
@@ -151,7 +131,7 @@ int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
     ++n;
     ++per_kind[static_cast<int>(e.kind)];
     last_time = e.time_ns;
-    if (e.kind == HubEventKind::kSpawn) spawned.insert(e.greenlet);
+    if (e.kind == HubEventKind::kSpawn) ++spawned;
     if (e.kind == HubEventKind::kFinish && e.a >= 0 && e.a <= 2) ++finished[e.a];
   }
   const proto::Header& h = r.header();
@@ -171,7 +151,7 @@ int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
            n == 0 ? 0.0 : static_cast<double>(r.file_size()) / static_cast<double>(n));
   out << "\nrecords:    " << n << " (" << per << " bytes/record)\n";
   out << "duration:   " << FormatDuration(last_time) << " of trace time\n";
-  out << "greenlets:  " << spawned.size() << " spawned, "
+  out << "greenlets:  " << spawned << " spawned, "
       << (finished[0] + finished[1] + finished[2]) << " finished ("
       << finished[0] << " returned, " << finished[1] << " failed, "
       << finished[2] << " killed)\n";
@@ -182,7 +162,7 @@ int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
              KindName(static_cast<HubEventKind>(kind)), count);
     out << line;
   }
-  return Finish(r, false, err);
+  return Finish(r, err);
 }
 
 // ---------------------------------------------------------------- diff
@@ -237,63 +217,78 @@ namespace {
 
 // Who runs when: spans on the greenlet lanes and on the hub, derived from
 // the records (a greenlet runs from the switch into it until the next event
-// only the hub emits).
+// only the hub emits). Times are the exporter's (event indexes otherwise).
 struct Span {
   size_t from;  // event index
   size_t to;    // event index where it ended (exclusive end position)
   bool hub;
   uint64_t greenlet;
+  int64_t from_ts, to_ts;
 };
 
 struct Wake {
   size_t cause;   // hub-side event that woke it
   size_t target;  // the switch
+  int64_t cause_ts, target_ts;
 };
 
-struct Model {
-  std::vector<Span> spans;
-  std::vector<Wake> wakes;
-};
-
-Model BuildModel(const std::vector<Event>& ev, size_t from, size_t to) {
-  Model m;
-  // State at `from`: who runs (main at the start of a trace).
-  bool hub_running = false;
-  uint64_t running = 0;
-  for (size_t i = 0; i < from && i < ev.size(); ++i) {
-    if (ev[i].kind == HubEventKind::kSwitch) {
-      hub_running = false;
-      running = ev[i].greenlet;
-    } else if (IsHubSide(ev[i].kind)) {
-      hub_running = true;
+// The same, one event at a time (a trace is read as a stream).
+class Runs {
+ public:
+  // Who runs before event `from`, from the events before it (main at the
+  // start of a trace).
+  static void Track(const Event& e, bool* hub_running, uint64_t* running) {
+    if (e.kind == HubEventKind::kSwitch) {
+      *hub_running = false;
+      *running = e.greenlet;
+    } else if (IsHubSide(e.kind)) {
+      *hub_running = true;
     }
   }
-  size_t since = from;
-  size_t cause = SIZE_MAX;
-  for (size_t i = from; i < to; ++i) {
-    const Event& e = ev[i];
-    if (!IsHubSide(e.kind)) continue;
+  Runs(size_t from, int64_t from_ts, bool hub_running, uint64_t running)
+      : since_(from), since_ts_(from_ts), hub_running_(hub_running), running_(running) {}
+
+  // Event `i` at `ts`; `on_span` and `on_wake` get what it completes.
+  template <typename OnSpan, typename OnWake>
+  void Add(size_t i, int64_t ts, const Event& e, OnSpan on_span, OnWake on_wake) {
+    if (!IsHubSide(e.kind)) return;
     if (e.kind == HubEventKind::kSwitch) {
-      if (i > since) m.spans.push_back({since, i, hub_running, running});
+      if (i > since_) on_span(Span{since_, i, hub_running_, running_, since_ts_, ts});
       // Without a recorded cause (callbacks are usually not recorded) the
       // hub woke it by a callback at the switch itself.
-      m.wakes.push_back({cause != SIZE_MAX ? cause : i, i});
-      cause = SIZE_MAX;
-      hub_running = false;
-      running = e.greenlet;
-      since = i;
-      continue;
+      on_wake(cause_ != SIZE_MAX ? Wake{cause_, i, cause_ts_, ts} : Wake{i, i, ts, ts});
+      cause_ = SIZE_MAX;
+      hub_running_ = false;
+      running_ = e.greenlet;
+      since_ = i;
+      since_ts_ = ts;
+      return;
     }
-    if (!hub_running) {
-      m.spans.push_back({since, i, false, running});
-      hub_running = true;
-      since = i;
+    if (!hub_running_) {
+      on_span(Span{since_, i, false, running_, since_ts_, ts});
+      hub_running_ = true;
+      since_ = i;
+      since_ts_ = ts;
     }
-    if (e.kind != HubEventKind::kTimeAdvanced) cause = i;
+    if (e.kind != HubEventKind::kTimeAdvanced) {
+      cause_ = i;
+      cause_ts_ = ts;
+    }
   }
-  if (to > since) m.spans.push_back({since, to, hub_running, running});
-  return m;
-}
+  // The events end before `to` (at `to_ts`).
+  template <typename OnSpan>
+  void End(size_t to, int64_t to_ts, OnSpan on_span) {
+    if (to > since_) on_span(Span{since_, to, hub_running_, running_, since_ts_, to_ts});
+  }
+
+ private:
+  size_t since_;
+  int64_t since_ts_;
+  bool hub_running_;
+  uint64_t running_;
+  size_t cause_ = SIZE_MAX;
+  int64_t cause_ts_ = 0;
+};
 
 // Lanes in order of appearance: the hub first, then main, then greenlets.
 struct Lanes {
@@ -335,113 +330,126 @@ std::string LaneLabel(uint64_t id, const std::unordered_map<uint64_t, std::strin
 
 // ---------------------------------------------------------------- chrome
 
-int ChromeJson(TraceReader& r, std::string* json, std::ostream& err) {
-  bool capped = false;
-  std::vector<Event> ev = LoadAll(r, &capped);
-  // Strictly increasing timestamps (ns): events at the same instant (the
-  // simulator's are) are spread 1 ns apart so that spans have a width.
-  std::vector<int64_t> ts(ev.size() + 1);
-  int64_t prev = -1;
-  for (size_t i = 0; i < ev.size(); ++i) {
-    int64_t t = SaneTime(ev[i].time_ns);
-    if (t <= prev) t = prev + 1;
-    ts[i] = t;
-    prev = t;
-  }
-  ts[ev.size()] = prev + 1;
-  auto us = [&](int64_t ns) {
+// Written as the trace is read: the output's metadata ("otherData") comes
+// last, and a greenlet's track is named when it is first seen (again if it
+// is renamed). Only the live greenlets' names are kept.
+int ChromeJson(TraceReader& r, std::ostream& o, std::ostream& err) {
+  auto us = [](int64_t ns) {
     char buf[48];
     snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64, ns / 1000, ns % 1000);
     return std::string(buf);
   };
-  std::unordered_map<uint64_t, std::string> names;
-  std::vector<uint64_t> order;
-  std::unordered_map<uint64_t, int> tid;
-  auto tid_of = [&](uint64_t id) {
-    if (id == kHubGreenlet) return 1;
-    auto it = tid.find(id);
-    if (it != tid.end()) return it->second;
-    const int t = static_cast<int>(tid.size()) + 2;  // the hub is tid 1
-    tid[id] = t;
-    order.push_back(id);
-    return t;
+  // Greenlet g's track is g + 2 (the hub's is 1, main's 2).
+  auto tid_of = [](uint64_t id) {
+    return id == kHubGreenlet ? std::string("1") : absl::StrCat(id + 2);
   };
-  tid_of(0);  // main
-  for (const Event& e : ev) {
-    if (e.kind == HubEventKind::kSpawn || (e.kind == HubEventKind::kFinish && !e.name.empty())) {
-      names[e.greenlet] = e.name;
-    }
-    if (HasGreenlet(e.kind)) tid_of(e.greenlet);
-  }
-  std::string o;
-  o.reserve(ev.size() * 120 + 1024);
-  o += "{\"displayTimeUnit\":\"ns\",\"otherData\":{";
-  absl::StrAppend(&o, "\"program\":", JsonString(r.header().program()),
-                  ",\"backend\":", JsonString(r.header().backend()),
-                  ",\"seed\":", r.header().seed(), ",\"records\":", ev.size(),
-                  ",\"status\":",
-                  JsonString(EndNote(r, capped).empty() ? "complete" : EndNote(r, capped)),
-                  "},\n\"traceEvents\":[\n");
   bool first = true;
   auto add = [&](const std::string& item) {
-    if (!first) o += ",\n";
+    o << (first ? "" : ",\n") << item;
     first = false;
-    o += item;
   };
+  // The live greenlets seen, and their names: forgotten after their last span.
+  std::unordered_set<uint64_t> seen;
+  std::unordered_map<uint64_t, std::string> names;
+  std::vector<uint64_t> ended;
+  auto name_track = [&](uint64_t id) {
+    const std::string t = tid_of(id);
+    add(absl::StrCat("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":", t,
+                     ",\"args\":{\"name\":", JsonString(LaneLabel(id, names)), "}}"));
+    add(absl::StrCat("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":", t,
+                     ",\"args\":{\"sort_index\":", t, "}}"));
+  };
+  o << "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
   add(absl::StrCat("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":",
                    JsonString(absl::StrCat(r.header().program(), " (",
                                            r.header().backend(), ")")),
                    "}}"));
   add("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"hub\"}}");
   add("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"sort_index\":0}}");
-  for (uint64_t id : order) {
-    const int t = tid[id];
-    add(absl::StrCat("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":", t,
-                     ",\"args\":{\"name\":", JsonString(LaneLabel(id, names)), "}}"));
-    add(absl::StrCat("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":", t,
-                     ",\"args\":{\"sort_index\":", t, "}}"));
-  }
+  seen.insert(0);
+  name_track(0);  // main
+
   // Running spans: greenlets, and the hub's work, one slice per hub event.
-  Model m = BuildModel(ev, 0, ev.size());
-  for (const Span& s : m.spans) {
-    if (s.hub) continue;
-    add(absl::StrCat("{\"name\":", JsonString(LaneLabel(s.greenlet, names)),
-                     ",\"cat\":\"run\",\"ph\":\"X\",\"pid\":1,\"tid\":", tid_of(s.greenlet),
-                     ",\"ts\":", us(ts[s.from]), ",\"dur\":",
-                     us(ts[s.to] - ts[s.from]), ",\"args\":{\"record\":", s.from, "}}"));
-  }
-  for (size_t i = 0; i < ev.size(); ++i) {
-    const Event& e = ev[i];
+  auto span = [&](const Span& s) {
+    if (!s.hub) {
+      add(absl::StrCat("{\"name\":", JsonString(LaneLabel(s.greenlet, names)),
+                       ",\"cat\":\"run\",\"ph\":\"X\",\"pid\":1,\"tid\":", tid_of(s.greenlet),
+                       ",\"ts\":", us(s.from_ts), ",\"dur\":", us(s.to_ts - s.from_ts),
+                       ",\"args\":{\"record\":", s.from, "}}"));
+    }
+    for (uint64_t id : ended) {
+      seen.erase(id);
+      names.erase(id);
+    }
+    ended.clear();
+  };
+  // Wake-ups as flow arrows from the hub's slice to the greenlet's.
+  uint64_t flow = 1;
+  uint64_t woken = 0;
+  auto wake = [&](const Wake& w) {
+    add(absl::StrCat("{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"s\",\"id\":", flow,
+                     ",\"pid\":1,\"tid\":1,\"ts\":", us(w.cause_ts), "}"));
+    add(absl::StrCat("{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"f\",\"bp\":\"e\",\"id\":",
+                     flow, ",\"pid\":1,\"tid\":", tid_of(woken), ",\"ts\":", us(w.target_ts), "}"));
+    ++flow;
+  };
+  Runs runs(0, 0, false, 0);
+  // Strictly increasing timestamps (ns): events at the same instant (the
+  // simulator's are) are spread 1 ns apart so that spans have a width. A
+  // hub event's slice lasts until the next event: one event of lookahead.
+  Event e, next;
+  bool have = r.Next(&e);
+  int64_t ts = have ? SaneTime(e.time_ns) : 0;
+  size_t i = 0;
+  for (; have; ++i) {
+    const bool have_next = r.Next(&next);
+    const int64_t next_ts = have_next ? std::max(SaneTime(next.time_ns), ts + 1) : ts + 1;
+    if (HasGreenlet(e.kind) && e.greenlet != kHubGreenlet) {
+      const bool fresh = seen.insert(e.greenlet).second;
+      bool renamed = false;
+      if (e.kind == HubEventKind::kSpawn ||
+          (e.kind == HubEventKind::kFinish && !e.name.empty())) {
+        auto it = names.find(e.greenlet);
+        renamed = it == names.end() || it->second != e.name;
+        names[e.greenlet] = e.name;
+      }
+      if (fresh || renamed) name_track(e.greenlet);
+      if (e.kind == HubEventKind::kFinish) ended.push_back(e.greenlet);
+    }
+    woken = e.greenlet;
+    runs.Add(i, ts, e, span, wake);
     const std::string what = JsonString(Clip(Describe(e), 200));
     if (IsHubSide(e.kind) && e.kind != HubEventKind::kSwitch) {
       add(absl::StrCat("{\"name\":", JsonString(KindName(e.kind)),
                        ",\"cat\":\"hub\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":",
-                       us(ts[i]), ",\"dur\":", us(ts[i + 1] - ts[i]),
+                       us(ts), ",\"dur\":", us(next_ts - ts),
                        ",\"args\":{\"record\":", i, ",\"what\":", what, "}}"));
-      continue;
+    } else if (e.kind != HubEventKind::kSwitch) {
+      std::string name = KindName(e.kind);
+      if (e.kind == HubEventKind::kFinish && e.a == 1) name = "FAILED: " + Clip(e.text, 80);
+      add(absl::StrCat("{\"name\":", JsonString(name),
+                       ",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":",
+                       HasGreenlet(e.kind) ? tid_of(e.greenlet) : "1", ",\"ts\":", us(ts),
+                       ",\"args\":{\"record\":", i, ",\"what\":", what, "}}"));
     }
-    if (e.kind == HubEventKind::kSwitch) continue;
-    const int t = HasGreenlet(e.kind) ? tid_of(e.greenlet) : 1;
-    std::string name = KindName(e.kind);
-    if (e.kind == HubEventKind::kFinish && e.a == 1) name = "FAILED: " + Clip(e.text, 80);
-    add(absl::StrCat("{\"name\":", JsonString(name),
-                     ",\"cat\":\"event\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":", t,
-                     ",\"ts\":", us(ts[i]), ",\"args\":{\"record\":", i,
-                     ",\"what\":", what, "}}"));
+    e = std::move(next);
+    ts = next_ts;
+    have = have_next;
   }
-  // Wake-ups as flow arrows from the hub's slice to the greenlet's.
-  uint64_t flow = 1;
-  for (const Wake& w : m.wakes) {
-    add(absl::StrCat("{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"s\",\"id\":", flow,
-                     ",\"pid\":1,\"tid\":1,\"ts\":", us(ts[w.cause]), "}"));
-    add(absl::StrCat("{\"name\":\"wake\",\"cat\":\"wake\",\"ph\":\"f\",\"bp\":\"e\",\"id\":",
-                     flow, ",\"pid\":1,\"tid\":", tid_of(ev[w.target].greenlet),
-                     ",\"ts\":", us(ts[w.target]), "}"));
-    ++flow;
-  }
-  o += "\n]}\n";
-  *json = std::move(o);
-  return Finish(r, capped, err);
+  runs.End(i, ts, span);
+  o << "\n],\n\"otherData\":{";
+  o << "\"program\":" << JsonString(r.header().program())
+    << ",\"backend\":" << JsonString(r.header().backend()) << ",\"seed\":" << r.header().seed()
+    << ",\"records\":" << i << ",\"status\":"
+    << JsonString(r.complete() ? "complete" : "incomplete trace: " + r.error()) << "}}\n";
+  return Finish(r, err);
+}
+
+int ChromeJson(TraceReader& r, std::string* json, std::ostream& err) {
+  std::ostringstream o;
+  const int rc = ChromeJson(r, o, err);
+  *json = o.str();
+  return rc;
 }
 
 // ---------------------------------------------------------------- timeline
@@ -494,18 +502,22 @@ bool Minor(HubEventKind k) {
 
 int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                 std::string* svg, std::ostream& err) {
-  bool capped = false;
-  std::vector<Event> ev = LoadAll(r, &capped);
-  const size_t n = ev.size();
+  // Three passes over the trace (it is read as a stream; memory holds the
+  // window only): how long it is and where it first fails; the window and
+  // who runs at its start; the drawn greenlets' names and lifetimes.
+  size_t n = 0;
+  size_t failure = SIZE_MAX;
+  Event failed;
+  Event e;
+  while (r.Next(&e)) {
+    if (failure == SIZE_MAX && e.kind == HubEventKind::kFinish && e.a == 1) {
+      failure = n;
+      failed = e;
+    }
+    ++n;
+  }
   // The window.
   size_t count = options.count <= 0 ? 400 : static_cast<size_t>(std::min<int64_t>(options.count, 5000));
-  size_t failure = SIZE_MAX;
-  for (size_t i = 0; i < n; ++i) {
-    if (ev[i].kind == HubEventKind::kFinish && ev[i].a == 1) {
-      failure = i;
-      break;
-    }
-  }
   size_t from;
   if (options.from >= 0) {
     from = std::min<size_t>(static_cast<size_t>(options.from), n);
@@ -516,24 +528,57 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   } else {
     from = 0;
   }
-  const size_t to = std::min(n, from + count);
+  size_t to = std::min(n, from + count);
 
-  // Lanes, names.
+  std::vector<Event> win;
+  bool hub_running = false;
+  uint64_t running = 0;
   Lanes lanes;
   lanes.Add(0);
-  for (size_t i = 0; i < n; ++i) {
-    const Event& e = ev[i];
+  if (!r.Rewind()) return Finish(r, err);
+  for (size_t i = 0; i < to && r.Next(&e); ++i) {
+    if (i < from) {
+      Runs::Track(e, &hub_running, &running);
+      continue;
+    }
+    if (HasGreenlet(e.kind)) lanes.Add(e.greenlet);
+    win.push_back(std::move(e));
+  }
+  to = from + win.size();  // (the same, unless the file changed meanwhile)
+  auto ev = [&](size_t i) -> const Event& { return win[i - from]; };
+
+  // Names, and lifetimes: a thin line from spawn (or the window start) to
+  // finish. Raw greenlets (a link runs in one) have no finish record: their
+  // line ends at the first event only the hub emits after they were last
+  // seen, if the trace goes on without them.
+  std::unordered_map<uint64_t, size_t> born, died, stopped;
+  std::vector<uint64_t> awaiting;  // seen; the next hub-side event stops them
+  if (!r.Rewind()) return Finish(r, err);
+  for (size_t i = 0; r.Next(&e); ++i) {
+    if (IsHubSide(e.kind)) {
+      for (uint64_t id : awaiting) stopped[id] = i;
+      awaiting.clear();
+    }
+    if (!HasGreenlet(e.kind) || lanes.RowOf(e.greenlet) <= 0) continue;
     if (e.kind == HubEventKind::kSpawn || (e.kind == HubEventKind::kFinish && !e.name.empty())) {
       lanes.names[e.greenlet] = e.name;
     }
-    if (i >= from && i < to && HasGreenlet(e.kind)) lanes.Add(e.greenlet);
+    if (e.kind == HubEventKind::kSpawn && born.count(e.greenlet) == 0) born[e.greenlet] = i;
+    if (e.kind == HubEventKind::kFinish && died.count(e.greenlet) == 0) died[e.greenlet] = i;
+    stopped.erase(e.greenlet);
+    if (std::find(awaiting.begin(), awaiting.end(), e.greenlet) == awaiting.end()) {
+      awaiting.push_back(e.greenlet);
+    }
+  }
+  for (const auto& [id, at] : stopped) {
+    if (id != 0 && died.count(id) == 0) died[id] = at;
   }
   // Columns: minor events are narrow.
   const double kLeft = 170, kTop = 78, kRow = 30, kMajor = 16, kMinorW = 7;
   std::vector<double> x(to - from + 1);
   double cx = kLeft + 10;
   for (size_t i = from; i < to; ++i) {
-    const double w = Minor(ev[i].kind) ? kMinorW : kMajor;
+    const double w = Minor(ev(i).kind) ? kMinorW : kMajor;
     x[i - from] = cx + w / 2;
     cx += w;
   }
@@ -565,14 +610,14 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   if (h.backend() == "sim") absl::StrAppend(&title, ", seed ", h.seed());
   absl::StrAppend(&title, " - records ", from, "..", to == 0 ? 0 : to - 1, " of ", n);
   if (to > from) {
-    absl::StrAppend(&title, ", trace time ", FormatTime(ev[from].time_ns), " to ",
-                    FormatTime(ev[to - 1].time_ns));
+    absl::StrAppend(&title, ", trace time ", FormatTime(ev(from).time_ns), " to ",
+                    FormatTime(ev(to - 1).time_ns));
   }
   absl::StrAppend(&o, "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">",
                   Xml(title), "</text>\n");
-  std::string note = EndNote(r, capped);
+  std::string note = EndNote(r);
   if (failure != SIZE_MAX) {
-    const Event& f = ev[failure];
+    const Event& f = failed;
     absl::StrAppend(&o, "<text x=\"10\" y=\"38\" font-size=\"12\" fill=\"#c00000\" font-weight=\"bold\">",
                     Xml(absl::StrCat("FAILURE at record ", failure, " (", FormatTime(f.time_ns), "): ",
                                      Clip(Describe(f), 160))),
@@ -604,16 +649,16 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   // Time: a dashed line where the clock moved, labelled with the time.
   double last_label = -1e9;
   absl::StrAppend(&o, "<text x=\"", Num(kLeft + 4), "\" y=\"", Num(kTop - 8),
-                  "\" fill=\"#555555\">", to > from ? Xml(ShortTime(ev[from].time_ns)) : "", "</text>\n");
+                  "\" fill=\"#555555\">", to > from ? Xml(ShortTime(ev(from).time_ns)) : "", "</text>\n");
   last_label = kLeft + 4;
   for (size_t i = from; i < to; ++i) {
-    if (ev[i].kind != HubEventKind::kTimeAdvanced) continue;
+    if (ev(i).kind != HubEventKind::kTimeAdvanced) continue;
     const double xi = X(i);
     absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(kTop - 4), "\" x2=\"", Num(xi),
                     "\" y2=\"", Num(lanes_bottom), "\" stroke=\"#9aa5b5\" stroke-dasharray=\"3,3\"/>\n");
     if (xi - last_label > 62) {
       absl::StrAppend(&o, "<text x=\"", Num(xi + 2), "\" y=\"", Num(kTop - 8),
-                      "\" fill=\"#555555\">", Xml(ShortTime(ev[i].time_ns)), "</text>\n");
+                      "\" fill=\"#555555\">", Xml(ShortTime(ev(i).time_ns)), "</text>\n");
       last_label = xi;
     }
   }
@@ -621,22 +666,7 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                   "\" fill=\"#777777\" font-size=\"10\">trace time (dashed lines: the clock moved); "
                   "x axis: one step per record</text>\n");
 
-  // Lifetimes: a thin line from spawn (or the window start) to finish. Raw
-  // greenlets (a link runs in one) have no finish record: their line ends
-  // where they were last seen running, if the trace goes on without them.
-  std::unordered_map<uint64_t, size_t> born, died, last_seen;
-  for (size_t i = 0; i < n; ++i) {
-    const Event& e = ev[i];
-    if (e.kind == HubEventKind::kSpawn && born.count(e.greenlet) == 0) born[e.greenlet] = i;
-    if (e.kind == HubEventKind::kFinish && died.count(e.greenlet) == 0) died[e.greenlet] = i;
-    if (HasGreenlet(e.kind)) last_seen[e.greenlet] = i;
-  }
-  for (const auto& [id, at] : last_seen) {
-    if (id == 0 || died.count(id) != 0) continue;
-    size_t end = at + 1;  // the greenlet stops at the next hub-side event
-    while (end < n && !IsHubSide(ev[end].kind)) ++end;
-    if (end < n) died[id] = end;
-  }
+  // Lifetimes.
   for (uint64_t id : lanes.order) {
     const int row = lanes.RowOf(id);
     double x0 = kLeft + 4, x1 = x[to - from];
@@ -655,8 +685,17 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   }
 
   // Running spans.
-  Model m = BuildModel(ev, from, to);
-  for (const Span& s : m.spans) {
+  std::vector<Span> spans;
+  std::vector<Wake> wakes;
+  {
+    Runs runs(from, 0, hub_running, running);
+    for (size_t i = from; i < to; ++i) {
+      runs.Add(i, 0, ev(i), [&](const Span& s) { spans.push_back(s); },
+               [&](const Wake& w) { wakes.push_back(w); });
+    }
+    runs.End(to, 0, [&](const Span& s) { spans.push_back(s); });
+  }
+  for (const Span& s : spans) {
     const int row = s.hub ? 0 : lanes.RowOf(s.greenlet);
     if (row < 0) continue;
     const double x0 = s.from == from && s.from != 0 ? kLeft + 4 : X(s.from);
@@ -672,11 +711,11 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   }
 
   // Wake-up arrows: from the hub event that caused it to the switch.
-  for (const Wake& w : m.wakes) {
-    const int row = lanes.RowOf(ev[w.target].greenlet);
+  for (const Wake& w : wakes) {
+    const int row = lanes.RowOf(ev(w.target).greenlet);
     if (row <= 0) continue;
     const char* c = "#888888";
-    switch (ev[w.cause].kind) {
+    switch (ev(w.cause).kind) {
       case HubEventKind::kTimerFired: c = "#e08a00"; break;
       case HubEventKind::kKill:
       case HubEventKind::kTimeoutFired: c = "#d03030"; break;
@@ -689,14 +728,14 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                     Num(x1), ",", Num((y0 + y1) / 2 - 6), " ", Num(x1), ",", Num(y1),
                     "\" fill=\"none\" stroke=\"", c, "\" stroke-width=\"1.3\" marker-end=\"url(#ah", c + 1,
                     ")\"><title>",
-                    Xml(absl::StrCat(w.cause == w.target ? "a callback" : Describe(ev[w.cause]),
-                                     " wakes ", GreenletName(ev[w.target].greenlet))),
+                    Xml(absl::StrCat(w.cause == w.target ? "a callback" : Describe(ev(w.cause)),
+                                     " wakes ", GreenletName(ev(w.target).greenlet))),
                     "</title></path>\n");
   }
 
   // Markers.
   for (size_t i = from; i < to; ++i) {
-    const Event& e = ev[i];
+    const Event& e = ev(i);
     const double xi = X(i);
     const std::string tip = Xml(FormatLine(e));
     switch (e.kind) {
@@ -814,7 +853,7 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   }
   o += "</svg>\n";
   *svg = std::move(o);
-  return Finish(r, capped, err);
+  return Finish(r, err);
 }
 
 // ---------------------------------------------------------------- CLI
@@ -840,6 +879,16 @@ bool Open(TraceReader& r, const std::string& path, const std::string& cwd,
     return false;
   }
   return true;
+}
+
+// An output path that names the input trace (the same file, by any name)
+// would overwrite it: refused.
+bool OutputIsNotInput(const std::string& out, const std::string& in,
+                      std::ostream& err) {
+  if (!internal::SameFile(out, in)) return true;
+  err << "gtrace: the output '" << Printable(out) << "' is the input trace '"
+      << Printable(in) << "': not overwriting it\n";
+  return false;
 }
 
 bool WriteFile(const std::string& path, const std::string& data, std::ostream& err) {
@@ -874,11 +923,21 @@ int RunTool(const std::vector<std::string>& args, std::ostream& out,
   }
   if (cmd == "export" && args.size() == 4 && args[1] == "--chrome") {
     TraceReader r;
-    if (!Open(r, args[3], cwd, err)) return 2;
-    std::string json;
-    const int rc = ChromeJson(r, &json, err);
-    if (!WriteFile(Resolve(args[2], cwd), json, err)) return 2;
-    out << "wrote " << args[2] << " (" << json.size() << " bytes; open it in https://ui.perfetto.dev)\n";
+    if (!OutputIsNotInput(Resolve(args[2], cwd), Resolve(args[3], cwd), err) ||
+        !Open(r, args[3], cwd, err)) {
+      return 2;
+    }
+    // Written as it is read: the document can be far larger than memory.
+    const std::string path = Resolve(args[2], cwd);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    const int rc = f ? ChromeJson(r, f, err) : 2;
+    const std::streamoff size = f ? static_cast<std::streamoff>(f.tellp()) : 0;
+    if (f) f.close();
+    if (!f) {
+      err << "gtrace: cannot write '" << Printable(path) << "'\n";
+      return 2;
+    }
+    out << "wrote " << args[2] << " (" << size << " bytes; open it in https://ui.perfetto.dev)\n";
     return rc;
   }
   if (cmd == "timeline" && args.size() >= 3 && args.size() % 2 == 1) {
@@ -899,7 +958,10 @@ int RunTool(const std::vector<std::string>& args, std::ostream& out,
       }
     }
     TraceReader r;
-    if (!Open(r, args[2], cwd, err)) return 2;
+    if (!OutputIsNotInput(Resolve(args[1], cwd), Resolve(args[2], cwd), err) ||
+        !Open(r, args[2], cwd, err)) {
+      return 2;
+    }
     std::string svg;
     const int rc = TimelineSvg(r, options, &svg, err);
     if (!WriteFile(Resolve(args[1], cwd), svg, err)) return 2;

@@ -44,7 +44,10 @@ struct TimelineOptions {
   int64_t count = 400;
 };
 // Reads the events and renders them. Returns the exit status; the document
-// is complete (and valid) even when the trace is truncated.
+// is complete (and valid) even when the trace is truncated. Both read the
+// trace as a stream: ChromeJson writes as it reads, TimelineSvg reads the
+// trace three times (Rewind) and keeps only its window of events.
+int ChromeJson(TraceReader& r, std::ostream& json, std::ostream& err);
 int ChromeJson(TraceReader& r, std::string* json, std::ostream& err);
 int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                 std::string* svg, std::ostream& err);

@@ -2,7 +2,9 @@
 // JSON parsed back, SVG checked), and bad input through the real binary:
 // one line on stderr, a non-zero exit, never a crash. Also GEVENT_TRACE and
 // GEVENT_HUB=replay through a real program.
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
@@ -239,7 +242,7 @@ TEST(Dump, OneLinePerRecord) {
   EXPECT_EQ(run.err, "");
   std::vector<std::string> lines = Lines(run.out);
   ASSERT_EQ(lines.size(), n + 2);
-  EXPECT_TRUE(absl::StartsWith(lines[0], "# trace '" + path + "': format 2, program '"));
+  EXPECT_TRUE(absl::StartsWith(lines[0], "# trace '" + path + "': format 3, program '"));
   EXPECT_NE(lines[0].find("backend sim, seed 0"), std::string::npos);
   EXPECT_EQ(lines[1], "#0      +0.000000000s g1     spawn g1 by main");
   EXPECT_EQ(lines.back(), absl::StrCat("# end of trace: ", n, " records"));
@@ -307,16 +310,20 @@ TEST(Export, ChromeJsonParsesAndHasTracks) {
   Output run = Tool({"export", "--chrome", out, path});
   EXPECT_EQ(run.rc, 0) << run.err;
   std::vector<Json> events = CheckChrome(ReadFile(out));
-  std::set<std::string> threads;
+  // A track is named when its greenlet is first seen, and again when it is
+  // renamed (the last name holds).
+  std::map<double, std::string> track_names;
   bool failed = false;
   int running = 0;
   for (const Json& e : events) {
     if (e.Get("ph")->str == "M" && e.Get("name")->str == "thread_name") {
-      threads.insert(e.Get("args")->Get("name")->str);
+      track_names[e.Get("tid")->num] = e.Get("args")->Get("name")->str;
     }
     if (e.Get("ph")->str == "X" && e.Get("cat")->str == "run") ++running;
     if (absl::StartsWith(e.Get("name")->str, "FAILED: std::runtime_error")) failed = true;
   }
+  std::set<std::string> threads;
+  for (const auto& [tid, name] : track_names) threads.insert(name);
   EXPECT_EQ(threads, (std::set<std::string>{"hub", "main", "g1", "g2 reporter", "g3"}));
   EXPECT_TRUE(failed);
   EXPECT_GT(running, 10);
@@ -389,12 +396,12 @@ TEST_F(BadInput, EveryCommandGivesOneLineAndAStatus) {
   flipped_header[12] = static_cast<char>(flipped_header[12] ^ 4);
   std::string flipped = data_;
   flipped[data_.size() / 2] = static_cast<char>(flipped[data_.size() / 2] ^ 0x40);
-  TraceBuilder v3(3);
+  TraceBuilder v4(4);
   std::vector<Case> cases = {
       {"nonexistent", TempPath("no/such.gtrace"), 2, "No such file or directory"},
       {"empty", Make("empty.gtrace", ""), 2, "is empty (0 bytes): not a trace"},
       {"text", Make("text.gtrace", "hello, world\n"), 2, "is not a geventpp trace"},
-      {"version", Make("v3.gtrace", v3.End()), 2, "trace format version 3 is not supported"},
+      {"version", Make("v4.gtrace", v4.End()), 2, "trace format version 4 is not supported"},
       {"header flip", Make("hflip.gtrace", flipped_header), 2, "the header is corrupt"},
       {"truncated header", Make("th.gtrace", data_.substr(0, 12)), 2, "truncated in the header"},
       {"truncated", Make("cut.gtrace", data_.substr(0, data_.size() / 2)), 1, "is truncated at byte"},
@@ -448,6 +455,27 @@ TEST_F(BadInput, TraceOfAnotherProgramDivergesAtTheFirstMismatch) {
   EXPECT_TRUE(absl::StartsWith(diff.out, "traces diverge at record 1 ")) << diff.out;
 }
 
+// An output that is the input trace (by any name) is refused: the trace
+// stays as it was.
+TEST(Usage, OutputOverTheInputIsRefused) {
+  const std::string path = SimTrace("own_output.gtrace");
+  const std::string data = ReadFile(path);
+  const std::string hard = TempPath("own_output_link.gtrace");
+  unlink(hard.c_str());
+  ASSERT_EQ(link(path.c_str(), hard.c_str()), 0);
+  for (const std::string& out : {path, hard}) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"timeline", out, path},
+          std::vector<std::string>{"export", "--chrome", out, path}}) {
+      Output r = Tool(args);
+      EXPECT_EQ(r.rc, 2) << args[0];
+      EXPECT_EQ(r.err, "gtrace: the output '" + out + "' is the input trace '" + path +
+                           "': not overwriting it\n");
+      EXPECT_TRUE(ReadFile(path) == data) << args[0] << " " << out;
+    }
+  }
+}
+
 TEST(Usage, BadCommandLines) {
   EXPECT_EQ(Tool({}).rc, 2);
   EXPECT_EQ(Tool({"frobnicate"}).rc, 2);
@@ -456,6 +484,66 @@ TEST(Usage, BadCommandLines) {
   Output help = Tool({"--help"});
   EXPECT_EQ(help.rc, 0);
   EXPECT_NE(help.out.find("gtrace timeline OUT.svg TRACE"), std::string::npos);
+}
+
+// ---- Memory: traces are read as streams.
+
+// Runs a shell command line (output to /dev/null); its peak resident set
+// size in KiB.
+long PeakRssKib(const std::string& cmd) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  rusage ru;
+  if (wait4(pid, &status, 0, &ru) != pid) return -1;
+  return ru.ru_maxrss;
+}
+
+// A trace of big records (notes of 16 KiB: few records, so that this is
+// quick) read by every command: memory does not grow with the trace.
+TEST(Memory, EveryCommandHoldsSteadyOnALargeTrace) {
+  auto make = [](const std::string& name, int notes) {
+    const std::string path = TempPath(name);
+    sim::Simulation sim(0);
+    Recording rec(path);
+    for (int i = 0; i < notes; ++i) {
+      note(std::string(16 * 1024, static_cast<char>('a' + i % 26)));
+      sleep();
+    }
+    return path;
+  };
+  const std::string small = make("small.gtrace", 100);
+  const std::string large = make("large.gtrace", 4000);
+  ASSERT_GT(ReadFile(large).size(), 60u << 20);
+  for (const std::string& cmd :
+       {std::string("dump %"), std::string("stats %"), std::string("diff % %"),
+        "export --chrome " + TempPath("mem.json") + " %",
+        "timeline " + TempPath("mem.svg") + " %"}) {
+    auto run = [&](const std::string& trace) {
+      std::string c = "traces/gtrace " + cmd;
+      for (size_t at; (at = c.find('%')) != std::string::npos;) c.replace(at, 1, trace);
+      return PeakRssKib(c);
+    };
+    const long a = run(small), b = run(large);
+    ASSERT_GT(a, 0) << cmd;
+    EXPECT_LT(b - a, 16 * 1024) << cmd << ": " << a << " KiB on 1.6 MiB, " << b
+                                << " KiB on 63 MiB";
+  }
+}
+
+// Endless input is not a trace, and is not read to its end.
+TEST(Memory, EndlessInputIsRefusedAtOnce) {
+  Output dump = Shell("timeout 60 traces/gtrace dump /dev/zero");
+  EXPECT_EQ(dump.rc, 2);
+  EXPECT_EQ(dump.err,
+            "gtrace: '/dev/zero' is not a geventpp trace (it does not start with \"gevtrace\")\n");
+  Output replay = Shell("GEVENT_HUB=replay GEVENT_REPLAY=/dev/zero timeout 60 traces/example workers");
+  EXPECT_EQ(replay.rc, 2);
+  EXPECT_EQ(Lines(replay.err).size(), 1u) << replay.err;
 }
 
 // ---- The environment variables, on a real program.
@@ -485,10 +573,96 @@ TEST(Environment, RecordOnEpollReplayOnSim) {
   EXPECT_EQ(other.rc, 3) << other.err;
   EXPECT_NE(other.err.find("diverged at record 0:\n  expected: #0 "), std::string::npos) << other.err;
 
+  // Another program (here the same binary under another name) is refused
+  // before it runs, unless asked for.
+  const std::string other_program = TempPath("other_example");
+  ASSERT_EQ(Shell("cp traces/example '" + other_program + "'").rc, 0);
+  Output refused = Shell("GEVENT_HUB=replay GEVENT_REPLAY='" + trace + "' '" + other_program + "' workers");
+  EXPECT_EQ(refused.rc, 2);
+  EXPECT_EQ(refused.out, "");
+  EXPECT_TRUE(absl::StartsWith(refused.err, "geventpp: GEVENT_REPLAY: '" + trace +
+                                                "' was recorded by 'example' (build "))
+      << refused.err;
+  EXPECT_EQ(Lines(refused.err).size(), 1u) << refused.err;
+  Output anyway = Shell("GEVENT_HUB=replay GEVENT_REPLAY_ANY_BUILD=1 GEVENT_REPLAY='" + trace +
+                        "' '" + other_program + "' workers");
+  EXPECT_EQ(anyway.rc, 0) << anyway.err;
+  EXPECT_NE(anyway.err.find("identical"), std::string::npos) << anyway.err;
+
   Output missing = Shell("GEVENT_HUB=replay GEVENT_REPLAY=/nonexistent/x.gtrace traces/example workers");
   EXPECT_EQ(missing.rc, 2);
   EXPECT_EQ(missing.err,
             "geventpp: GEVENT_REPLAY: cannot open '/nonexistent/x.gtrace': No such file or directory\n");
+}
+
+// A full disk: the program runs as always (exit status 0), and says once,
+// on stderr, which trace it could not write and why.
+TEST(Environment, WriteErrorIsOneLineAndTheProgramGoesOn) {
+  Output r = Shell("GEVENT_TRACE=/dev/full traces/example workers");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "workers: 41060\n");
+  ASSERT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.err, "geventpp: writing trace file '/dev/full' failed: No space left on device"))
+      << r.err;
+}
+
+// GEVENT_TRACE naming the trace being replayed (the same path, or another
+// name of the same file) is refused: the trace stays as it was.
+TEST(Environment, TraceOverTheReplayedTraceIsRefused) {
+  const std::string trace = TempPath("replayed_env.gtrace");
+  ASSERT_EQ(Shell("GEVENT_TRACE='" + trace + "' traces/example workers").rc, 0);
+  const std::string data = ReadFile(trace);
+  const std::string hard = TempPath("replayed_env_link.gtrace");
+  unlink(hard.c_str());
+  ASSERT_EQ(link(trace.c_str(), hard.c_str()), 0);
+  for (const std::string& out : {trace, hard}) {
+    Output r = Shell("GEVENT_HUB=replay GEVENT_REPLAY='" + trace + "' GEVENT_TRACE='" + out +
+                     "' traces/example workers");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find("geventpp: GEVENT_TRACE: '" + out +
+                         "' is a trace this process is reading (a replay): not recording over it\n"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("identical"), std::string::npos) << r.err;
+    EXPECT_TRUE(ReadFile(trace) == data);
+  }
+}
+
+// Two processes with the same GEVENT_TRACE: the second one records into
+// its own file (path.<pid>), and never truncates the first one's trace;
+// "%p" in GEVENT_TRACE gives each process its own name anyway.
+TEST(Environment, TwoProcessesNeverTruncateEachOthersTrace) {
+  const std::string trace = TempPath("shared.gtrace");
+  uint64_t records = 0;
+  {
+    sim::Simulation sim(0);
+    Recording rec(trace);  // this process holds the file
+    programs::PingPong(100);
+    Output r = Shell("echo $$ >" + TempPath("pid") + "; exec env GEVENT_TRACE='" + trace +
+                     "' traces/example workers");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    const std::string pid(absl::StripAsciiWhitespace(ReadFile(TempPath("pid"))));
+    const std::string mine = trace + "." + pid;
+    EXPECT_EQ(r.err, "geventpp: GEVENT_TRACE: '" + trace +
+                         "' is being recorded by another recorder or process: not recording "
+                         "over it; recording into '" + mine + "' instead\n");
+    Output stats = Tool({"stats", mine});
+    EXPECT_EQ(stats.rc, 0) << stats.err;
+    programs::PingPong(100);
+    ASSERT_TRUE(rec.Stop());
+    records = rec.recorder().records();
+  }
+  Output dump = Tool({"dump", trace});
+  EXPECT_EQ(dump.rc, 0) << dump.err;
+  EXPECT_EQ(Lines(dump.out).size(), records + 2);
+
+  const std::string dir = TempPath("per_pid");
+  ASSERT_EQ(Shell("rm -rf '" + dir + "' && mkdir '" + dir + "'").rc, 0);
+  Output a = Shell("echo $$ >" + TempPath("pid") + "; exec env GEVENT_TRACE='" + dir +
+                   "/run.%p.gtrace' traces/example workers");
+  EXPECT_EQ(a.rc, 0) << a.err;
+  const std::string pid(absl::StripAsciiWhitespace(ReadFile(TempPath("pid"))));
+  EXPECT_EQ(Tool({"stats", dir + "/run." + pid + ".gtrace"}).rc, 0);
 }
 
 // A bad GEVENT_* value: one line naming it on stderr, exit status 2, no

@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/hub.h"
+#include "runtime/varint.h"
 #include "traces/event.h"
 #include "traces/internal/crc32c.h"
 #include "traces/internal/wire.h"
@@ -84,21 +85,27 @@ inline void WriteFile(const std::string& path, const std::string& data) {
   f.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
-// Writes a trace from proto messages (as a future writer might).
+// Writes a trace from proto messages (as a future writer might), with the
+// framing of `version` (3: chained checksums, the end record's checksum
+// and trailer; older: a checksum per checkpoint only).
 class TraceBuilder {
  public:
-  explicit TraceBuilder(uint32_t version = kFormatVersion) {
+  explicit TraceBuilder(uint32_t version = kFormatVersion,
+                        const std::string& program = "builder",
+                        const std::string& build_id = "")
+      : version_(version) {
     proto::Header h;
     h.set_format_version(version);
-    h.set_program("builder");
+    h.set_program(program);
+    h.set_build_id(build_id);
     h.set_backend("sim");
     const std::string hb = h.SerializeAsString();
     out_ = "gevtrace";
     Varint(hb.size());
     out_ += hb;
-    const uint32_t crc = internal::Crc32c(0, hb.data(), hb.size());
-    for (int i = 0; i < 4; ++i) out_ += static_cast<char>(crc >> (8 * i));
-    chunk_start_ = out_.size();
+    run_ = internal::Crc32c(0, out_.data(), out_.size());
+    Fixed32(internal::Crc32c(0, hb.data(), hb.size()));
+    chunk_start_ = covered_ = out_.size();
   }
   // `records`: how many the record counts as (2 for a sleep with its
   // timer's start folded in, see trace.proto).
@@ -112,37 +119,146 @@ class TraceBuilder {
     total_ += records;
   }
   void Checkpoint() {
-    proto::Record r;
-    r.mutable_checkpoint()->set_crc32c(internal::Crc32c(
-        0, out_.data() + chunk_start_, out_.size() - chunk_start_));
-    r.mutable_checkpoint()->set_records(chunk_);
-    const std::string b = r.SerializeAsString();
-    Varint(b.size());
-    out_ += b;
+    if (version_ < 3) {
+      proto::Record r;
+      r.mutable_checkpoint()->set_crc32c(internal::Crc32c(
+          0, out_.data() + chunk_start_, out_.size() - chunk_start_));
+      r.mutable_checkpoint()->set_records(chunk_);
+      AddFraming(r.SerializeAsString());
+    } else {
+      // The count, then the checksum as the last field.
+      std::string sub;
+      if (chunk_ != 0) {
+        sub += static_cast<char>(0x10);
+        sub += VarintBytes(chunk_);
+      }
+      sub += static_cast<char>(internal::kCheckpointCrcTag);
+      AddChained(30, sub);
+    }
     chunk_start_ = out_.size();
     chunk_ = 0;
   }
   std::string End() {
     Checkpoint();
-    proto::Record r;
-    r.mutable_end()->set_records(total_);
-    const std::string b = r.SerializeAsString();
-    Varint(b.size());
-    out_ += b;
+    if (version_ < 3) {
+      proto::Record r;
+      r.mutable_end()->set_records(total_);
+      AddFraming(r.SerializeAsString());
+    } else {
+      std::string sub;
+      if (total_ != 0) {
+        sub += static_cast<char>(0x08);
+        sub += VarintBytes(total_);
+      }
+      sub += static_cast<char>(internal::kEndTrailerTag);
+      sub.append(reinterpret_cast<const char*>(internal::kEndTrailerBytes), 8);
+      sub += static_cast<char>(internal::kEndCrcTag);
+      AddChained(31, sub);
+    }
     return out_;
   }
 
  private:
-  void Varint(uint64_t v) {
+  // A framing record of field `field` whose message is `sub` and then the
+  // checksum of every byte before it (but earlier checksums').
+  void AddChained(uint32_t field, const std::string& sub) {
+    std::string rec;
+    uint8_t buf[16];
+    uint8_t* e = internal::PutTag(buf, field, internal::kBytes);
+    e = internal::PutVarint(e, sub.size() + 4);
+    rec.append(reinterpret_cast<char*>(buf), static_cast<size_t>(e - buf));
+    rec += sub;
+    Varint(rec.size() + 4);
+    out_ += rec;
+    run_ = internal::Crc32c(run_, out_.data() + covered_, out_.size() - covered_);
+    Fixed32(run_);
+    covered_ = out_.size();
+  }
+  void AddFraming(const std::string& body) {
+    Varint(body.size());
+    out_ += body;
+  }
+  static std::string VarintBytes(uint64_t v) {
     uint8_t buf[10];
     uint8_t* e = internal::PutVarint(buf, v);
-    out_.append(reinterpret_cast<char*>(buf), static_cast<size_t>(e - buf));
+    return std::string(reinterpret_cast<char*>(buf), static_cast<size_t>(e - buf));
   }
+  void Varint(uint64_t v) { out_ += VarintBytes(v); }
+  void Fixed32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) out_ += static_cast<char>(v >> (8 * i));
+  }
+  uint32_t version_;
   std::string out_;
   size_t chunk_start_ = 0;
+  size_t covered_ = 0;  // version 3: the running checksum covers out_ up to here
+  uint32_t run_ = 0;
   uint32_t chunk_ = 0;
   uint64_t total_ = 0;
 };
+
+// Every field equal (SameEvent compares what replay compares; this is
+// for "the reader delivered exactly the original's event").
+inline bool Identical(const Event& x, const Event& y) {
+  return x.kind == y.kind && x.index == y.index && x.time_ns == y.time_ns &&
+         x.greenlet == y.greenlet && x.a == y.a && x.b == y.b && x.c == y.c &&
+         x.text == y.text && x.text2 == y.text2 && x.name == y.name;
+}
+
+// One record of a trace file as it lies in the file.
+struct Frame {
+  enum Kind { kEvent, kCheckpoint, kEnd };
+  size_t begin = 0, end = 0;  // bytes [begin, end) of the file
+  Kind kind = kEvent;
+  uint32_t events = 0;  // event records it stands for (2: a folded sleep)
+};
+
+// The records of a well-formed trace (one our writer wrote), in order;
+// `*header_end`: where the first starts.
+inline std::vector<Frame> Frames(const std::string& data, size_t* header_end) {
+  std::vector<Frame> out;
+  size_t pos = 8;
+  auto varint = [&](uint64_t* v) {
+    const auto* b = reinterpret_cast<const uint8_t*>(data.data());
+    const uint8_t* p = b + pos;
+    if (varint::Get(&p, b + data.size(), v) != varint::GetResult::kOk) return false;
+    pos = static_cast<size_t>(p - b);
+    return true;
+  };
+  uint64_t len = 0;
+  if (data.size() < 8 || !varint(&len)) return out;
+  pos += len + 4;
+  *header_end = pos;
+  while (pos < data.size()) {
+    Frame f;
+    f.begin = pos;
+    if (!varint(&len) || pos + len > data.size()) break;
+    proto::Record r;
+    if (!r.ParseFromArray(data.data() + pos, static_cast<int>(len))) break;
+    pos += len;
+    f.end = pos;
+    if (r.has_checkpoint()) {
+      f.kind = Frame::kCheckpoint;
+    } else if (r.has_end()) {
+      f.kind = Frame::kEnd;
+    } else {
+      f.events = r.has_sleep() && r.sleep().has_timer_dt_ns() ? 2 : 1;
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+// `data` (version 3) with the 4 bytes of every checksum zeroed: the bytes
+// of two recordings of the same events, whose headers differ (the start
+// time), compare equal then.
+inline std::string WithoutChecksums(std::string data) {
+  size_t header_end = 0;
+  for (const Frame& f : Frames(data, &header_end)) {
+    if (f.kind != Frame::kEvent) data.replace(f.end - 4, 4, 4, '\0');
+  }
+  if (header_end >= 4) data.replace(header_end - 4, 4, 4, '\0');
+  return data;
+}
 
 }  // namespace testing
 }  // namespace trace

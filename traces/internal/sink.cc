@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "traces/internal/crc32c.h"
+#include "traces/internal/files.h"
 
 namespace gevent {
 namespace trace {
@@ -40,17 +43,36 @@ struct Chunk {
 
 namespace {
 
-bool WriteAll(int fd, const uint8_t* p, size_t n) {
+// The usual ways to stop a program (a service manager's SIGTERM, Ctrl-C,
+// a closed terminal, Ctrl-\). Handled only where their disposition is the
+// default (the program ends): the pending records are written, then the
+// default action is restored and the signal raised again, so the process
+// ends as it would have (its exit status says the signal; SIGQUIT dumps
+// core). A program that ignores one, or handles it itself, keeps that.
+constexpr int kTerminating[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+// 0, or the errno of the write that failed.
+int WriteAll(int fd, const uint8_t* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return false;
+      return errno;
     }
+    if (w == 0) return EIO;
     p += w;
     n -= static_cast<size_t>(w);
   }
-  return true;
+  return 0;
+}
+
+std::mutex& ErrorMu() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+std::string& FirstError() {
+  static auto* s = new std::string;
+  return *s;
 }
 
 int64_t CoarseNowNs() {
@@ -60,7 +82,8 @@ int64_t CoarseNowNs() {
 }
 
 // Fills in the chunk's checksums; `*crc` runs on from the previous chunk
-// and is left running for the next.
+// and is left running for the next. It never restarts: each checksum
+// covers every byte of the file before it but the earlier checksums'.
 void ApplyBreaks(Chunk* c, uint32_t* crc) {
   size_t from = 0;
   for (const Chunk::Break& b : c->breaks) {
@@ -70,7 +93,6 @@ void ApplyBreaks(Chunk* c, uint32_t* crc) {
         c->data[b.patch + i] = static_cast<uint8_t>(*crc >> (8 * i));
       }
     }
-    *crc = 0;
     from = b.resume;
   }
   *crc = Crc32c(*crc, c->data.get() + from, c->used - from);
@@ -202,6 +224,12 @@ class Writer {
   }
 
   void Run() {
+    // The signals that end a program go to the program's threads: their
+    // handler waits for this one (OnTerminatingSignal).
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int sig : kTerminating) sigaddset(&stop, sig);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
     std::unique_lock<std::mutex> l(mu_);
     int idle_polls = 0;
     for (;;) {
@@ -222,10 +250,7 @@ class Writer {
       FileSink* s = job.first;
       Chunk* c = job.second;
       ApplyBreaks(c, &s->crc_);
-      if (!s->failed_.load(std::memory_order_relaxed) &&
-          !WriteAll(s->fd_, c->data.get(), c->used)) {
-        s->failed_.store(true);
-      }
+      if (!s->failed()) s->Failed(WriteAll(s->fd_, c->data.get(), c->used));
       const size_t used = c->used;
       GiveBack(c);
       l.lock();
@@ -275,6 +300,14 @@ void OnFatalSignal(int sig, siginfo_t* info, void* context) {
   raise(sig);  // delivered when this handler returns
 }
 
+void OnTerminatingSignal(int sig) {
+  for (auto& slot : g_sinks) {
+    if (FileSink* s = slot.load(std::memory_order_acquire)) s->FlushFromSignal();
+  }
+  sigaction(sig, &g_previous[sig], nullptr);  // the default, as it was
+  raise(sig);  // delivered when this handler returns
+}
+
 void InstallCrashHandlers() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -284,6 +317,20 @@ void InstallCrashHandlers() {
       sa.sa_sigaction = &OnFatalSignal;
       sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
       sigemptyset(&sa.sa_mask);
+      sigaction(sig, &sa, &g_previous[sig]);
+    }
+    for (int sig : kTerminating) {
+      struct sigaction now;
+      if (sigaction(sig, nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) != 0 ||
+          now.sa_handler != SIG_DFL) {
+        continue;
+      }
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = &OnTerminatingSignal;
+      sa.sa_flags = SA_ONSTACK;
+      sigemptyset(&sa.sa_mask);
+      for (int other : kTerminating) sigaddset(&sa.sa_mask, other);
       sigaction(sig, &sa, &g_previous[sig]);
     }
   });
@@ -305,18 +352,83 @@ FileSink::~FileSink() {
   Close(&ignored);
 }
 
-bool FileSink::Open(const std::string& path, std::string* error) {
-  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
+bool FileSink::Open(const std::string& path, std::string* error, bool* in_use) {
+  bool busy = false;
+  if (in_use == nullptr) in_use = &busy;
+  *in_use = false;
+  // Not truncated yet: it may be a file that must not be.
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
     *error = absl::StrCat("cannot create trace file '", path,
                           "': ", strerror(errno));
     return false;
   }
+  struct stat st;
+  if (fstat(fd, &st) != 0) st.st_mode = 0;
+  if (BeingRead(IdOf(fd))) {
+    *error = absl::StrCat("'", path,
+                          "' is a trace this process is reading (a replay): "
+                          "not recording over it");
+    close(fd);
+    return false;
+  }
+  // One writer a file: a second recorder, in this process or another,
+  // would truncate the first one's trace.
+  // (A file system without locks, ENOLCK or EINVAL: recorded unlocked.)
+  if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    *in_use = true;
+    *error = absl::StrCat("'", path,
+                          "' is being recorded by another recorder or process: "
+                          "not recording over it");
+    close(fd);
+    return false;
+  }
+  if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+    *error = absl::StrCat("cannot truncate trace file '", path,
+                          "': ", strerror(errno));
+    close(fd);
+    return false;
+  }
+  fd_ = fd;
+  path_ = path;
   NewChunk(kChunkBytes);
   last_flush_ns_ = CoarseNowNs();
   generation_ = g_fork_generation.load(std::memory_order_relaxed);
   slot_ = Register(this);
   return true;
+}
+
+void FileSink::Failed(int err) {
+  int expected = 0;
+  if (err == 0 || !errno_.compare_exchange_strong(expected, err)) return;
+  // The first failure, once: to the user now, and to the program
+  // (error(), RecordingError()). The program goes on; the trace ends here.
+  const std::string message = error();
+  {
+    std::lock_guard<std::mutex> l(ErrorMu());
+    if (FirstError().empty()) FirstError() = message;
+  }
+  const std::string line = absl::StrCat("geventpp: ", message, "\n");
+  if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+  }
+}
+
+std::string FileSink::error() const {
+  const int err = errno_.load();
+  if (err == 0) return "";
+  return absl::StrCat("writing trace file '", path_, "' failed: ", strerror(err),
+                      "; the recording stops here (the trace is cut short), "
+                      "the program goes on");
+}
+
+void NoteRecordingError(const std::string& message) {
+  std::lock_guard<std::mutex> l(ErrorMu());
+  if (FirstError().empty()) FirstError() = message;
+}
+
+std::string RecordingError() {
+  std::lock_guard<std::mutex> l(ErrorMu());
+  return FirstError();
 }
 
 bool FileSink::Inherited() const {
@@ -369,18 +481,18 @@ void FileSink::Grow(size_t n) {
   }
 }
 
-void FileSink::MaybeFlush(int64_t now_ns) {
+bool FileSink::FlushDue(int64_t now_ns) {
   const size_t n = pending();
-  if (n == 0) return;
+  if (n == 0) return false;
   if (n < kFlushBytes || write_in_waits_) {
     if (now_ns < 0) {
-      if ((++clock_checks_ & 31) != 0) return;
+      if ((++clock_checks_ & 31) != 0) return false;
       now_ns = CoarseNowNs();
     }
     const int64_t limit = write_in_waits_ ? 2 * kWaitWriteIntervalNs : kFlushIntervalNs;
-    if (now_ns - last_flush_ns_ < limit) return;
+    if (now_ns - last_flush_ns_ < limit) return false;
   }
-  HandOff();
+  return true;
 }
 
 void FileSink::FlushInWait() {
@@ -410,9 +522,7 @@ void FileSink::WriteHere() {
   // a truncated trace) rather than the same bytes twice.
   *pos_ = base_;
   handed_ += used;
-  if (!failed_.load(std::memory_order_relaxed) && !WriteAll(fd_, base_, used)) {
-    failed_.store(true);
-  }
+  if (!failed()) Failed(WriteAll(fd_, base_, used));
   ++written_here_;
   last_flush_ns_ = CoarseNowNs();
 }
@@ -420,11 +530,16 @@ void FileSink::WriteHere() {
 void FileSink::FlushFromSignal() {
   if (fd_ < 0 || Inherited()) return;
   Writer::Get().WaitFromSignal(ticket_, 2000000000);
+  if (seal_ != nullptr) seal_(seal_arg_);
   Chunk* c = chunk_;
   c->used = static_cast<size_t>(*pos_ - base_);
   if (c->used > 0) {
     ApplyBreaks(c, &crc_);
-    WriteAll(fd_, base_, c->used);
+    if (!failed()) {
+      // (No report from a signal handler: the process is about to end.)
+      int expected = 0;
+      errno_.compare_exchange_strong(expected, WriteAll(fd_, base_, c->used));
+    }
     *pos_ = base_;  // not twice (a handler may chain to abort)
   }
 }
@@ -441,11 +556,10 @@ bool FileSink::Close(std::string* error) {
   Writer::Get().GiveBack(chunk_);
   chunk_ = nullptr;
   base_ = end_ = *pos_ = nullptr;
-  bool ok = !failed_.load();
-  if (close(fd_) != 0 && !inherited) ok = false;
+  if (close(fd_) != 0 && !inherited) Failed(errno);
   fd_ = -1;
-  if (!ok) *error = "writing the trace file failed (disk full?)";
-  return ok;
+  if (failed()) *error = this->error();
+  return !failed();
 }
 
 }  // namespace internal

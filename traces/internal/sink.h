@@ -25,11 +25,14 @@
 
 // A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT: crashes,
 // abort(), an uncaught exception) waits for the writer thread to finish
-// what it was given (up to 2 s), then writes every recorder's current chunk
-// itself, so a crash loses nothing; only a process killed outright
-// (SIGKILL) can lose its last 50 ms (200 ms in a loop writing in its
-// waits, 400 ms in one that has stopped waiting; at most a chunk and what
-// the writer had queued) of records.
+// what it was given (up to 2 s), then seals every recorder's current chunk
+// with a checkpoint (SetSeal) and writes it itself, so a crash loses
+// nothing. SIGTERM, SIGINT, SIGHUP and SIGQUIT do the same where their
+// disposition is the default, then end the process by the signal as it
+// would have. Only a process killed outright (SIGKILL) can lose its last
+// 50 ms (200 ms in a loop writing in its waits, 400 ms in one that has
+// stopped waiting; at most a chunk and what the writer had queued) of
+// records.
 //
 // After fork(), the child's copy of a sink is not its own: the file and the
 // bytes pending at the fork are the parent's (the parent writes them). It
@@ -80,8 +83,11 @@ class FileSink {
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
 
-  // Creates (truncates) `path`. Returns false with `*error` set.
-  bool Open(const std::string& path, std::string* error);
+  // Creates or truncates `path`, unless it is a trace this process is
+  // reading (internal/files.h) or another sink, here or in another process,
+  // writes it (an exclusive flock(2) on it, held until Close): then returns
+  // false with `*error` set, and `*in_use` in the second case.
+  bool Open(const std::string& path, std::string* error, bool* in_use = nullptr);
   bool is_open() const { return fd_ >= 0; }
 
   // Room for at least `n` contiguous bytes at the write position.
@@ -111,11 +117,15 @@ class FileSink {
   // From now on the program writes in its waits (FlushInWait); the busy
   // path (MaybeFlush) leaves them the bytes below a chunk and 400 ms.
   void WriteInWaits() { write_in_waits_ = true; }
-  // Hands the pending bytes to the writer if 32 KiB are pending or 50 ms
-  // passed since the last flush (with WriteInWaits: 400 ms, and the size
-  // is left to the waits). `now_ns`: a CLOCK_MONOTONIC reading the caller
-  // has; -1: none, the sink reads the clock every 32nd call.
-  void MaybeFlush(int64_t now_ns = -1);
+  // Hands the pending bytes to the writer if FlushDue(now_ns).
+  void MaybeFlush(int64_t now_ns = -1) {
+    if (FlushDue(now_ns)) HandOff();
+  }
+  // Whether 32 KiB are pending or 50 ms passed since the last flush (with
+  // WriteInWaits: 400 ms, and the size is left to the waits). `now_ns`: a
+  // CLOCK_MONOTONIC reading the caller has; -1: none, the sink reads the
+  // clock every 32nd call.
+  bool FlushDue(int64_t now_ns = -1);
   // Whether a program about to wait from `now_ns` until `deadline_ns`
   // (CLOCK_MONOTONIC readings; the largest int64: no end) writes its
   // pending bytes now: 32 KiB are pending, or some, and a write is due (200
@@ -176,10 +186,20 @@ class FileSink {
   // Writes what is pending, waits until it is written, and closes. Returns
   // false with `*error` set if any write failed.
   bool Close(std::string* error);
+  // Whether a write failed, and the first failure ("" if none): "writing
+  // trace file 'path' failed: <strerror>; ...". It is reported once, on
+  // stderr, when it happens; nothing more is written after it.
+  bool failed() const { return errno_.load(std::memory_order_relaxed) != 0; }
+  std::string error() const;
 
   // From a signal handler: waits for the writer thread, then writes the
-  // current chunk (write(2) only).
+  // current chunk (write(2) only), after `seal(seal_arg)` (SetSeal) has
+  // added what the records since the last checksum need to be read back.
   void FlushFromSignal();
+  void SetSeal(void (*seal)(void*), void* seal_arg) {
+    seal_ = seal;
+    seal_arg_ = seal_arg;
+  }
 
  private:
   friend class Writer;
@@ -190,6 +210,7 @@ class FileSink {
   // True in a process forked after Open(): the file is an ancestor's.
   bool Inherited() const;
   void DropPending();
+  void Failed(int err);  // 0: no failure
 
   uint8_t** pos_ = &own_pos_;  // the write position: hot, first
   uint8_t* end_ = nullptr;
@@ -204,11 +225,19 @@ class FileSink {
   uint32_t clock_checks_ = 0;
   bool write_in_waits_ = false;
   int slot_ = -1;  // in the crash registry
+  void (*seal_)(void*) = nullptr;
+  void* seal_arg_ = nullptr;
   uint64_t generation_ = 0;  // the process's fork generation at Open()
   // The writer thread's: the checksum running across chunks.
   uint32_t crc_ = 0;
-  std::atomic<bool> failed_{false};
+  std::atomic<int> errno_{0};  // of the first failed write
+  std::string path_;
 };
+
+// The first failure of any recorder of this process to create or write its
+// trace ("" if none), and for GEVENT_TRACE's own failures to start one.
+std::string RecordingError();
+void NoteRecordingError(const std::string& message);
 
 }  // namespace internal
 }  // namespace trace

@@ -44,6 +44,28 @@ inline uint8_t* PutBytesField(uint8_t* p, uint32_t field, const char* data,
   return p + n;
 }
 
+// Version 3 framing (docs/trace-format.md, "Integrity"). Every checksum
+// (a checkpoint's, the end record's) is the CRC-32C of every byte of the
+// file before it, from the magic on, except the four bytes of each earlier
+// checksum (the header's CRC included); it is the last field of its record,
+// so that it covers the rest of it.
+inline constexpr uint8_t kCheckpointCrcTag = (1 << 3) | kFixed32;  // Checkpoint.crc32c
+inline constexpr uint8_t kEndCrcTag = (2 << 3) | kFixed32;         // End.crc32c
+inline constexpr uint8_t kEndTrailerTag = (3 << 3) | kFixed64;     // End.trailer
+// End.trailer: a complete trace ends with these 8 bytes, then the end
+// record's checksum (its tag and 4 bytes). A reader that finds them at the
+// end of a file knows the file is complete, so that any damage before them
+// is corruption, not truncation.
+inline constexpr uint8_t kEndTrailerBytes[8] = {0xfe, 'g', 't', 'r', 'e', 'n', 'd', 0xfe};
+inline constexpr uint64_t EndTrailer() {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | kEndTrailerBytes[i];
+  return v;
+}
+// The last bytes of a complete version 3 file: trailer tag, trailer, the
+// checksum's tag (then the 4 bytes of the checksum).
+inline constexpr size_t kEndTailBytes = 1 + 8 + 1 + 4;
+
 }  // namespace internal
 }  // namespace trace
 }  // namespace gevent
