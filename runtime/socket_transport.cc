@@ -64,15 +64,18 @@ SocketTransport::WaitResult SocketTransport::WaitReady(uint32_t direction,
     ReadyWait* w;
     int slot;
     bool ref;
+    Hub* hub;
+    WaitTracker* tracker;
     ~Cleanup() {
       // The transport is gone once closed: touch nothing of it then.
       if (!w->closed && t->waiters_[slot] == w) t->waiters_[slot] = nullptr;
-      if (ref) t_hub->unref();
+      if (ref) hub->unref();
+      if (tracker != nullptr) tracker->WaitEnds();
       w->waiter.greenlet()->set_blocked_on(nullptr);
     }
-    Hub* t_hub;
-  } cleanup{this, &wait, slot, waits_keep_loop_alive_, hub_};
+  } cleanup{this, &wait, slot, waits_keep_loop_alive_, hub_, wait_tracker_};
   if (waits_keep_loop_alive_) hub_->ref();
+  if (wait_tracker_ != nullptr) wait_tracker_->WaitBegins();
   wait.waiter.greenlet()->set_blocked_on(this);
   const bool woken = wait.waiter.wait(what, timeout);
   if (wait.closed) return WaitResult::kClosed;

@@ -31,6 +31,18 @@ namespace gevent {
 
 enum class SocketType : uint8_t { kStream, kDatagram };
 
+// Told when a greenlet starts and stops waiting on a transport (a simulated
+// network keeps the loop alive only while someone waits for what it still
+// has to deliver). It must outlive the waits.
+class WaitTracker {
+ public:
+  virtual void WaitBegins() = 0;
+  virtual void WaitEnds() = 0;
+
+ protected:
+  ~WaitTracker() = default;
+};
+
 // The options Socket::setsockopt knows.
 enum class SocketOption : uint8_t {
   kTcpNoDelay,   // TCP_NODELAY
@@ -111,6 +123,8 @@ class SocketTransport : public BlockingObject {
   // alive by its own pending deliveries instead, so that a greenlet waiting
   // for data nobody will send is a deadlock the simulator reports.
   bool waits_keep_loop_alive_ = false;
+  // Told of every wait, if set (the simulated network).
+  WaitTracker* wait_tracker_ = nullptr;
 
  private:
   friend class NetworkBackend;

@@ -74,6 +74,7 @@ class SimSocket final : public SocketTransport {
         host_(host),
         family_(family),
         type_(type) {
+    wait_tracker_ = net;
     net_->Register(this);
     net_->Track(this);
   }
@@ -925,6 +926,7 @@ void Network::Push(int64_t when, Event event) {
 }
 
 void Network::Arm() {
+  UpdateRef();
   if (queue_.empty()) {
     if (timer_.active()) hub_->stop(&timer_);
     armed_for_ = -1;
@@ -933,7 +935,19 @@ void Network::Arm() {
   const int64_t when = queue_.top().when;
   if (timer_.active() && armed_for_ == when) return;
   armed_for_ = when;
-  hub_->start(&timer_, absl::Nanoseconds(std::max<int64_t>(0, when - NowNs())));
+  hub_->start(&timer_, absl::Nanoseconds(std::max<int64_t>(0, when - NowNs())),
+              /*ref=*/false);
+}
+
+void Network::UpdateRef() {
+  const bool want = waiting_ > 0 && !queue_.empty() && !shutting_down_;
+  if (want == holding_ref_) return;
+  holding_ref_ = want;
+  if (want) {
+    hub_->ref();
+  } else {
+    hub_->unref();
+  }
 }
 
 void Network::TickTimer::Fire(Timer* t) { static_cast<TickTimer*>(t)->net->RunDue(); }
@@ -963,6 +977,7 @@ void Network::Shutdown() {
   free_slots_.clear();
   held_.clear();
   if (timer_.active()) hub_->stop(&timer_);
+  UpdateRef();
 }
 
 }  // namespace sim

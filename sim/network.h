@@ -116,7 +116,7 @@ class Host {
   std::map<std::string, SimSocket*> bound_;
 };
 
-class Network final : public NetworkBackend {
+class Network final : public NetworkBackend, public WaitTracker {
  public:
   explicit Network(Hub* hub);
   ~Network() override;
@@ -167,6 +167,18 @@ class Network final : public NetworkBackend {
 
   // Messages (stream segments and datagrams) delivered so far.
   uint64_t delivered() const { return delivered_; }
+
+  // ---- WaitTracker: deliveries keep the loop alive only while a greenlet
+  // waits on a simulated socket; with nobody waiting, messages still in
+  // flight do not (a program may end with a FIN on the wire). ----
+  void WaitBegins() override {
+    ++waiting_;
+    UpdateRef();
+  }
+  void WaitEnds() override {
+    --waiting_;
+    UpdateRef();
+  }
 
   // ---- NetworkBackend ----
   std::unique_ptr<SocketTransport> Open(int family, SocketType type, int* error) override;
@@ -230,6 +242,7 @@ class Network final : public NetworkBackend {
     Network* net;
   };
   void Push(int64_t when, Event event);
+  void UpdateRef();
   // Reports a fault to the hub's observers (traces record it as a note).
   void Note(const std::string& text);
   void Arm();
@@ -252,6 +265,8 @@ class Network final : public NetworkBackend {
   std::map<uint64_t, SimSocket*> sockets_;
   uint64_t delivered_ = 0;
   bool shutting_down_ = false;
+  int waiting_ = 0;          // greenlets waiting on simulated sockets
+  bool holding_ref_ = false;  // a hub ref: someone waits, and deliveries are due
 };
 
 }  // namespace sim
