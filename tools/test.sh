@@ -28,6 +28,15 @@ if [ "${GEVENT_SKIP_ASAN:-0}" != 1 ]; then
   run --config=asan
 fi
 
+# examples/consumer is a separate workspace that uses geventpp the way
+# another project would (deps.bzl); its test results count here too, as
+# //examples/consumer/... lines.
+echo "== bazel test //... in examples/consumer" >&2
+(cd examples/consumer && bazel test --keep_going --noshow_progress --test_output=errors //... 2>&1) |
+  sed -E 's|^//:|//examples/consumer:|' | tee -a "$log" |
+  grep -E '^//|^(FAIL|ERROR)|: Failure$|^\[  FAILED' >&2
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then status=1; fi
+
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FLAKY|INCOMPLETE)|FAILED TO BUILD' "$log")
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
