@@ -27,11 +27,30 @@ void GreenletBase::CheckHub(const char* what) const {
   }
 }
 
+namespace {
+
+[[noreturn]] void NotShared(const std::string& name) {
+  throw std::logic_error(
+      "greenlet '" + name +
+      "' cannot start: it is not owned by a std::shared_ptr (make it with "
+      "gevent::spawn_greenlet<T>(...) or std::make_shared)");
+}
+
+}  // namespace
+
+std::shared_ptr<GreenletBase> GreenletBase::SharedSelf() {
+  try {
+    return std::static_pointer_cast<GreenletBase>(shared_from_this());
+  } catch (const std::bad_weak_ptr&) {
+    NotShared(name());
+  }
+}
+
 void GreenletBase::start() {
   if (start_requested_ || finished()) return;
   CheckHub("start");
+  keep_alive_ = SharedSelf();
   start_requested_ = true;
-  keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
   hub()->run_callback(&start_callback_);
   hub()->EmitSpawn(this, id(), hub()->current()->id());
 }
@@ -39,8 +58,8 @@ void GreenletBase::start() {
 void GreenletBase::start_later(absl::Duration delay) {
   if (start_requested_ || finished()) return;
   CheckHub("start");
+  keep_alive_ = SharedSelf();
   start_requested_ = true;
-  keep_alive_ = std::static_pointer_cast<GreenletBase>(shared_from_this());
   // Made only for start_later(): most greenlets never need it.
   start_timer_ = std::make_unique<StartTimer>();
   start_timer_->owner = this;

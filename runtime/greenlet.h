@@ -124,6 +124,8 @@ class GreenletBase : public RawGreenlet, public Waitable {
   void on_links_notified() final;
   bool MaybeKillBeforeStart(std::exception_ptr exception);
   void CheckHub(const char* what) const;
+  // shared_from_this(), or a std::logic_error that says how to own it.
+  std::shared_ptr<GreenletBase> SharedSelf();
   void Finish();
   void Die(std::exception_ptr error);
   LinkId AddSpawnedLink(std::function<void(GreenletBase&)> callback, int when);
@@ -201,6 +203,61 @@ class Greenlet<void> : public GreenletBase {
  protected:
   using GreenletBase::GreenletBase;
 };
+
+// A greenlet defined by a class: gevent's Greenlet subclass that overrides
+// _run() (and __str__). It keeps its state in members and has everything a
+// spawned greenlet has: start()/start_later(), join, get, kill, links, states.
+//
+//   class Worker : public gevent::GreenletClass<int> {
+//    public:
+//     gevent::Queue<int> inbox;
+//    protected:
+//     int _run() override {                      // the body; its value is get()'s
+//       int done = 0;
+//       while (inbox.get() >= 0) ++done;
+//       return done;
+//     }
+//     std::string describe() const override { return "Worker"; }  // __str__
+//   };
+//   auto w = gevent::spawn_greenlet<Worker>();  // std::make_shared + start()
+//   w->inbox.put(1);
+//   w->inbox.put(-1);
+//   w->get();                                    // 1
+//
+// An object must be owned by a std::shared_ptr to start (spawn_greenlet, or
+// std::make_shared then start()); once started it stays alive until it has
+// finished and its links have run, even if every pointer to it is dropped.
+// Run() and RunFunction() are final: overriding them does not compile; the
+// body is _run(). describe() names it in error and deadlock reports.
+template <typename T = void>
+class GreenletClass : public Greenlet<T> {
+ protected:
+  // On the thread's hub.
+  GreenletClass() : Greenlet<T>(get_hub()) {}
+  // The body (gevent's _run()). Its value is what get() returns.
+  virtual T _run() = 0;
+
+ private:
+  void RunFunction() final {
+    if constexpr (std::is_void_v<T>) {
+      _run();
+    } else {
+      this->SetValue(_run());
+    }
+  }
+  void ReleaseFunction() final {}
+};
+
+// Makes a `G` (a GreenletClass) from `args` and starts it (gevent's
+// MyGreenlet.spawn(args)).
+template <typename G, typename... Args>
+std::shared_ptr<G> spawn_greenlet(Args&&... args) {
+  static_assert(std::is_base_of_v<GreenletBase, G>,
+                "gevent::spawn_greenlet: the type must derive from GreenletClass<T>");
+  auto g = std::make_shared<G>(std::forward<Args>(args)...);
+  g->start();
+  return g;
+}
 
 // A list of greenlets of any result types, as joinall(), killall(), wait()
 // and iwait() take: GreenletList{a, b} with a and b of different types.

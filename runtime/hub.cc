@@ -177,7 +177,7 @@ void Hub::handle_error(const RawGreenlet* where, std::exception_ptr error) {
 
 void Hub::ReportDefault(const RawGreenlet* where, std::exception_ptr error) {
   internal::ErrorText t = internal::DescribeError(error);
-  std::string line = absl::StrCat(where != nullptr ? where->name() : "Hub callback",
+  std::string line = absl::StrCat(where != nullptr ? where->describe() : "Hub callback",
                                   " failed with ", t.type);
   if (!t.what.empty()) absl::StrAppend(&line, ": ", t.what);
   line += "\n";
@@ -227,11 +227,11 @@ std::string Hub::deadlock_report() const {
   for (const RawGreenlet* g : blocked) {
     if (!out.empty()) out += "\n";
     if (const BlockingObject* on = g->blocked_on()) {
-      absl::StrAppend(&out, "  ", g->name(), " waits for ", on->describe());
+      absl::StrAppend(&out, "  ", g->describe(), " waits for ", on->describe());
       if (const RawGreenlet* h = holder_of(g)) absl::StrAppend(&out, " held by ", h->name());
       absl::StrAppend(&out, " (in ", g->waiting_on(), ")");
     } else {
-      absl::StrAppend(&out, "  ", g->name(), " is blocked in ", g->waiting_on());
+      absl::StrAppend(&out, "  ", g->describe(), " is blocked in ", g->waiting_on());
     }
     if (g->waiting_for() != nullptr) {
       absl::StrAppend(&out, " (waiting for ", g->waiting_for()->name(), ")");

@@ -63,6 +63,9 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   // blocking monitor), which must not write.
   std::string name_snapshot() const;
   void set_name(std::string name) { name_ = std::move(name); }
+  // How error and deadlock reports name it: name(), unless a subclass says
+  // more (gevent's __str__; see GreenletClass in greenlet.h).
+  virtual std::string describe() const { return name(); }
   // Per-hub sequence number (deterministic; 0 for the main greenlet).
   uint64_t id() const { return id_; }
   Hub* hub() const { return hub_; }

@@ -6,12 +6,14 @@
 // hub (seed 0).
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
 #include "testing/conformance/conformance.h"
@@ -424,6 +426,83 @@ TEST_P(Conformance, s30_joinall_not_started_and_get_killed) {
   g->get();  // returns: the greenlet's "value" is the GreenletExit
   out.print("get on killed ->", g->killed() ? "GreenletExit" : "None");
   Check("s30_joinall_not_started_and_get_killed");
+}
+
+// s40: gevent's Greenlet subclass (_run, __str__, state in members) is a
+// GreenletClass<T>.
+class MyNoopGreenlet : public GreenletClass<int> {
+ public:
+  explicit MyNoopGreenlet(int ms) : ms_(ms) {}
+  std::string describe() const override { return absl::StrCat("MyNoopGreenlet(", ms_, " ms)"); }
+
+ protected:
+  int _run() override {
+    sleep(Milliseconds(ms_));
+    return ms_ * 2;
+  }
+
+ private:
+  int ms_;
+};
+
+class QueueWorker : public GreenletClass<int> {
+ public:
+  Queue<std::optional<int>> inbox;
+  std::vector<std::string> done;
+
+ protected:
+  int _run() override {
+    for (;;) {
+      std::optional<int> item = inbox.get();
+      if (!item) return static_cast<int>(done.size());
+      done.push_back(absl::StrCat(*item * 10));
+    }
+  }
+};
+
+class Failing : public GreenletClass<> {
+ public:
+  std::string describe() const override { return "Failing()"; }
+
+ protected:
+  void _run() override { throw std::invalid_argument("boom"); }
+};
+
+TEST_P(Conformance, s40_greenlet_subclass) {
+  hub()->set_error_handler([](const RawGreenlet*, std::exception_ptr) {});
+  auto g = std::make_shared<MyNoopGreenlet>(10);
+  out.print("started before start:", g->started());
+  g->start();
+  out.print("started after start:", g->started());
+  out.print("value:", g->get());
+  out.print("str:", g->describe());
+  out.print("dead:", g->dead(), "successful:", g->successful());
+
+  auto w = spawn_greenlet<QueueWorker>();
+  for (int i = 0; i < 3; ++i) w->inbox.put(i);
+  w->inbox.put(std::nullopt);
+  const int processed = w->get();
+  out.print("worker result:", processed, List(w->done));
+
+  auto f = spawn_greenlet<Failing>();
+  f->join();
+  std::string what;
+  try {
+    std::rethrow_exception(f->exception());
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  // ValueError is std::invalid_argument here.
+  out.print("failing successful:", f->successful(),
+            TypeName(f->exception()) == "invalid_argument" ? "ValueError" : "?", what);
+
+  auto k = std::make_shared<MyNoopGreenlet>(10000);
+  k->start();
+  sleep(absl::ZeroDuration());
+  k->kill();
+  out.print("killed dead:", k->dead(), "successful:", k->successful(),
+            k->killed() ? "GreenletExit" : "?");
+  Check("s40_greenlet_subclass");
 }
 
 GEVENT_INSTANTIATE_BACKENDS(Conformance);
