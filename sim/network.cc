@@ -573,8 +573,8 @@ int SimSocket::Connect(const Address& a) {
   state_ = State::kConnecting;
   if (target != nullptr) SendSyn(net_, conn_, target->id(), a, local_, 0);
   std::weak_ptr<Conn> weak = conn_;
-  net_->At(net_->NowNs() + absl::ToInt64Nanoseconds(net_->options().connect_timeout),
-           [weak] {
+  net_->Later(net_->NowNs() + absl::ToInt64Nanoseconds(net_->options().connect_timeout),
+              [weak] {
              if (std::shared_ptr<Conn> c = weak.lock()) {
                if (SimSocket* s = c->ends[0]) s->ConnectFailed(ETIMEDOUT);
              }
@@ -656,7 +656,7 @@ SimSocket* Host::bound_for_syn(const std::string& key) const {
 // ---- Network
 
 Network::Network(Hub* hub) : hub_(hub) {
-  timer_.set_exact(true);
+  hub_->start(&watch_, /*ref=*/false);
   auto h = std::make_unique<Host>();
   h->net_ = this;
   h->id_ = 0;
@@ -910,7 +910,13 @@ void Network::LandAt(int64_t when, std::shared_ptr<Conn> conn, int side) {
   Push(when, std::move(e));
 }
 
-void Network::Push(int64_t when, Event event) {
+void Network::Later(int64_t when, std::function<void()> fn) {
+  Event e;
+  e.fn = std::move(fn);
+  Push(when, std::move(e), /*later=*/true);
+}
+
+void Network::Push(int64_t when, Event event, bool later) {
   if (shutting_down_) return;
   uint32_t slot;
   if (!free_slots_.empty()) {
@@ -921,26 +927,24 @@ void Network::Push(int64_t when, Event event) {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.push_back(std::move(event));
   }
-  queue_.push(Key{when, ++seq_, slot});
+  (later ? later_ : queue_).push(Key{when, ++seq_, slot});
   Arm();
 }
 
-void Network::Arm() {
-  UpdateRef();
-  if (queue_.empty()) {
-    if (timer_.active()) hub_->stop(&timer_);
-    armed_for_ = -1;
-    return;
-  }
-  const int64_t when = queue_.top().when;
-  if (timer_.active() && armed_for_ == when) return;
-  armed_for_ = when;
-  hub_->start(&timer_, absl::Nanoseconds(std::max<int64_t>(0, when - NowNs())),
-              /*ref=*/false);
+void Network::Arm() { UpdateRef(); }
+
+std::priority_queue<Network::Key, std::vector<Network::Key>, std::greater<Network::Key>>*
+Network::NextQueue() {
+  if (queue_.empty()) return later_.empty() ? nullptr : &later_;
+  if (later_.empty()) return &queue_;
+  const Key& a = queue_.top();
+  const Key& b = later_.top();
+  return (b.when < a.when || (b.when == a.when && b.seq < a.seq)) ? &later_ : &queue_;
 }
 
 void Network::UpdateRef() {
-  const bool want = waiting_ > 0 && !queue_.empty() && !shutting_down_;
+  const bool want =
+      waiting_ > 0 && (!queue_.empty() || !later_.empty()) && !shutting_down_;
   if (want == holding_ref_) return;
   holding_ref_ = want;
   if (want) {
@@ -950,14 +954,15 @@ void Network::UpdateRef() {
   }
 }
 
-void Network::TickTimer::Fire(Timer* t) { static_cast<TickTimer*>(t)->net->RunDue(); }
+void Network::Watch::Fire(IoWatcher* w, uint32_t) { static_cast<Watch*>(w)->net->RunDue(); }
 
 void Network::RunDue() {
-  armed_for_ = -1;
   const int64_t now = NowNs();
-  while (!queue_.empty() && queue_.top().when <= now && !shutting_down_) {
-    const uint32_t slot = queue_.top().slot;
-    queue_.pop();
+  while (!shutting_down_) {
+    auto* q = NextQueue();
+    if (q == nullptr || q->top().when > now) break;
+    const uint32_t slot = q->top().slot;
+    q->pop();
     Event e = std::move(slots_[slot]);
     free_slots_.push_back(slot);
     if (e.conn != nullptr) {
@@ -973,10 +978,11 @@ void Network::Shutdown() {
   shutting_down_ = true;
   OrphanAll();
   while (!queue_.empty()) queue_.pop();
+  while (!later_.empty()) later_.pop();
   slots_.clear();
   free_slots_.clear();
   held_.clear();
-  if (timer_.active()) hub_->stop(&timer_);
+  hub_->stop(&watch_);
   UpdateRef();
 }
 

@@ -54,6 +54,7 @@
 #include "absl/time/time.h"
 #include "runtime/greenlet.h"
 #include "runtime/hub.h"
+#include "runtime/nanos.h"
 #include "runtime/socket_transport.h"
 
 namespace gevent {
@@ -184,6 +185,16 @@ class Network final : public NetworkBackend, public WaitTracker {
   std::unique_ptr<SocketTransport> Open(int family, SocketType type, int* error) override;
   std::vector<Address> Resolve(const std::string& host, uint16_t port) override;
 
+  // ---- for the simulated backend ----
+  // The descriptor number the network's deliveries are reported on.
+  static constexpr int kFd = 0x7fffffff;
+  // When the next delivery is due (ns), or kNanosFuture.
+  int64_t NextEventNs() const {
+    int64_t next = queue_.empty() ? kNanosFuture : queue_.top().when;
+    if (!later_.empty() && later_.top().when < next) next = later_.top().when;
+    return next;
+  }
+
   // ---- for SimSocket ----
   Hub* hub() const { return hub_; }
   Host& host_at(uint32_t id) { return *hosts_[id]; }
@@ -205,6 +216,10 @@ class Network final : public NetworkBackend, public WaitTracker {
   // Runs `fn` at `when_ns` (events at the same time run in the order they
   // were scheduled).
   void At(int64_t when_ns, std::function<void()> fn);
+  // The same for an event far ahead that usually comes to nothing (a
+  // connect's timeout): kept apart, so that the deliveries' queue stays
+  // small.
+  void Later(int64_t when_ns, std::function<void()> fn);
   // Lands the segments of `conn`'s direction `side` that are due, at
   // `when_ns`.
   void LandAt(int64_t when_ns, std::shared_ptr<Conn> conn, int side);
@@ -236,12 +251,17 @@ class Network final : public NetworkBackend, public WaitTracker {
     int side = 0;
     std::function<void()> fn;
   };
-  struct TickTimer : Timer {
-    explicit TickTimer(Network* n) : Timer(&Fire), net(n) {}
-    static void Fire(Timer* t);
+  // The hub delivers the network's due events as readiness of kFd, which
+  // the simulated backend reports when the virtual clock reaches them
+  // (SimBackend::WaitForEvents); no hub timer per delivery.
+  struct Watch : IoWatcher {
+    explicit Watch(Network* n) : IoWatcher(kFd, kRead, &Fire), net(n) {}
+    static void Fire(IoWatcher* w, uint32_t revents);
     Network* net;
   };
-  void Push(int64_t when, Event event);
+  void Push(int64_t when, Event event, bool later = false);
+  // The queue whose top runs next (nullptr: both empty).
+  std::priority_queue<Key, std::vector<Key>, std::greater<Key>>* NextQueue();
   void UpdateRef();
   // Reports a fault to the hub's observers (traces record it as a note).
   void Note(const std::string& text);
@@ -255,11 +275,11 @@ class Network final : public NetworkBackend, public WaitTracker {
   std::set<std::pair<uint32_t, uint32_t>> cut_;
   std::vector<std::function<void()>> held_;
   std::priority_queue<Key, std::vector<Key>, std::greater<Key>> queue_;
+  std::priority_queue<Key, std::vector<Key>, std::greater<Key>> later_;
   std::vector<Event> slots_;
   std::vector<uint32_t> free_slots_;
   uint64_t seq_ = 0;
-  TickTimer timer_{this};
-  int64_t armed_for_ = -1;
+  Watch watch_{this};
   uint64_t socket_seq_ = 0;
   // Open sockets by creation order (crash() resets them in that order).
   std::map<uint64_t, SimSocket*> sockets_;

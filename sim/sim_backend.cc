@@ -42,7 +42,15 @@ SimBackend::SimBackend(absl::Time epoch)
     : epoch_ns_(ToNanos(epoch)), virtual_now_(epoch_ns_) {}
 
 void SimBackend::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
-  (void)ready;  // no real I/O in a simulation
+  // The simulated network's next delivery is a deadline too; when the clock
+  // has reached it, its descriptor is ready (the only I/O a simulation has).
+  const int64_t net = network_ != nullptr ? network_->NextEventNs() : kNanosFuture;
+  if (net < deadline && deadline != kNanosPast) deadline = net;
+  MoveClock(deadline);
+  if (net <= virtual_now_) ready->push_back({Network::kFd, IoWatcher::kRead});
+}
+
+void SimBackend::MoveClock(int64_t deadline) {
   if (clock_source_) {
     const absl::Time next_time = clock_source_(TimeFromNanos(deadline));
     const int64_t next = ToNanos(next_time);
@@ -83,7 +91,7 @@ void SimBackend::Wakeup() {
 
 void SimBackend::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
   (void)old_mask;
-  if (new_mask == 0) return;
+  if (new_mask == 0 || fd == Network::kFd) return;
   throw std::logic_error(absl::StrCat(
       "real I/O is not possible in a simulation: cannot wait on file "
       "descriptor ",

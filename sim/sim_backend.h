@@ -11,6 +11,10 @@
 // virtual time, so timers still fire under a busy loop, as they would on a
 // real machine. Ordinary bursts (100,000 spawns) stay far below it.
 //
+// The simulated network (sim/network.h) has no descriptors of its own: its
+// next delivery is one more deadline, reported as readiness of
+// Network::kFd once the clock reaches it.
+//
 // Real file descriptors cannot be waited on in a simulation: that is a
 // std::logic_error naming the descriptor, not a hang. The one real wait is
 // for work handed to other threads (a cross-thread wake-up).
@@ -51,6 +55,7 @@ class SimBackend final : public HubBackend {
   // The simulated network (sim/network.h), made on first use.
   NetworkBackend* network() override;
   void OnHubDestroyed() override;
+
   // buggify() points: each is on or off for the whole run (a decision the
   // first time it is reached), and an "on" point fires on a quarter of its
   // evaluations (another decision).
@@ -67,6 +72,10 @@ class SimBackend final : public HubBackend {
   void set_pass_source(PassSource source) { pass_source_ = std::move(source); }
 
  private:
+  // Moves the virtual clock for a wait until `deadline` (the replay clock
+  // source, a pending signal, or work on other threads may say otherwise).
+  void MoveClock(int64_t deadline);
+
   Hub* hub_ = nullptr;
   std::unique_ptr<class Network> network_;
   // file:line of each buggify() point reached -> on for this run.
