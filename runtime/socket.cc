@@ -30,6 +30,12 @@ NetworkBackend& NetworkOf(Hub* hub) {
   throw std::system_error(err, std::generic_category(), what);
 }
 
+void CheckBuffer(const void* buf, size_t len, const char* op) {
+  if (buf == nullptr && len > 0) {
+    throw std::invalid_argument(absl::StrCat(op, ": null buffer of ", len, " bytes"));
+  }
+}
+
 }  // namespace
 
 Socket::Socket(int family, SocketType type)
@@ -168,6 +174,7 @@ int Socket::connect_ex(const Address& address) {
 }
 
 size_t Socket::recv(void* buf, size_t len) {
+  CheckBuffer(buf, len, "recv");
   const absl::Time deadline = Deadline();
   for (;;) {
     ssize_t n = Open("recv").Recv(buf, len, false);
@@ -184,6 +191,7 @@ std::string Socket::recv(size_t max) {
 }
 
 size_t Socket::peek(void* buf, size_t len) {
+  CheckBuffer(buf, len, "peek");
   const absl::Time deadline = Deadline();
   for (;;) {
     ssize_t n = Open("recv").Recv(buf, len, true);
@@ -194,6 +202,7 @@ size_t Socket::peek(void* buf, size_t len) {
 }
 
 size_t Socket::send(const void* data, size_t len) {
+  CheckBuffer(data, len, "send");
   ssize_t n = Open("send").Send(data, len);
   if (n >= 0) return static_cast<size_t>(n);
   if (n != -EAGAIN) Fail(static_cast<int>(-n), "send");
@@ -205,6 +214,7 @@ size_t Socket::send(const void* data, size_t len) {
 }
 
 void Socket::sendall(const void* data, size_t len) {
+  CheckBuffer(data, len, "sendall");
   const char* p = static_cast<const char*>(data);
   if (len == 0) {
     Open("sendall");
@@ -224,6 +234,7 @@ void Socket::sendall(const void* data, size_t len) {
 }
 
 size_t Socket::sendto(const void* data, size_t len, const Address& to) {
+  CheckBuffer(data, len, "sendto");
   const absl::Time deadline = Deadline();
   for (;;) {
     ssize_t n = Open("sendto").SendTo(data, len, to);
@@ -234,6 +245,7 @@ size_t Socket::sendto(const void* data, size_t len, const Address& to) {
 }
 
 size_t Socket::recvfrom(void* buf, size_t len, Address* from) {
+  CheckBuffer(buf, len, "recvfrom");
   const absl::Time deadline = Deadline();
   for (;;) {
     Address sender;

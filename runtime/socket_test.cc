@@ -505,6 +505,29 @@ TEST_P(SocketTest, ResolveLocalhost) {
   EXPECT_THROW(resolve("no-such-host.invalid:80"), std::system_error);
 }
 
+TEST_P(SocketTest, NullBuffersAreRefusedNotDereferenced) {
+  auto server = EchoServer();
+  Socket client = create_connection(server->address());
+  EXPECT_THROW(client.recv(nullptr, 10), std::invalid_argument);
+  EXPECT_THROW(client.sendall(nullptr, 10), std::invalid_argument);
+  EXPECT_THROW(client.send(nullptr, 1), std::invalid_argument);
+  EXPECT_EQ(client.send(nullptr, 0), 0u);
+  client.sendall("ok");
+  EXPECT_EQ(RecvExactly(client, 2), "ok");
+  server->stop();
+}
+
+TEST_P(SocketTest, WrongUseGivesTheKernelsErrors) {
+  Socket udp(AF_INET, SocketType::kDatagram);
+  EXPECT_NE(ErrnoOf([&] { udp.listen(); }), 0);
+  Socket tcp(AF_INET, SocketType::kStream);
+  EXPECT_EQ(ErrnoOf([&] { tcp.accept(); }), EINVAL);  // not listening
+  EXPECT_EQ(ErrnoOf([&] { tcp.peer_address(); }), ENOTCONN);
+  EXPECT_EQ(ErrnoOf([&] { tcp.sendall("x"); }), EPIPE);  // Linux's answer
+  EXPECT_NE(ErrnoOf([&] { tcp.bind(Address::Parse("[::1]:0")); }), 0);  // wrong family
+  EXPECT_THROW(Socket(12345, SocketType::kStream), std::invalid_argument);
+}
+
 TEST_P(SocketTest, SetAndGetOptions) {
   Socket s(AF_INET, SocketType::kStream);
   s.setsockopt(SocketOption::kReuseAddr, 1);

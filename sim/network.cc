@@ -176,7 +176,7 @@ class SimSocket final : public SocketTransport {
       return SendTo(buf, len, peer_);
     }
     if (state_ == State::kConnecting) return -EAGAIN;
-    if (state_ != State::kConnected) return -ENOTCONN;
+    if (state_ != State::kConnected) return -EPIPE;  // as Linux says
     Conn& c = *conn_;
     if (c.error[side_] != 0) {
       int e = c.error[side_];
