@@ -416,7 +416,9 @@ void FileSink::Failed(int err) {
 std::string FileSink::error() const {
   const int err = errno_.load();
   if (err == 0) return "";
-  return absl::StrCat("writing trace file '", path_, "' failed: ", strerror(err),
+  const char* name = strerrorname_np(err);
+  return absl::StrCat("writing trace file '", path_, "' failed: ", strerror(err), " (",
+                      name != nullptr ? name : absl::StrCat("errno ", err), ")",
                       "; the recording stops here (the trace is cut short), "
                       "the program goes on");
 }
