@@ -404,12 +404,10 @@ void FileSink::Failed(int err) {
   // The first failure, once: to the user now, and to the program
   // (error(), RecordingError()). The program goes on; the trace ends here.
   const std::string message = error();
-  {
-    std::lock_guard<std::mutex> l(ErrorMu());
-    if (FirstError().empty()) FirstError() = message;
-  }
+  NoteRecordingError(message);
   const std::string line = absl::StrCat("geventpp: ", message, "\n");
   if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+    // (stderr is gone too: the status above is all there is)
   }
 }
 
