@@ -20,10 +20,11 @@
 
 #include <unistd.h>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
 #include "runtime/hub.h"
+#include "traces/internal/environment.h"
+#include "traces/internal/sink.h"
 #include "traces/recorder.h"
 #include "traces/replay.h"
 
@@ -66,17 +67,6 @@ struct ThreadCloser {
 };
 thread_local ThreadCloser t_closer;
 
-// A boolean variable: 1/true/yes/on, or 0/false/no/off (or unset).
-bool BoolFromEnvironment(const char* name) {
-  const char* cb = getenv(name);
-  if (cb == nullptr || *cb == '\0') return false;
-  const std::string v = absl::AsciiStrToLower(cb);
-  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
-  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-  throw ConfigurationError(absl::StrCat(name, "=\"", cb,
-                                        "\" is not a boolean (1, true, yes, on, 0, false, no, off)"));
-}
-
 int g_traced_hubs = 0;
 int g_replayed_hubs = 0;
 
@@ -103,7 +93,7 @@ void RecordFromEnvironment(Hub* hub) {
   const std::string pattern = ExpandPattern(base);
   std::string path = NthPath(pattern.c_str(), &g_traced_hubs);
   RecorderOptions options;
-  options.callbacks = BoolFromEnvironment("GEVENT_TRACE_CALLBACKS");
+  options.callbacks = internal::BoolFromEnvironment("GEVENT_TRACE_CALLBACKS");
   Recorder* rec = nullptr;
   try {
     try {
@@ -161,7 +151,7 @@ std::unique_ptr<Hub> ReplayFromEnvironment() {
   }
   ReplayOptions options;
   options.print = true;
-  options.any_build = BoolFromEnvironment("GEVENT_REPLAY_ANY_BUILD");
+  options.any_build = internal::BoolFromEnvironment("GEVENT_REPLAY_ANY_BUILD");
   if (!options.any_build) {
     const std::string other = OtherBuild(*reader);
     if (!other.empty()) {

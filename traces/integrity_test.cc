@@ -242,15 +242,12 @@ TEST(Integrity, EveryCutFollowedByZerosIsTruncated) {
 
 // The chunks of records (each up to and with its checkpoint).
 std::vector<std::string> Chunks(const Trace& t, std::string* end) {
+  size_t end_record = 0;
   std::vector<std::string> chunks;
-  size_t from = t.header_end;
-  for (const Frame& f : t.frames) {
-    if (f.kind == Frame::kCheckpoint) {
-      chunks.push_back(t.data.substr(from, f.end - from));
-      from = f.end;
-    }
-    if (f.kind == Frame::kEnd) *end = t.data.substr(f.begin);
+  for (const auto& [from, to] : testing::Chunks(t.data, &end_record)) {
+    chunks.push_back(t.data.substr(from, to - from));
   }
+  *end = t.data.substr(end_record);
   return chunks;
 }
 

@@ -1,8 +1,9 @@
-// 10,000 mutations of valid traces (fixed seed) through the reader, every
-// gtrace command and (one in ten) a replay: nothing may crash or hang,
-// every error is one line, and what the reader delivers is always the first
-// events of an original (never a wrong event). Run under --config=asan as
-// well.
+// 10,000 mutations of valid traces (fixed seed; bit flips, cuts, zero
+// tails, chunks of records swapped, repeated or left out, end records
+// damaged, and more) through the reader, every gtrace command and (one in
+// ten) a replay: nothing may crash or hang, every error is one line, and
+// what the reader delivers is always the first events of an original
+// (never a wrong event). Run under --config=asan as well.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -41,7 +42,16 @@ std::string Mutate(const std::vector<std::string>& seeds, std::mt19937_64& rng) 
   std::string d = seeds[below(seeds.size())];
   const int edits = 1 + static_cast<int>(below(3));
   for (int k = 0; k < edits; ++k) {
-    switch (below(9)) {
+    const size_t what = below(14);
+    // The framing, for the mutations of whole records (parsing it is most
+    // of a mutation's cost: only when needed).
+    size_t end_record = d.size();
+    std::vector<std::pair<size_t, size_t>> chunks;
+    if (what >= 9 && what <= 12) chunks = testing::Chunks(d, &end_record);
+    auto chunk = [&](size_t i) {
+      return d.substr(chunks[i].first, chunks[i].second - chunks[i].first);
+    };
+    switch (what) {
       case 0:  // flip a bit
         if (!d.empty()) {
           const size_t at = below(d.size());
@@ -87,6 +97,37 @@ std::string Mutate(const std::vector<std::string>& seeds, std::mt19937_64& rng) 
           const size_t at = below(d.size());
           for (size_t i = at; i < d.size() && i < at + below(64); ++i) d[i] = 0;
         }
+        break;
+      case 9:  // swap two chunks of records (each with its checkpoint)
+        if (chunks.size() >= 2) {
+          const size_t i = below(chunks.size() - 1);
+          const size_t j = i + 1 + below(chunks.size() - 1 - i);
+          const std::string a = chunk(i), b = chunk(j);
+          d = d.substr(0, chunks[i].first) + b +
+              d.substr(chunks[i].second, chunks[j].first - chunks[i].second) + a +
+              d.substr(chunks[j].second);
+        }
+        break;
+      case 10:  // a chunk twice
+        if (!chunks.empty()) {
+          const size_t i = below(chunks.size());
+          d.insert(chunks[i].second, chunk(i));
+        }
+        break;
+      case 11:  // a chunk left out
+        if (!chunks.empty()) {
+          const size_t i = below(chunks.size());
+          d.erase(chunks[i].first, chunks[i].second - chunks[i].first);
+        }
+        break;
+      case 12:  // a bit of the end record
+        if (end_record < d.size()) {
+          const size_t at = end_record + below(d.size() - end_record);
+          d[at] = static_cast<char>(d[at] ^ (1 << below(8)));
+        }
+        break;
+      case 13:  // cut, then zeros (a crash's zero tail)
+        d.replace(below(d.size() + 1), std::string::npos, std::string(below(d.size() + 1) + 1, '\0'));
         break;
     }
   }

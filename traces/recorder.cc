@@ -441,9 +441,9 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
 static_assert(internal::FileSink::kNoEnd == gevent::kNanosFuture,
               "the hub's wait with no end is the sink's");
 
-// From a fatal signal, before the sink writes its current chunk: a
-// checkpoint after the records since the last one (the lane's included),
-// so that a reader verifies and delivers them.
+// From a signal that ends the process, before the sink writes its current
+// chunk: a checkpoint after the records since the last one (the lane's
+// included), so that a reader verifies and delivers them.
 void Recorder::SealFromSignal(void* self) {
   auto* r = static_cast<Recorder*>(self);
   if (r->closed_) return;

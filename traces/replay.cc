@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/raw_greenlet.h"
+#include "traces/internal/environment.h"
 #include "traces/recorder.h"
 #include "traces/trace.pb.h"
 
@@ -276,7 +277,7 @@ std::string OtherBuild(const TraceReader& reader) {
 Replay::Replay(const std::string& path, ReplayOptions options) {
   auto reader = std::make_unique<TraceReader>();
   if (!reader->Open(path)) throw TraceError(reader->error());
-  if (!options.any_build) {
+  if (!options.any_build && !internal::BoolFromEnvironment("GEVENT_REPLAY_ANY_BUILD")) {
     const std::string other = OtherBuild(*reader);
     if (!other.empty()) throw TraceError(other);
   }

@@ -104,7 +104,8 @@ struct ReplayOptions {
   // recorded (its header's program name or ELF build id differs). Off: such
   // a trace is refused before the replay starts (TraceError, or for
   // GEVENT_REPLAY exit status 2), since its schedule is another code's.
-  // GEVENT_REPLAY_ANY_BUILD=1 sets it for GEVENT_HUB=replay.
+  // GEVENT_REPLAY_ANY_BUILD=1 in the environment does the same for every
+  // replay (Replay, GEVENT_HUB=replay, a test explorer's GEVENT_REPLAY).
   bool any_build = false;
 };
 

@@ -1,6 +1,8 @@
 // Replay: traces recorded on epoll and on the simulator replay on the SimHub
 // to the identical event sequence; a different run stops with a divergence
 // report at the first difference; truncated traces replay their prefix.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -391,8 +393,20 @@ TEST(BadInput, AnotherProgramsOrBuildsTraceIsRefusedUnlessAskedFor) {
     ReplayOptions o;
     o.any_build = true;
     o.throw_in_main = false;
-    Replay replay(path, o);
-    EXPECT_EQ(replay.status(), ReplayStatus::kReplaying);
+    {
+      Replay replay(path, o);
+      EXPECT_EQ(replay.status(), ReplayStatus::kReplaying);
+    }
+    // The same from the environment, for replays the user does not write.
+    setenv("GEVENT_REPLAY_ANY_BUILD", "1", 1);
+    o.any_build = false;
+    try {
+      Replay replay(path, o);
+      EXPECT_EQ(replay.status(), ReplayStatus::kReplaying);
+    } catch (const TraceError& e) {
+      ADD_FAILURE() << e.what();
+    }
+    unsetenv("GEVENT_REPLAY_ANY_BUILD");
   }
 }
 

@@ -10,8 +10,10 @@
 //
 // Exit status: 0 fine; 1 the trace is truncated or corrupt (the readable
 // prefix was still processed) or, for diff, the traces differ; 2 usage
-// error or a file that cannot be read at all. Errors are one line on
-// stderr, starting with "gtrace: ".
+// error, a file that cannot be read at all, or an output that is the input
+// trace (the same file, by any name: refused). Errors are one line on
+// stderr, starting with "gtrace: ". Every command reads its traces as
+// streams, in bounded memory.
 #ifndef GEVENTPP_TRACES_TOOL_H_
 #define GEVENTPP_TRACES_TOOL_H_
 

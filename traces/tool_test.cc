@@ -602,7 +602,9 @@ TEST(Environment, WriteErrorIsOneLineAndTheProgramGoesOn) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "workers: 41060\n");
   ASSERT_EQ(Lines(r.err).size(), 1u) << r.err;
-  EXPECT_TRUE(absl::StartsWith(r.err, "geventpp: writing trace file '/dev/full' failed: No space left on device"))
+  EXPECT_TRUE(absl::StartsWith(r.err,
+                               "geventpp: writing trace file '/dev/full' failed: "
+                               "No space left on device (ENOSPC); "))
       << r.err;
 }
 

@@ -1225,6 +1225,32 @@ TEST(Format, Version1IsStillRead) {
   EXPECT_EQ(ev[1].a, 1);
 }
 
+// Version 2 traces (checksums not chained, an end record without one) are
+// still read; records after their last checkpoint are not delivered.
+TEST(Format, Version2IsStillReadUpToItsLastCheckpoint) {
+  TraceBuilder b(2);
+  proto::Record sw;
+  sw.mutable_switch_to()->set_greenlet(1);
+  b.Add(sw);
+  b.Checkpoint();
+  b.Add(sw);
+  const std::string data = b.End();
+  EXPECT_EQ(ReadComplete(data).size(), 2u);
+  // Cut before its last checkpoint: only the first record has one.
+  size_t header_end = 0;
+  const std::vector<testing::Frame> frames = testing::Frames(data, &header_end);
+  ASSERT_EQ(frames.size(), 5u);  // switch, checkpoint, switch, checkpoint, end
+  TraceReader r;
+  ASSERT_TRUE(r.OpenBytes(data.substr(0, frames[3].begin), "v2.gtrace"));
+  Event e;
+  uint64_t n = 0;
+  while (r.Next(&e)) ++n;
+  EXPECT_EQ(n, 1u);
+  EXPECT_NE(r.error().find("after 1 records"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("the last 1 records had no checksum yet"), std::string::npos)
+      << r.error();
+}
+
 TEST(Format, OtherVersionsAreRefused) {
   for (uint32_t v : {0u, 4u}) {
     TraceBuilder b(v);

@@ -404,19 +404,19 @@ void FileSink::Failed(int err) {
   // The first failure, once: to the user now, and to the program
   // (error(), RecordingError()). The program goes on; the trace ends here.
   const std::string message = error();
-  {
-    std::lock_guard<std::mutex> l(ErrorMu());
-    if (FirstError().empty()) FirstError() = message;
-  }
+  NoteRecordingError(message);
   const std::string line = absl::StrCat("geventpp: ", message, "\n");
   if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+    // (stderr is gone too: the status above is all there is)
   }
 }
 
 std::string FileSink::error() const {
   const int err = errno_.load();
   if (err == 0) return "";
-  return absl::StrCat("writing trace file '", path_, "' failed: ", strerror(err),
+  const char* name = strerrorname_np(err);
+  return absl::StrCat("writing trace file '", path_, "' failed: ", strerror(err), " (",
+                      name != nullptr ? name : absl::StrCat("errno ", err), ")",
                       "; the recording stops here (the trace is cut short), "
                       "the program goes on");
 }
