@@ -1,27 +1,48 @@
 #!/usr/bin/env bash
 # TCP echo round trips per second: examples/echo_server (a StreamServer
-# handler doing recv then sendall) beside the reference servers of
-# ../shared/bench/echo/run.sh (raw epoll, Asio, Go, gevent), in one run, at
-# 1, 10 and 100 connections with 64-byte messages.
+# handler doing recv then sendall) against the raw epoll reference server of
+# ../shared/bench/echo, at 1, 10 and 100 connections with 64-byte messages.
 #
-#   bench/echo.sh [SECS] [ROUNDS]     # defaults: 3 s per point, 2 rounds
+#   bench/echo.sh [SECS] [ROUNDS]     # defaults: 3 s per point, 3 rounds
+#   bench/echo.sh --peers [SECS]      # the shared run.sh table: raw epoll,
+#                                     # Asio, Go, gevent and geventpp
 #
-# The rounds alternate the servers (this machine is noisy); compare figures
-# within a round. Installs the peers' packages if missing.
+# This machine's speed drifts by tens of percent within a minute, so the two
+# servers run side by side and each point alternates them (raw, geventpp,
+# raw, ...); the ratio is per round, the table shows every round. Server on
+# core 0, load client on core 1. Installs the peers' packages if missing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
-secs=${1:-3}
-rounds=${2:-2}
-runner="${GEVENT_ECHO_RUN:-$here/../../shared/bench/echo/run.sh}"
-if [ ! -x "$runner" ]; then
-  echo "echo.sh: no load runner at $runner (set GEVENT_ECHO_RUN)" >&2
+shared="${GEVENT_ECHO_DIR:-$here/../../shared/bench/echo}"
+if [ ! -f "$shared/load.cc" ]; then
+  echo "echo.sh: no echo load client in $shared (set GEVENT_ECHO_DIR)" >&2
   exit 2
 fi
-tools/setup.sh golang-go libasio-dev python3-gevent
+if [ "${1:-}" = "--peers" ]; then
+  tools/setup.sh golang-go libasio-dev python3-gevent
+  bazel build -c opt //examples:echo_server >&2
+  server="$(bazel info -c opt bazel-bin 2>/dev/null)/examples/echo_server"
+  exec "$shared/run.sh" "${2:-3}" "geventpp=$server {PORT}"
+fi
+secs=${1:-3}
+rounds=${2:-3}
 bazel build -c opt //examples:echo_server >&2
 server="$(bazel info -c opt bazel-bin 2>/dev/null)/examples/echo_server"
-for ((r = 1; r <= rounds; ++r)); do
-  echo "== round $r"
-  "$runner" "$secs" "geventpp=$server {PORT}"
+out=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
+g++ -O2 -o "$out/load" "$shared/load.cc"
+g++ -O2 -o "$out/raw" "$shared/raw_epoll_server.cc"
+taskset -c 0 "$out/raw" 19801 >/dev/null 2>&1 &
+taskset -c 0 "$server" 19802 >/dev/null 2>&1 &
+sleep 0.7
+rate() { taskset -c 1 "$out/load" "$1" "$2" 64 "$secs" | awk '{print $1}'; }
+printf '%-6s %-6s %12s %12s %7s\n' conns round raw-epoll geventpp ratio
+for c in 1 10 100; do
+  for ((r = 1; r <= rounds; ++r)); do
+    raw=$(rate 19801 "$c")
+    gpp=$(rate 19802 "$c")
+    printf '%-6s %-6s %12s %12s %6.1f%%\n' "$c" "$r" "$raw" "$gpp" \
+      "$(awk -v a="$gpp" -v b="$raw" 'BEGIN { print 100 * a / b }')"
+  done
 done
