@@ -40,7 +40,20 @@ std::vector<FactoryEntry>& Factories() {
   return factories;
 }
 
-thread_local std::unique_ptr<Hub> t_hub;
+// The thread's hub. At thread exit it is destroyed, unless the thread ends
+// from inside a greenlet (exit() called in a greenlet, or in a forked
+// child's): the code running then is on a stack of the hub's pool, so the
+// hub and its stacks are left for the process's end, not unmapped under
+// the running code.
+struct ThreadHub {
+  std::unique_ptr<Hub> hub;
+  ~ThreadHub() {
+    if (hub != nullptr && hub->current() != hub->main_greenlet()) {
+      (void)hub.release();  // still reachable: t_hub_ptr keeps pointing at it
+    }
+  }
+};
+thread_local ThreadHub t_thread_hub;
 
 // An uncaught ConfigurationError (a bad GEVENT_* value) ends the program
 // with its one-line message and exit status 2, not a core dump.
@@ -111,38 +124,38 @@ void register_hub_init_hook(HubInitHook hook) {
 }
 
 Hub* internal::CreateThreadHub() {
-  if (t_hub == nullptr) {
+  if (t_thread_hub.hub == nullptr) {
     const char* env = getenv("GEVENT_HUB");
-    t_hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
-    internal::t_hub_ptr = t_hub.get();
+    t_thread_hub.hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
+    internal::t_hub_ptr = t_thread_hub.hub.get();
     std::vector<HubInitHook> hooks;
     {
       std::lock_guard<std::mutex> lock(FactoryMutex());
       hooks = InitHooks();
     }
-    for (HubInitHook hook : hooks) hook(t_hub.get());
+    for (HubInitHook hook : hooks) hook(t_thread_hub.hub.get());
   }
-  return t_hub.get();
+  return t_thread_hub.hub.get();
 }
 
 void destroy_hub() {
-  if (t_hub == nullptr) return;
-  if (t_hub->current() != t_hub->main_greenlet()) {
+  if (t_thread_hub.hub == nullptr) return;
+  if (t_thread_hub.hub->current() != t_thread_hub.hub->main_greenlet()) {
     // The hub would free the stack this call runs on.
     throw std::logic_error(absl::StrCat(
         "destroy_hub() called from ",
-        t_hub->in_hub() ? "a hub callback" : "greenlet '" + t_hub->current()->name() + "'",
+        t_thread_hub.hub->in_hub() ? "a hub callback" : "greenlet '" + t_thread_hub.hub->current()->name() + "'",
         ": call it from the main greenlet (the thread's own stack)"));
   }
-  t_hub->destroy();
-  t_hub.reset();
+  t_thread_hub.hub->destroy();
+  t_thread_hub.hub.reset();
   internal::t_hub_ptr = nullptr;
 }
 
 std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub) {
-  std::unique_ptr<Hub> old = std::move(t_hub);
-  t_hub = std::move(hub);
-  internal::t_hub_ptr = t_hub.get();
+  std::unique_ptr<Hub> old = std::move(t_thread_hub.hub);
+  t_thread_hub.hub = std::move(hub);
+  internal::t_hub_ptr = t_thread_hub.hub.get();
   return old;
 }
 
