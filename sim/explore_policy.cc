@@ -119,7 +119,7 @@ size_t ExplorePolicy::ChooseScripted(const DecisionPoint& point) {
 
 std::string DescribePerturbed(uint32_t perturbed) {
   std::string out;
-  for (unsigned k = 0; k < 4; ++k) {
+  for (unsigned k = 0; k < static_cast<unsigned>(kDecisionKinds); ++k) {
     if ((perturbed & (1u << k)) == 0) continue;
     if (!out.empty()) out += ",";
     out += DecisionName(static_cast<Decision>(k));

@@ -53,7 +53,7 @@ class ExplorePolicy final : public SchedulingPolicy {
  public:
   enum class Mode { kRandom, kPct, kScripted };
   // Bit i of `perturbed`: Decision i may deviate from the default order.
-  static constexpr uint32_t kAllKinds = 0xf;
+  static constexpr uint32_t kAllKinds = (1u << kDecisionKinds) - 1;
 
   struct Config {
     Mode mode = Mode::kRandom;

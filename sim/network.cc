@@ -61,6 +61,7 @@ struct Conn {
   bool reset[2] = {false, false};  // an RST landed at side i
   int error[2] = {0, 0};           // reported once by the next recv/send
   bool aborted = false;            // an RST was sent: no more FIN
+  bool timeout_live = false;       // the connect's timeout is not moot yet
 };
 
 class SimSocket final : public SocketTransport {
@@ -258,6 +259,7 @@ class SimSocket final : public SocketTransport {
     if (closed_once_) return;
     closed_once_ = true;
     Unbind();
+    if (state_ == State::kConnecting) TimeoutMoot();
     if (conn_ != nullptr) {
       Conn& c = *conn_;
       c.ends[side_] = nullptr;
@@ -310,11 +312,13 @@ class SimSocket final : public SocketTransport {
   // The SYN-ACK (or a refusal) reached this connecting socket.
   void Established() {
     if (state_ != State::kConnecting) return;
+    TimeoutMoot();
     state_ = State::kConnected;
     Notify(kWrite);
   }
   void ConnectFailed(int err) {
     if (state_ != State::kConnecting) return;
+    TimeoutMoot();
     state_ = State::kFailed;
     connect_error_ = err;
     if (conn_ != nullptr) conn_->ends[side_] = nullptr;
@@ -332,6 +336,13 @@ class SimSocket final : public SocketTransport {
 
  private:
   bool Dead() const { return dead_ || !host().up(); }
+  // The connect finished: its timeout will come to nothing.
+  void TimeoutMoot() {
+    if (conn_ != nullptr && conn_->timeout_live) {
+      conn_->timeout_live = false;
+      net_->LaterMoot();
+    }
+  }
   Address AnyAddress() const {
     if (family_ == AF_INET6) return Address::Ip("::", 0);
     if (family_ == AF_UNIX) return Address();
@@ -573,12 +584,16 @@ int SimSocket::Connect(const Address& a) {
   state_ = State::kConnecting;
   if (target != nullptr) SendSyn(net_, conn_, target->id(), a, local_, 0);
   std::weak_ptr<Conn> weak = conn_;
+  conn_->timeout_live = true;
+  Network* net = net_;
   net_->Later(net_->NowNs() + absl::ToInt64Nanoseconds(net_->options().connect_timeout),
-              [weak] {
-             if (std::shared_ptr<Conn> c = weak.lock()) {
-               if (SimSocket* s = c->ends[0]) s->ConnectFailed(ETIMEDOUT);
-             }
-           });
+              [net, weak] {
+                std::shared_ptr<Conn> c = weak.lock();
+                if (c == nullptr || !c->timeout_live) return;
+                c->timeout_live = false;
+                net->LaterMoot();
+                if (SimSocket* s = c->ends[0]) s->ConnectFailed(ETIMEDOUT);
+              });
   return -EINPROGRESS;
 }
 
@@ -911,6 +926,7 @@ void Network::LandAt(int64_t when, std::shared_ptr<Conn> conn, int side) {
 }
 
 void Network::Later(int64_t when, std::function<void()> fn) {
+  ++live_later_;
   Event e;
   e.fn = std::move(fn);
   Push(when, std::move(e), /*later=*/true);
@@ -943,8 +959,7 @@ Network::NextQueue() {
 }
 
 void Network::UpdateRef() {
-  const bool want =
-      waiting_ > 0 && (!queue_.empty() || !later_.empty()) && !shutting_down_;
+  const bool want = waiting_ > 0 && (!queue_.empty() || live_later_ > 0) && !shutting_down_;
   if (want == holding_ref_) return;
   holding_ref_ = want;
   if (want) {

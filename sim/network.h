@@ -218,8 +218,13 @@ class Network final : public NetworkBackend, public WaitTracker {
   void At(int64_t when_ns, std::function<void()> fn);
   // The same for an event far ahead that usually comes to nothing (a
   // connect's timeout): kept apart, so that the deliveries' queue stays
-  // small.
+  // small. Until LaterMoot() says it came to nothing, it keeps the loop
+  // alive as deliveries do.
   void Later(int64_t when_ns, std::function<void()> fn);
+  void LaterMoot() {
+    --live_later_;
+    UpdateRef();
+  }
   // Lands the segments of `conn`'s direction `side` that are due, at
   // `when_ns`.
   void LandAt(int64_t when_ns, std::shared_ptr<Conn> conn, int side);
@@ -286,6 +291,7 @@ class Network final : public NetworkBackend, public WaitTracker {
   uint64_t delivered_ = 0;
   bool shutting_down_ = false;
   int waiting_ = 0;          // greenlets waiting on simulated sockets
+  int live_later_ = 0;       // Later() events not yet moot
   bool holding_ref_ = false;  // a hub ref: someone waits, and deliveries are due
 };
 
