@@ -68,6 +68,14 @@ int ErrnoOf(const std::function<void()>& fn) {
   return 0;
 }
 
+// Waits (10 ms steps, at most 5 s) until `done()`: robust on a loaded
+// machine, where a fixed pause may end before the other side has run.
+template <typename F>
+bool WaitUntil(F done) {
+  for (int i = 0; i < 500 && !done(); ++i) sleep(Milliseconds(10));
+  return done();
+}
+
 std::string RecvExactly(Socket& s, size_t n) {
   std::string out;
   while (out.size() < n) {
@@ -391,14 +399,14 @@ TEST_P(SocketTest, MaxConnectionsHoldsBackTheNextClient) {
   server.start();
   Socket first = create_connection(server.address());
   first.sendall("first");
-  sleep(Milliseconds(10));
+  ASSERT_TRUE(WaitUntil([&] { return log.size() == 1; }));
   Socket second = create_connection(server.address());  // queued by the kernel
   second.sendall("second");
-  sleep(Milliseconds(20));
+  sleep(Milliseconds(20));  // time enough to start a second handler, if it could
   EXPECT_EQ(log, (std::vector<std::string>{"start first"}));
   EXPECT_EQ(server.connection_count(), 1u);
   release->set();
-  sleep(Milliseconds(20));
+  ASSERT_TRUE(WaitUntil([&] { return log.size() == 4; }));
   EXPECT_EQ(log, (std::vector<std::string>{"start first", "end first", "start second",
                                            "end second"}));
   server.stop();
