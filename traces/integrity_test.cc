@@ -224,7 +224,13 @@ TEST(Integrity, EveryCutFollowedByZerosIsTruncated) {
         const Read got = ReadBytes(bad);
         const std::string where = absl::StrCat("cut at ", n, " + ", zeros, " zeros: ", got.error);
         bool ok = !got.complete;
-        if (!got.opened) {
+        if (same == t.data.size()) {
+          // The original ended in zeros and the cut fell among them: the
+          // zeros rebuild the whole file, and zeros after the end record
+          // are a complete trace (a preallocated file's tail).
+          ok = got.complete && got.error.empty() && IsPrefix(got, t) &&
+               got.events.size() == t.events.size();
+        } else if (!got.opened) {
           ok = ok && n < t.header_end && absl::StrContains(got.error, "truncated in the header");
         } else {
           ok = ok && absl::StrContains(got.error, "' is truncated at byte ") &&
@@ -237,6 +243,24 @@ TEST(Integrity, EveryCutFollowedByZerosIsTruncated) {
         }
       }
     }
+  }
+}
+
+// Zeros after the end record (a preallocated file's tail) leave a trace
+// complete; anything else after it is corruption.
+TEST(Integrity, ZerosAfterTheEndRecordAreACompleteTrace) {
+  for (const Trace& t : Traces()) {
+    SCOPED_TRACE(t.what);
+    for (size_t zeros : {size_t{1}, size_t{4}, size_t{4096}}) {
+      const Read got = ReadBytes(t.data + std::string(zeros, '\0'));
+      EXPECT_TRUE(got.complete) << zeros << " zeros: " << got.error;
+      EXPECT_EQ(got.events.size(), t.events.size());
+      EXPECT_TRUE(IsPrefix(got, t));
+    }
+    const Read junk = ReadBytes(t.data + std::string(3, '\0') + "x");
+    EXPECT_FALSE(junk.complete);
+    EXPECT_TRUE(absl::StrContains(junk.error, "unexpected data after the end record"))
+        << junk.error;
   }
 }
 
