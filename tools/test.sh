@@ -11,13 +11,21 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 
+# The lines that say what failed: Bazel's per-target results, and each gtest
+# failure with the 4 lines after it (its message).
+failure_lines() {
+  awk '/: Failure$/ { after = 5 }
+       after > 0 { print; after--; next }
+       /^\/\/|^(FAIL|ERROR)|Test output for |^\[  FAILED/ { print }'
+}
+
 run() {
   echo "== bazel test $* //..." >&2
   # A failing test's own lines (its gtest failures) are shown too, so that a
   # failure that does not repeat can still be read in the CI log.
   bazel test --keep_going --noshow_progress --test_output=errors "$@" //... 2>&1 |
     tee -a "$log" |
-    grep -E '^//|^(FAIL|ERROR)|Test output for |: Failure$|^\[  FAILED|^(Expected|Value of)|^ +(Which is|Actual|actual|Expected)' >&2
+    failure_lines >&2
   local rc=${PIPESTATUS[0]}
   # 4 = no tests found; anything else non-zero is a failure.
   if [ "$rc" -ne 0 ]; then status=1; fi
