@@ -83,16 +83,17 @@ bool Hub::alive() const {
 
 
 
-size_t Hub::Decide(Decision d, size_t n, const uint64_t* owners) {
+size_t Hub::Decide(DecisionPoint point) {
+  const size_t n = point.options;
   if (n < 2) return 0;
   uint64_t starter;
-  if (d == Decision::kTimerJitter && owners == nullptr) {
+  if (point.kind == Decision::kTimerJitter && point.owners == nullptr) {
     starter = current_->id();
-    owners = &starter;
+    point.owners = &starter;
   }
-  size_t pick = policy_->Choose(DecisionPoint{d, n, owners});
+  size_t pick = policy_->Choose(point);
   if (pick >= n) pick = n - 1;
-  EmitDecision(d, n, pick);
+  EmitDecision(point.kind, n, pick);
   return pick;
 }
 

@@ -242,7 +242,11 @@ class Hub {
   // point `d`, and reports the choice. n < 2 is not a decision: returns 0.
   // `owners`: see DecisionPoint (for kTimerJitter the hub passes the
   // current greenlet itself).
-  size_t Decide(Decision d, size_t n, const uint64_t* owners = nullptr);
+  size_t Decide(Decision d, size_t n, const uint64_t* owners = nullptr) {
+    return Decide(DecisionPoint{d, n, owners});
+  }
+  // The same for a point with more to say (DecisionPoint's hosts).
+  size_t Decide(DecisionPoint point);
   // Who decides the orders the real world leaves open from now on; nullptr
   // restores the default order. Not owned: it must outlive its use. Its
   // perturbs() and delays_timers() are read here: set it again after they

@@ -53,6 +53,10 @@ struct DecisionPoint {
   // no owners (I/O order, wake-up order). For kTimerJitter, owners[0] is
   // the greenlet starting the timer.
   const uint64_t* owners = nullptr;
+  // For the network's decisions (kNet*): the sending and the receiving
+  // host (sim/network.h host ids; 0 is the default host).
+  uint32_t from_host = 0;
+  uint32_t to_host = 0;
 };
 
 class SchedulingPolicy {

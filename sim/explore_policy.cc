@@ -60,6 +60,8 @@ size_t ExplorePolicy::Choose(const DecisionPoint& point) {
   DecisionRecord r{point.kind, static_cast<uint32_t>(point.options),
                    static_cast<uint32_t>(pick), ToNanos(hub_->loop_time())};
   r.greenlet = hub_->current()->id();
+  r.from_host = point.from_host;
+  r.to_host = point.to_host;
   if (point.owners != nullptr) {
     r.owner = point.owners[jitter ? 0 : pick];
     r.default_owner = point.owners[0];

@@ -47,6 +47,8 @@ struct DecisionRecord {
   uint64_t greenlet = 0;    // the running greenlet (0: the hub, main)
   uint64_t owner = 0;       // the picked option's owner, if known
   uint64_t default_owner = 0;  // option 0's owner, if known
+  uint32_t from_host = 0;      // the network's decisions: the message's
+  uint32_t to_host = 0;        // sender and receiver
 };
 
 class ExplorePolicy final : public SchedulingPolicy {

@@ -193,7 +193,8 @@ class SimSocket final : public SocketTransport {
     const size_t n = std::min(len, cap - held);
     size_t parts = 1;
     if (net_->options().split_sends && n > 1) {
-      parts = 1 + net_->Choose(Decision::kNetSplit, std::min<size_t>(4, n));
+      parts = 1 + net_->Choose(Decision::kNetSplit, std::min<size_t>(4, n), host_,
+                               c.hosts[1 - side_]);
     }
     const char* p = static_cast<const char*>(buf);
     size_t left = n;
@@ -634,8 +635,11 @@ ssize_t SimSocket::SendTo(const void* buf, size_t len, const Address& to) {
     from = Address::Ip(ip, local_.port());
   }
   const LinkOptions& link = net_->Link(host_, target->id());
-  if (net_->Roll(Decision::kNetLoss, link.loss)) return static_cast<ssize_t>(len);
-  const int copies = net_->Roll(Decision::kNetDuplicate, link.duplicate) ? 2 : 1;
+  if (net_->Roll(Decision::kNetLoss, link.loss, host_, target->id())) {
+    return static_cast<ssize_t>(len);
+  }
+  const int copies =
+      net_->Roll(Decision::kNetDuplicate, link.duplicate, host_, target->id()) ? 2 : 1;
   const std::string key = family_ == AF_UNIX ? absl::StrCat("unix:", to.host())
                                              : absl::StrCat("udp:", to.port());
   for (int i = 0; i < copies; ++i) {
@@ -660,6 +664,7 @@ std::shared_ptr<Greenlet<void>> Host::spawn(std::function<void()> fn) {
   if (!fn) throw std::invalid_argument("Host::spawn: the function is empty");
   auto g = gevent::spawn(std::move(fn));
   g->set_host(id_);
+  g->set_name(name_);  // in reports and traces: the machine it runs on
   return g;
 }
 
@@ -693,6 +698,12 @@ Network& Network::current() {
 }
 
 int64_t Network::NowNs() const { return hub_->backend().NowNs(); }
+
+std::vector<std::string> Network::host_names() const {
+  std::vector<std::string> names;
+  for (const auto& h : hosts_) names.push_back(h->name());
+  return names;
+}
 
 Host& Network::add_host(const std::string& name, std::function<void()> start,
                         const std::string& ip) {
@@ -869,7 +880,8 @@ int64_t Network::ArrivalNs(uint32_t from, uint32_t to) {
   const int64_t jitter_us = absl::ToInt64Microseconds(link.jitter);
   if (jitter_us > 0) {
     when += static_cast<int64_t>(Choose(Decision::kNetDelay,
-                                        static_cast<size_t>(jitter_us) + 1)) * 1000;
+                                        static_cast<size_t>(jitter_us) + 1, from, to)) *
+            1000;
   }
   return when;
 }
@@ -896,17 +908,20 @@ void Network::Deliver(uint32_t from, uint32_t to, std::function<void()> fn,
   At(std::max(when, not_before), std::move(fn));
 }
 
-size_t Network::Choose(Decision d, size_t n) {
+size_t Network::Choose(Decision d, size_t n, uint32_t from, uint32_t to) {
   if (n < 2 || !hub_->perturbs()) return 0;
-  return hub_->Decide(d, n);
+  DecisionPoint point{d, n};
+  point.from_host = from;
+  point.to_host = to;
+  return hub_->Decide(point);
 }
 
-bool Network::Roll(Decision d, double rate) {
+bool Network::Roll(Decision d, double rate, uint32_t from, uint32_t to) {
   if (rate <= 0) return false;
   if (rate >= 1) return true;
   if (!hub_->perturbs()) return false;
   const size_t per_mille = static_cast<size_t>(std::lround(rate * 1000));
-  return hub_->Decide(d, 1000) >= 1000 - per_mille;
+  return Choose(d, 1000, from, to) >= 1000 - per_mille;
 }
 
 void Network::Track(SimSocket* s) { sockets_[s->id_] = s; }

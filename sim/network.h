@@ -96,8 +96,8 @@ class Host {
   // Its IPv4 address ("10.0.0.2").
   const std::string& ip() const { return ip_; }
   bool up() const { return up_; }
-  // Runs `fn` in a new greenlet on this host (greenlets it spawns are on
-  // this host too).
+  // Runs `fn` in a new greenlet on this host, named after the host
+  // (greenlets it spawns are on this host too).
   std::shared_ptr<Greenlet<void>> spawn(std::function<void()> fn);
   // The socket bound to `key` ("tcp:80", "udp:53", "unix:/p"), or nullptr.
   SimSocket* bound_for_syn(const std::string& key) const;
@@ -138,6 +138,8 @@ class Network final : public NetworkBackend, public WaitTracker {
   // The host named `name`; throws std::invalid_argument naming it if none.
   Host& host(absl::string_view name);
   Host& default_host() { return *hosts_[0]; }
+  // Every host's name, by id.
+  std::vector<std::string> host_names() const;
   // The host the current greenlet runs on.
   Host& current_host();
 
@@ -230,10 +232,11 @@ class Network final : public NetworkBackend, public WaitTracker {
   void LandAt(int64_t when_ns, std::shared_ptr<Conn> conn, int side);
   // Runs `fn` once every cut link is healed.
   void AfterHeal(std::function<void()> fn) { held_.push_back(std::move(fn)); }
-  // A seeded choice among `n` options (0 when the seed perturbs nothing).
-  size_t Choose(Decision d, size_t n);
+  // A seeded choice among `n` options (0 when the seed perturbs nothing),
+  // about a message from host `from` to host `to`.
+  size_t Choose(Decision d, size_t n, uint32_t from, uint32_t to);
   // A seeded yes/no with probability `rate` (kNetLoss / kNetDuplicate).
-  bool Roll(Decision d, double rate);
+  bool Roll(Decision d, double rate, uint32_t from, uint32_t to);
   uint64_t NextSocketId() { return ++socket_seq_; }
   void Track(SimSocket* s);
   void Untrack(SimSocket* s);

@@ -7,15 +7,18 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include <gtest/gtest-spi.h>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -25,9 +28,12 @@
 #include "runtime/hub.h"
 #include "runtime/raw_greenlet.h"
 #include "sim/explore_policy.h"
+#include "sim/network.h"
 #include "sim/simulation.h"
+#include "traces/reader.h"
 #include "traces/recorder.h"
 #include "traces/replay.h"
+#include "traces/tool.h"
 
 namespace gevent {
 namespace testing {
@@ -175,7 +181,14 @@ class FailureCatcher final : public ::testing::ScopedFakeTestPartResultReporter 
   explicit FailureCatcher(Hub* hub)
       : ScopedFakeTestPartResultReporter(INTERCEPT_ONLY_CURRENT_THREAD, &results_), hub_(hub) {}
   void ReportTestPartResult(const ::testing::TestPartResult& r) override {
-    if (r.failed() && !first_) first_ = hub_->loop_time();
+    if (r.failed() && !first_) {
+      first_ = hub_->loop_time();
+      // Where it failed, in the trace: a note the timeline draws.
+      const std::string note = absl::StrCat(
+          trace::kFailureNotePrefix, absl::StrJoin(absl::StrSplit(r.message(), '\n'), " / "));
+      RawGreenlet* g = hub_->current();
+      hub_->EmitNote(g, g->id(), note.c_str());
+    }
     ScopedFakeTestPartResultReporter::ReportTestPartResult(r);
   }
   const ::testing::TestPartResultArray& results() const { return results_; }
@@ -197,6 +210,7 @@ struct Outcome {
   std::vector<DecisionRecord> log;
   uint64_t steps = 0;
   std::map<uint64_t, std::string> names;
+  std::vector<std::string> hosts;  // the simulated network's, by id
   std::vector<RunObserver::Seen> events;
 };
 
@@ -211,7 +225,7 @@ std::string Indent(const std::string& text, const std::string& prefix) {
 
 // Runs `body` in the current thread's main greenlet on `hub` (installed),
 // and says what failed. Kills what is left before returning.
-void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors,
+void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors, bool details,
              Outcome* out) {
   struct Error {
     std::string where, type, what;
@@ -224,6 +238,14 @@ void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors,
   });
   auto fail = [&](std::string signature, std::string message, absl::Time t) {
     if (out->failed) return;
+    if (!absl::StartsWith(signature, "assertion ")) {
+      // Where it was found, in the trace (an assertion noted itself when
+      // it failed).
+      const std::string note = absl::StrCat(
+          trace::kFailureNotePrefix, absl::StrJoin(absl::StrSplit(message, '\n'), " / "));
+      RawGreenlet* g = hub->current();
+      hub->EmitNote(g, g->id(), note.c_str());
+    }
     out->failed = true;
     out->signature = std::move(signature);
     out->message = std::move(message);
@@ -288,6 +310,11 @@ void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors,
     }
   }
   out->event_hash = hub->event_hash();
+  if (details) {
+    if (auto* net = dynamic_cast<sim::Network*>(hub->backend().network())) {
+      out->hosts = net->host_names();
+    }
+  }
   hub->destroy();  // kills what is left, while the catcher takes its failures
 }
 
@@ -320,7 +347,7 @@ Outcome RunOnce(const RunSpec& spec, const std::function<void()>& body, bool exp
     if (!spec.record_path.empty()) {
       recorder = std::make_unique<trace::Recorder>(hub, spec.record_path);
     }
-    RunBody(hub, body, expect_errors, &out);
+    RunBody(hub, body, expect_errors, spec.details, &out);
     if (recorder != nullptr) recorder->Stop();
   }
   hub->set_observer(nullptr);
@@ -348,7 +375,16 @@ std::string NameOf(const std::map<uint64_t, std::string>& names, uint64_t id) {
   return it != names.end() ? it->second : absl::StrCat("Greenlet-", id);
 }
 
-std::string DescribeDecision(const DecisionRecord& r, const std::map<uint64_t, std::string>& names) {
+// "store -> cache" (host names as the network knew them).
+std::string Link(const DecisionRecord& r, const std::vector<std::string>& hosts) {
+  auto name = [&](uint32_t id) {
+    return id < hosts.size() ? hosts[id] : absl::StrCat("host ", id);
+  };
+  return absl::StrCat(name(r.from_host), " -> ", name(r.to_host));
+}
+
+std::string DescribeDecision(const DecisionRecord& r, const Outcome& run) {
+  const std::map<uint64_t, std::string>& names = run.names;
   const std::string at = FormatTime(r.time_ns);
   switch (r.kind) {
     case Decision::kTimerTie:
@@ -365,14 +401,17 @@ std::string DescribeDecision(const DecisionRecord& r, const std::map<uint64_t, s
       return absl::StrCat(at, ": of ", r.options, " cross-thread wake-ups, #", r.pick + 1,
                           " was delivered first");
     case Decision::kNetDelay:
-      return absl::StrCat(at, ": a network message lands ", r.pick,
+      return absl::StrCat(at, ": a message ", Link(r, run.hosts), " lands ", r.pick,
                           " us after its link's base latency");
     case Decision::kNetSplit:
-      return absl::StrCat(at, ": a stream send is delivered in ", r.pick + 1, " parts");
+      return absl::StrCat(at, ": a stream send ", Link(r, run.hosts), " is delivered in ",
+                          r.pick + 1, " parts");
     case Decision::kNetLoss:
-      return absl::StrCat(at, ": a datagram's loss draw is ", r.pick, " of 1000");
+      return absl::StrCat(at, ": a datagram ", Link(r, run.hosts), ": its loss draw is ",
+                          r.pick, " of 1000");
     case Decision::kNetDuplicate:
-      return absl::StrCat(at, ": a datagram's duplicate draw is ", r.pick, " of 1000");
+      return absl::StrCat(at, ": a datagram ", Link(r, run.hosts), ": its duplicate draw is ",
+                          r.pick, " of 1000");
     case Decision::kBuggify:
       return absl::StrCat(at, ": a buggify point ", r.pick == 3 ? "fires" : "stays off");
   }
@@ -442,6 +481,36 @@ std::vector<size_t> Shrink(const RunSpec& failing, const Outcome& original,
     }
   }
   return c;
+}
+
+// The timeline of a shrunk run's trace, its decisive decisions marked,
+// written beside it (x.min.gtrace -> x.svg). Returns its path, or "" (the
+// reason on stderr).
+std::string WriteTimeline(const std::string& trace_path, const Outcome& run) {
+  trace::TimelineOptions options;
+  for (size_t i = 0; i < run.log.size(); ++i) {
+    if (run.log[i].pick != 0) options.marks.push_back({i, DescribeDecision(run.log[i], run)});
+  }
+  std::string path = trace_path;
+  const std::string suffix = ".min.gtrace";
+  if (absl::EndsWith(path, suffix)) path.resize(path.size() - suffix.size());
+  path += ".svg";
+  trace::TraceReader reader;
+  std::string svg;
+  std::ostringstream err;
+  if (!reader.Open(trace_path) || trace::TimelineSvg(reader, options, &svg, err) != 0) {
+    fprintf(stderr, "explore: no timeline for %s: %s%s\n", trace_path.c_str(),
+            reader.error().c_str(), err.str().c_str());
+    return "";
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << svg;
+  out.close();
+  if (!out) {
+    fprintf(stderr, "explore: cannot write %s\n", path.c_str());
+    return "";
+  }
+  return path;
 }
 
 // ---- the exploration
@@ -623,7 +692,7 @@ ExploreReport ReplayTrace(const ExploreOptions& o, const std::function<void()>& 
   Outcome out;
   {
     trace::Replay replay(o.replay);
-    RunBody(replay.hub(), body, o.expect_greenlet_errors, &out);
+    RunBody(replay.hub(), body, o.expect_greenlet_errors, /*details=*/false, &out);
     const trace::ReplayResult result = replay.Finish();
     report.replay_status = absl::StrCat(trace::ReplayStatusName(result.status), ": ", result.report);
   }
@@ -752,9 +821,12 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
       const Outcome m = RunOnce(minimal, body, o.expect_greenlet_errors);
       if (m.failed && m.signature == out.signature) {
         for (const DecisionRecord& r : m.log) {
-          if (r.pick != 0) report.shrunk_decisions.push_back(DescribeDecision(r, m.names));
+          if (r.pick != 0) report.shrunk_decisions.push_back(DescribeDecision(r, m));
         }
-        if (!min_path.empty()) report.trace_paths.push_back(min_path);
+        if (!min_path.empty()) {
+          report.trace_paths.push_back(min_path);
+          report.timeline_path = WriteTimeline(min_path, m);
+        }
         size_t deviations = 0;
         for (const auto& r : out.log) deviations += r.pick != 0 ? 1 : 0;
         shrunk_line = absl::StrCat(
@@ -774,6 +846,9 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
     if (!shrunk_line.empty()) {
       absl::StrAppend(&text, "\n  Shrunk: ", shrunk_line);
       for (const std::string& d : report.shrunk_decisions) absl::StrAppend(&text, "\n    - ", d);
+    }
+    if (!report.timeline_path.empty()) {
+      absl::StrAppend(&text, "\n  Picture: ", report.timeline_path);
     }
     report.text = std::move(text);
     if (o.stop_at_first_failure) break;

@@ -26,7 +26,8 @@
 // The first failing schedule is run again with a recorder (the trace, which
 // replays with GEVENT_REPLAY= or `gtrace`), then shrunk: the fewest of its
 // decisions that differ from the default order and still fail the same
-// way, printed in words and saved as a second trace.
+// way, printed in words and saved as a second trace, with a timeline
+// picture (SVG) of it where those decisions and the failure are marked.
 //
 // Environment (each overrides the option's default; a bad value is an
 // error that names it):
@@ -109,6 +110,9 @@ struct ExploreReport {
   std::string repro;
   // The failing run's trace and the shrunk one (empty if not saved).
   std::vector<std::string> trace_paths;
+  // A timeline picture (SVG) of the shrunk run, its decisive decisions
+  // marked, next to its trace ("" if not saved).
+  std::string timeline_path;
   // Decisions of the failing run, and of the shrunk schedule, in words.
   uint64_t decisions = 0;
   std::vector<std::string> shrunk_decisions;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -20,6 +21,8 @@
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
 #include "testing/racy_programs.h"
+#include "traces/reader.h"
+#include "traces/tool.h"
 
 namespace gevent {
 namespace testing {
@@ -225,6 +228,47 @@ TEST(Explore, ShrinksToTheDecisionsThatMatter) {
   EXPECT_LE(r.shrunk_decisions.size(), 2u) << r.text;
   EXPECT_THAT(r.text, ::testing::HasSubstr("Shrunk: "));
   EXPECT_THAT(r.shrunk_decisions[0], ::testing::HasSubstr("t="));
+}
+
+TEST(Explore, DrawsTheShrunkRunWithItsDecisiveDecisionsMarked) {
+  const ExploreOptions o = Quiet("LockOrderPicture");
+  ExploreReport r = Explore(o, LockOrderInNoise);
+  ASSERT_FALSE(r.shrunk_decisions.empty()) << r.text;
+  ASSERT_FALSE(r.timeline_path.empty()) << r.text;
+  EXPECT_THAT(r.text, ::testing::HasSubstr("Picture: " + r.timeline_path));
+  EXPECT_THAT(r.timeline_path, ::testing::EndsWith(".svg"));
+  std::ifstream in(r.timeline_path, std::ios::binary);
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(svg, ::testing::StartsWith("<?xml"));
+  EXPECT_THAT(svg, ::testing::EndsWith("</svg>\n"));
+  // Each shrunk decision, in words, as a mark (the SVG escapes nothing in
+  // these words).
+  for (const std::string& d : r.shrunk_decisions) {
+    EXPECT_THAT(svg, ::testing::HasSubstr("decisive: " + d));
+  }
+  EXPECT_THAT(svg, ::testing::HasSubstr("FAILURE at record"));
+}
+
+TEST(Explore, AFailedAssertionIsANoteInTheTrace) {
+  ExploreOptions o = Quiet("AssertionNote");
+  o.shrink = false;
+  ExploreReport r = Explore(o, [] {
+    auto g = spawn([] {
+      sleep(absl::Milliseconds(1));
+      EXPECT_EQ(1, 2) << "one is not two";
+    });
+    g->join();
+  });
+  ASSERT_EQ(r.trace_paths.size(), 1u) << r.text;
+  trace::TraceReader reader;
+  ASSERT_TRUE(reader.Open(r.trace_paths[0])) << reader.error();
+  trace::Event e;
+  std::string note;
+  while (reader.Next(&e)) {
+    if (e.kind == HubEventKind::kNote) note = e.text;
+  }
+  EXPECT_THAT(note, ::testing::StartsWith(trace::kFailureNotePrefix));
+  EXPECT_THAT(note, ::testing::HasSubstr("one is not two"));
 }
 
 // ---- strategies

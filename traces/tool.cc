@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -485,6 +486,12 @@ std::string ShortTime(int64_t ns) {
 // Text on a white halo, readable over spans and lines.
 const char kHalo[] = " stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\" stroke-linejoin=\"round\"";
 
+// An error finish, or a failure note (kFailureNotePrefix).
+bool IsFailure(const Event& e) {
+  return (e.kind == HubEventKind::kFinish && e.a == 1) ||
+         (e.kind == HubEventKind::kNote && absl::StartsWith(e.text, kFailureNotePrefix));
+}
+
 bool Minor(HubEventKind k) {
   switch (k) {
     case HubEventKind::kCallback:
@@ -509,17 +516,33 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   size_t failure = SIZE_MAX;
   Event failed;
   Event e;
+  // The record of each mark (by decision ordinal), and its label.
+  std::map<uint64_t, const std::string*> wanted;
+  for (const TimelineOptions::Mark& m : options.marks) wanted[m.decision] = &m.label;
+  std::map<size_t, std::string> marked;
+  uint64_t decisions = 0;
   while (r.Next(&e)) {
-    if (failure == SIZE_MAX && e.kind == HubEventKind::kFinish && e.a == 1) {
+    if (failure == SIZE_MAX && IsFailure(e)) {
       failure = n;
       failed = e;
+    }
+    if (e.kind == HubEventKind::kDecision) {
+      auto it = wanted.find(decisions++);
+      if (it != wanted.end()) marked[n] = *it->second;
     }
     ++n;
   }
   // The window.
   size_t count = options.count <= 0 ? 400 : static_cast<size_t>(std::min<int64_t>(options.count, 5000));
   size_t from;
-  if (options.from >= 0) {
+  if (options.from < 0 && !marked.empty()) {
+    // From a little before the first mark through the failure (or the last
+    // mark), if that fits.
+    const size_t first = marked.begin()->first;
+    const size_t last = std::max(marked.rbegin()->first, failure == SIZE_MAX ? 0 : failure);
+    from = first > 12 ? first - 12 : 0;
+    count = std::min<size_t>(last + 24 - from, 5000);
+  } else if (options.from >= 0) {
     from = std::min<size_t>(static_cast<size_t>(options.from), n);
   } else if (failure != SIZE_MAX && failure + 1 > count) {
     // End a little after the failure.
@@ -587,7 +610,7 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   const size_t rows = lanes.order.size() + 1;
   const double width = std::max(cx + 40, 1150.0);  // the legend fits
   const double lanes_bottom = kTop + static_cast<double>(rows) * kRow;
-  const double height = lanes_bottom + 56;
+  const double height = lanes_bottom + 56 + (marked.empty() ? 0 : 24);
   auto Y = [&](int row) { return kTop + row * kRow + kRow / 2; };
 
   std::string o;
@@ -733,6 +756,20 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
                     "</title></path>\n");
   }
 
+  // A failure: a red line across the lanes, a cross on its lane, and what
+  // failed (to the cross's left if it would not fit on its right).
+  auto draw_failure = [&](double xi, double y, const std::string& tip, const std::string& label) {
+    const bool left = xi + 9 + 6.5 * static_cast<double>(label.size()) > width;
+    absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(kTop), "\" x2=\"", Num(xi), "\" y2=\"",
+                    Num(lanes_bottom), "\" stroke=\"#d03030\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n",
+                    "<path d=\"M", Num(xi - 6), ",", Num(y - 6), " l12,12 M", Num(xi + 6), ",", Num(y - 6),
+                    " l-12,12\" stroke=\"#d03030\" stroke-width=\"3\"><title>", tip, "</title></path>\n",
+                    "<text x=\"", Num(left ? xi - 9 : xi + 9), "\" y=\"", Num(y + 15), "\"",
+                    left ? " text-anchor=\"end\"" : "",
+                    " font-size=\"11\" font-weight=\"bold\" fill=\"#c00000\"", kHalo, ">", Xml(label),
+                    "</text>\n");
+  };
+
   // Markers.
   for (size_t i = from; i < to; ++i) {
     const Event& e = ev(i);
@@ -790,6 +827,10 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
       case HubEventKind::kNote: {
         const int row = lanes.RowOf(e.greenlet);
         if (row < 0) break;
+        if (IsFailure(e)) {
+          draw_failure(xi, Y(row), tip, Clip(e.text, 90));
+          break;
+        }
         absl::StrAppend(&o, "<path d=\"M", Num(xi), ",", Num(Y(row) + 10), " v-22 l8,4 l-8,4\" fill=\"#f2c200\" "
                         "stroke=\"#7a6200\"><title>", tip, "</title></path>\n",
                         "<text x=\"", Num(xi + 10), "\" y=\"", Num(Y(row) - 10), "\" font-size=\"10\" fill=\"#7a6200\"",
@@ -801,14 +842,7 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
         if (row < 0) break;
         const double y = Y(row);
         if (e.a == 1) {
-          absl::StrAppend(&o, "<line x1=\"", Num(xi), "\" y1=\"", Num(kTop), "\" x2=\"", Num(xi), "\" y2=\"",
-                          Num(lanes_bottom), "\" stroke=\"#d03030\" stroke-width=\"1.5\" opacity=\"0.6\"/>\n",
-                          "<path d=\"M", Num(xi - 6), ",", Num(y - 6), " l12,12 M", Num(xi + 6), ",", Num(y - 6),
-                          " l-12,12\" stroke=\"#d03030\" stroke-width=\"3\"><title>", tip, "</title></path>\n",
-                          "<text x=\"", Num(xi + 9), "\" y=\"", Num(y + 15),
-                          "\" font-size=\"11\" font-weight=\"bold\" fill=\"#c00000\"", kHalo, ">",
-                          Xml(Clip(absl::StrCat(e.text, e.text2.empty() ? "" : ": ", e.text2), 70)),
-                          "</text>\n");
+          draw_failure(xi, y, tip, Clip(absl::StrCat(e.text, e.text2.empty() ? "" : ": ", e.text2), 70));
         } else {
           absl::StrAppend(&o, "<rect x=\"", Num(xi - 2), "\" y=\"", Num(y - 7), "\" width=\"4\" height=\"14\" fill=\"",
                           e.a == 2 ? "#555555" : "#2e8b57", "\"><title>", tip, "</title></rect>\n");
@@ -827,8 +861,21 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
     }
   }
 
+  // Decisive decisions: a purple band across the lanes, labelled above.
+  int mark_row = 0;
+  for (const auto& [i, label] : marked) {
+    if (i < from || i >= to) continue;
+    const double xi = X(i);
+    absl::StrAppend(&o, "<rect x=\"", Num(xi - 3), "\" y=\"", Num(kTop), "\" width=\"6\" height=\"",
+                    Num(lanes_bottom - kTop), "\" fill=\"#8a3ab8\" opacity=\"0.35\"><title>",
+                    Xml(label), "</title></rect>\n", "<text x=\"", Num(xi + 5), "\" y=\"",
+                    Num(lanes_bottom + 12 + 12 * (mark_row++ % 2)),
+                    "\" font-size=\"11\" font-weight=\"bold\" fill=\"#6a1a98\"", kHalo, ">",
+                    Xml(absl::StrCat("decisive: ", Clip(label, 110))), "</text>\n");
+  }
+
   // Legend.
-  const double ly = lanes_bottom + 26;
+  const double ly = lanes_bottom + 26 + (marked.empty() ? 0 : 24);
   struct Item {
     const char* svg;
     const char* text;

@@ -38,12 +38,26 @@ int Dump(TraceReader& r, std::ostream& out, std::ostream& err);
 int Stats(TraceReader& r, std::ostream& out, std::ostream& err);
 int Diff(TraceReader& a, TraceReader& b, std::ostream& out, std::ostream& err);
 
+// A note whose text starts with this marks where a test failed (the
+// explorer writes one at a run's first failed assertion); the timeline
+// draws it as a failure.
+inline constexpr char kFailureNotePrefix[] = "FAILED: ";
+
 struct TimelineOptions {
   // The window of records to draw: `count` records from `from`. from < 0:
-  // around the first failure (an error finish) if there is one, else from
-  // the start.
+  // from a little before the first mark through the first failure if there
+  // are marks (`count` is then what that takes, up to 5,000), else around the
+  // first failure (an error finish or a failure note) if there is one, else
+  // from the start.
   int64_t from = -1;
   int64_t count = 400;
+  // Decisions to mark as decisive (the explorer's shrunk schedule): the
+  // ordinal of each among the trace's decision records, and its label.
+  struct Mark {
+    uint64_t decision = 0;
+    std::string label;
+  };
+  std::vector<Mark> marks;
 };
 // Reads the events and renders them. Returns the exit status; the document
 // is complete (and valid) even when the trace is truncated. Both read the
