@@ -513,6 +513,52 @@ std::string WriteTimeline(const std::string& trace_path, const Outcome& run) {
   return path;
 }
 
+// ---- ties: the orders enumerated
+
+// The first kTiesWalked seeds of `ties` walk the tree of order decisions
+// (timer ties, I/O order, wake-up order) depth-first, as a stateless model
+// checker does; later seeds sample it at random. A walk that ends within
+// them has tried every order.
+constexpr uint64_t kTiesWalked = 256;
+
+bool IsOrder(Decision d) {
+  return d == Decision::kTimerTie || d == Decision::kIoOrder || d == Decision::kWakeupOrder;
+}
+
+class TiesWalk {
+ public:
+  using Run = std::function<std::vector<DecisionRecord>(const std::vector<DecisionRecord>&)>;
+  // The script of schedule `k` (0-based), running those before it that did
+  // not run yet with `run`; nullopt if the walk ended before `k`.
+  std::optional<std::vector<DecisionRecord>> ScriptFor(uint64_t k, const Run& run) {
+    while (!ended_ && next_ < k) Advance(run(script_));
+    if (ended_ || next_ != k) return std::nullopt;
+    return script_;
+  }
+  // Schedule next_ ran its script and took the decisions `log`: the next
+  // one keeps them up to the last order decision with an option left, and
+  // takes that option.
+  void Advance(const std::vector<DecisionRecord>& log) {
+    ++next_;
+    for (size_t j = log.size(); j-- > 0;) {
+      if (IsOrder(log[j].kind) && log[j].pick + 1 < log[j].options) {
+        script_.assign(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(j) + 1);
+        ++script_[j].pick;
+        return;
+      }
+    }
+    ended_ = true;
+  }
+  bool ended() const { return ended_; }
+  // How many schedules the walk has (once ended).
+  uint64_t size() const { return next_; }
+
+ private:
+  uint64_t next_ = 0;  // the schedule script_ is for
+  std::vector<DecisionRecord> script_;
+  bool ended_ = false;
+};
+
 // ---- the exploration
 
 ExplorePolicy::Config ConfigFor(const Strategy& st, uint64_t seed, const ExploreOptions& o,
@@ -626,7 +672,9 @@ class Progress {
   void Update(const ExploreReport& r) {
     if (!tty_ || (r.runs & 63) != 0) return;
     const double s = Seconds();
-    if (s < 2.0 || s < last_ + 0.25) return;
+    if (s < absl::ToDoubleSeconds(options_.progress_after) || (shown_ && s < last_ + 0.25)) {
+      return;
+    }
     last_ = s;
     fprintf(stderr, "\r%s", Line(r, s).c_str());
     shown_ = true;
@@ -642,8 +690,17 @@ class Progress {
     return absl::StrCat("[ EXPLORE ] ", options_.name, ": ", r.runs, " runs (",
                         static_cast<uint64_t>(s > 0 ? r.runs / s : 0), "/s), ", r.failures,
                         r.failures == 1 ? " failure, " : " failures, ",
-                        r.distinct_interleavings, " distinct interleavings, strategy ",
-                        strategy_.text);
+                        r.distinct_interleavings, " distinct interleavings", Recent(r),
+                        ", strategy ", strategy_.text,
+                        r.every_order_tried ? " (every order of ties tried)" : "");
+  }
+  // " (+K in the last N runs)": whether new seeds still find new orders.
+  static std::string Recent(const ExploreReport& r) {
+    const size_t n = r.coverage.size();
+    if (n < 20) return "";
+    const size_t window = n / 10;
+    return absl::StrCat(" (+", r.coverage[n - 1] - r.coverage[n - 1 - window], " in the last ",
+                        window, " runs)");
   }
   const ExploreOptions& options_;
   const Strategy& strategy_;
@@ -747,14 +804,38 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
     return report.runs < o.runs;
   };
   const std::string dir = TraceDir(o);
+  TiesWalk walk;
   for (uint64_t i = 0; budget_left(); ++i) {
     RunSpec spec;
     spec.seed = o.seed.has_value() ? *o.seed : o.first_seed + o.shard_index + i * o.shard_count;
     spec.config = ConfigFor(st, spec.seed, o, expected_steps);
+    const bool walked = st.kind == Strategy::kTies && spec.seed >= o.first_seed &&
+                        spec.seed - o.first_seed < kTiesWalked;
+    if (walked) {
+      spec.config.mode = ExplorePolicy::Mode::kScripted;
+      auto script = walk.ScriptFor(spec.seed - o.first_seed, [&](const auto& s) {
+        RunSpec earlier = spec;
+        earlier.config.script = s;
+        return RunOnce(earlier, body, o.expect_greenlet_errors).log;
+      });
+      if (!script.has_value()) {
+        if (o.seed.has_value()) {
+          throw std::invalid_argument(absl::StrCat("GEVENT_SEED=", *o.seed, ": strategy ties has ",
+                                                   walk.size(), " orders only (seeds ",
+                                                   o.first_seed, "..",
+                                                   o.first_seed + walk.size() - 1, ")"));
+        }
+        report.every_order_tried = true;
+        break;
+      }
+      spec.config.script = *std::move(script);
+    }
     const Outcome out = RunOnce(spec, body, o.expect_greenlet_errors);
+    if (walked) walk.Advance(out.log);
     ++report.runs;
     report.seeds.push_back(spec.seed);
     interleavings.insert(out.switches);
+    report.coverage.push_back(interleavings.size());
     report.distinct_interleavings = interleavings.size();
     if (!out.failed) {
       if (report.runs % kDeterminismEvery == 0) {
@@ -826,6 +907,16 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
         if (!min_path.empty()) {
           report.trace_paths.push_back(min_path);
           report.timeline_path = WriteTimeline(min_path, m);
+          if (!keep.empty()) {
+            // The default order (which passes), for `gtrace diff`.
+            RunSpec plain = minimal;
+            plain.details = false;
+            plain.config.script = ScriptKeeping(out.log, {});
+            plain.record_path = absl::StrCat(dir, "/", FileSafe(o.name), ".seed", spec.seed,
+                                             ".default.gtrace");
+            RunOnce(plain, body, o.expect_greenlet_errors);
+            report.default_trace_path = plain.record_path;
+          }
         }
         size_t deviations = 0;
         for (const auto& r : out.log) deviations += r.pick != 0 ? 1 : 0;
@@ -850,6 +941,10 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
     if (!report.timeline_path.empty()) {
       absl::StrAppend(&text, "\n  Picture: ", report.timeline_path);
     }
+    if (!report.default_trace_path.empty()) {
+      absl::StrAppend(&text, "\n  Compare: gtrace diff ", report.default_trace_path, " ",
+                      report.trace_paths.back(), "  (the default order, which passes)");
+    }
     report.text = std::move(text);
     if (o.stop_at_first_failure) break;
   }
@@ -858,6 +953,7 @@ ExploreReport ExploreImpl(const ExploreOptions& given, const std::function<void(
                                "\n  Repro:  ", ReproLine(o, st, *report.first_failing_seed));
     report.repro = ReproLine(o, st, *report.first_failing_seed);
   }
+  if (walk.ended()) report.every_order_tried = true;
   progress.End(report);
   if (print_failure && o.print && !report.text.empty()) {
     fprintf(stderr, "%s\n", report.text.c_str());

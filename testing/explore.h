@@ -33,7 +33,7 @@
 // error that names it):
 //   GEVENT_RUNS=N              how many schedules (default 300)
 //   GEVENT_EXPLORE_TIME=30s    a wall-clock budget instead of a count
-//   GEVENT_STRATEGY=random|ties|pct:D|swarm
+//   GEVENT_STRATEGY=random|ties|pct:D|swarm  (ties: seeds 1-256 walk every order)
 //   GEVENT_SEED=N              run exactly that schedule
 //   GEVENT_REPLAY=path.gtrace  run the schedule of a trace
 // Under Bazel sharding (TEST_TOTAL_SHARDS, TEST_SHARD_INDEX), each shard
@@ -91,6 +91,10 @@ struct ExploreOptions {
   bool use_environment = true;
   // Print the progress line and the failure report on stderr.
   bool print = true;
+  // When stderr is a terminal, the progress line shows after this long,
+  // then updates 4 times a second; elsewhere only the final line is
+  // printed.
+  absl::Duration progress_after = absl::Seconds(2);
 };
 
 struct ExploreReport {
@@ -98,6 +102,13 @@ struct ExploreReport {
   uint64_t failures = 0;
   // Distinct interleavings: distinct orders of switches between greenlets.
   uint64_t distinct_interleavings = 0;
+  // Coverage, run by run: coverage[i] is the distinct interleavings seen
+  // in the first i + 1 runs. When it stops growing, more seeds of this
+  // strategy stop finding new orders.
+  std::vector<uint64_t> coverage;
+  // Strategy ties: the walk over every order of the ties ended within the
+  // budget: every order was tried (runs is how many there are).
+  bool every_order_tried = false;
   // Every seed run, in order.
   std::vector<uint64_t> seeds;
   std::optional<uint64_t> first_failing_seed;
@@ -113,6 +124,10 @@ struct ExploreReport {
   // A timeline picture (SVG) of the shrunk run, its decisive decisions
   // marked, next to its trace ("" if not saved).
   std::string timeline_path;
+  // The default order's trace (it passes), when the shrunk schedule has
+  // decisions: `gtrace diff` of it against the shrunk trace stops at the
+  // first decisive decision.
+  std::string default_trace_path;
   // Decisions of the failing run, and of the shrunk schedule, in words.
   uint64_t decisions = 0;
   std::vector<std::string> shrunk_decisions;

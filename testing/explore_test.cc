@@ -1,5 +1,7 @@
 #include "testing/explore.h"
 
+#include <fcntl.h>
+#include <pty.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
@@ -249,6 +253,30 @@ TEST(Explore, DrawsTheShrunkRunWithItsDecisiveDecisionsMarked) {
   EXPECT_THAT(svg, ::testing::HasSubstr("FAILURE at record"));
 }
 
+// `gtrace diff` of the default order's trace against the shrunk one stops
+// at a decisive decision: there the default took option 0, the shrunk run
+// another.
+TEST(Explore, DiffOfTheDefaultOrderStopsAtTheDecisiveDecision) {
+  ExploreReport r = Explore(Quiet("LockOrderDiff"), LockOrderInNoise);
+  ASSERT_FALSE(r.shrunk_decisions.empty()) << r.text;
+  ASSERT_FALSE(r.default_trace_path.empty()) << r.text;
+  EXPECT_THAT(r.text, ::testing::HasSubstr("Compare: gtrace diff " + r.default_trace_path));
+  trace::TraceReader a, b;
+  ASSERT_TRUE(a.Open(r.default_trace_path)) << a.error();
+  ASSERT_TRUE(b.Open(r.trace_paths.back())) << b.error();
+  std::ostringstream out, err;
+  EXPECT_EQ(trace::Diff(a, b, out, err), 1) << err.str();
+  std::string expected, actual;
+  for (absl::string_view line : absl::StrSplit(out.str(), '\n')) {
+    if (expected.empty() && absl::StartsWith(line, "  expected: ")) expected = std::string(line);
+    if (actual.empty() && absl::StartsWith(line, "  actual: ")) actual = std::string(line);
+  }
+  EXPECT_THAT(expected, ::testing::HasSubstr("decision ")) << out.str();
+  EXPECT_THAT(expected, ::testing::HasSubstr(": option 0 of ")) << out.str();
+  EXPECT_THAT(actual, ::testing::HasSubstr("decision ")) << out.str();
+  EXPECT_THAT(actual, ::testing::Not(::testing::HasSubstr(": option 0 of "))) << out.str();
+}
+
 TEST(Explore, AFailedAssertionIsANoteInTheTrace) {
   ExploreOptions o = Quiet("AssertionNote");
   o.shrink = false;
@@ -303,6 +331,47 @@ TEST(Explore, EveryStrategyFindsTheSimpleRaces) {
       EXPECT_GT(runs, 0u) << s;
     }
   }
+}
+
+// Three sleepers due at the same instant: 3! orders of their wake-ups.
+std::vector<int> ThreeTies() {
+  std::vector<int> order;
+  GreenletList gs;
+  for (int id = 1; id <= 3; ++id) {
+    gs.push_back(spawn([&order, id] {
+      sleep(Milliseconds(1));
+      order.push_back(id);
+    }));
+  }
+  joinall(gs);
+  return order;
+}
+
+TEST(Explore, TiesTriesEveryOrderWhenThereAreFew) {
+  ExploreOptions o = Quiet("Ties", 100);
+  o.strategy = "ties";
+  std::set<std::vector<int>> seen;
+  ExploreReport r = Explore(o, [&] { seen.insert(ThreeTies()); });
+  EXPECT_TRUE(r.every_order_tried);
+  EXPECT_EQ(r.runs, 6u);
+  EXPECT_EQ(seen.size(), 6u);
+  EXPECT_EQ(r.failures, 0u);
+}
+
+TEST(Explore, TiesFindsTheOneBadOrderAndItsSeedReproducesIt) {
+  ExploreOptions o = Quiet("TiesBadOrder", 100);
+  o.strategy = "ties";
+  auto body = [] {
+    const std::vector<int> order = ThreeTies();
+    EXPECT_NE(order, (std::vector<int>{3, 1, 2})) << "the bad order";
+  };
+  ExploreReport r = Explore(o, body);
+  ASSERT_EQ(r.failures, 1u) << r.text;
+  EXPECT_LE(r.runs, 6u);
+  EXPECT_EQ(Again(o, r, body).failure, r.failure);
+  ExploreOptions beyond = o;
+  beyond.seed = 7;  // only seeds 1..6 exist
+  EXPECT_THROW(Explore(beyond, body), std::invalid_argument);
 }
 
 TEST(Explore, TiesMovesNoTimer) {
@@ -378,6 +447,46 @@ TEST(Explore, PrintsASummaryLineAtTheEnd) {
   EXPECT_THAT(err, ::testing::HasSubstr("[ EXPLORE ] Summary: 5 runs"));
   EXPECT_THAT(err, ::testing::HasSubstr("0 failures"));
   EXPECT_THAT(err, ::testing::HasSubstr("distinct interleavings"));
+  EXPECT_THAT(err, ::testing::Not(::testing::HasSubstr("\r"))) << "a progress line off a terminal";
+}
+
+// On a terminal, the progress line shows (rewritten in place with '\r')
+// once progress_after has passed, then the final line replaces it.
+TEST(Explore, ShowsAProgressLineOnATerminal) {
+  int master = -1, slave = -1;
+  if (openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
+    GTEST_SKIP() << "no pseudo-terminal here";
+  }
+  fflush(stderr);
+  const int saved = dup(2);
+  dup2(slave, 2);
+  ExploreOptions o = Quiet("Progress", 256);
+  o.print = true;
+  o.progress_after = absl::ZeroDuration();
+  Explore(o, [] { sleep(Milliseconds(1)); });
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(slave);
+  std::string tty;
+  char buf[4096];
+  fcntl(master, F_SETFL, O_NONBLOCK);
+  for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) tty.append(buf, static_cast<size_t>(n));
+  close(master);
+  EXPECT_THAT(tty, ::testing::HasSubstr("\r[ EXPLORE ] Progress: 64 runs (")) << tty;
+  EXPECT_THAT(tty, ::testing::HasSubstr("\r[ EXPLORE ] Progress: 256 runs (")) << tty;
+  EXPECT_THAT(tty, ::testing::HasSubstr("(+")) << "no recent coverage: " << tty;
+}
+
+TEST(Explore, ReportsCoverageRunByRun) {
+  ExploreReport r = Explore(Quiet("Coverage", 100), LostUpdate);
+  ASSERT_EQ(r.coverage.size(), r.runs);
+  EXPECT_EQ(r.coverage.front(), 1u);
+  EXPECT_EQ(r.coverage.back(), r.distinct_interleavings);
+  for (size_t i = 1; i < r.coverage.size(); ++i) {
+    EXPECT_GE(r.coverage[i], r.coverage[i - 1]);
+    EXPECT_LE(r.coverage[i], r.coverage[i - 1] + 1);
+  }
 }
 
 // ---- the macro
