@@ -144,9 +144,7 @@ void Demo(const Args& a) {
   store.stop();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "store") {
     const Args a = Parse(argc, argv, {"listen", "work"});
@@ -176,4 +174,15 @@ int main(int argc, char** argv) {
     Usage(mode.empty() ? "which program?" : absl::StrCat("unknown program '", mode, "'"));
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {  // e.g. the address is in use
+    fprintf(stderr, "cache_service: %s\n", e.what());
+    return 1;
+  }
 }
