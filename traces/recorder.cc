@@ -9,7 +9,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/hub_backend.h"
 #include "runtime/raw_greenlet.h"
+#include "runtime/socket_transport.h"
 #include "sim/sim_hub.h"
 #include "traces/internal/crc32c.h"
 #include "traces/internal/wire.h"
@@ -158,6 +160,12 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   SetUpLane();
   hub_->set_observer(this);
   attached_ = true;
+  if (real_clock_) {
+    NetworkBackend* net = hub_->backend().network();
+    if (net != nullptr && net->observer() == nullptr) {
+      observes_network_ = net->set_observer(this);
+    }
+  }
 }
 
 Recorder::~Recorder() { Stop(); }
@@ -565,11 +573,75 @@ bool Recorder::CloseFile() {
 }
 
 bool Recorder::Stop() {
+  if (observes_network_) {
+    observes_network_ = false;
+    NetworkBackend* net = hub_->backend().network();
+    if (net->observer() == this) net->set_observer(nullptr);
+  }
   if (attached_) {
     attached_ = false;
     if (hub_->observer() == this) hub_->set_observer(next_);
   }
   return CloseFile();
+}
+
+namespace {
+constexpr uint32_t kFieldNetCall = 18;
+}  // namespace
+
+void Recorder::OnNetCall(const NetCall& c) {
+  if (closed_) return;
+  fold_end_ = nullptr;  // a sleep record takes only its timer's start
+  SettleLane();
+  const uint64_t dt = Advance(UnixNanos(hub_->loop_time()));
+  // What the policy keeps of the bytes.
+  const bool private_bytes = c.bytes_private || options_.payload_bytes_per_connection == 0;
+  size_t keep = 0;
+  const bool received = c.op == NetOp::kRecv || c.op == NetOp::kPeek ||
+                        c.op == NetOp::kRecvFrom;
+  if (received && c.size > 0) {
+    keep = private_bytes ? 0 : std::min(c.size, kMaxPayloadPerRecord);
+    if (keep > 0 && options_.payload_bytes_per_connection != UINT64_MAX) {
+      uint64_t& kept = kept_per_fd_[c.fd];
+      const uint64_t room = options_.payload_bytes_per_connection > kept
+                                ? options_.payload_bytes_per_connection - kept
+                                : 0;
+      keep = static_cast<size_t>(std::min<uint64_t>(keep, room));
+      if (c.op != NetOp::kPeek) kept += keep;
+    }
+    payload_kept_ += keep;
+    payload_dropped_ += c.size - keep;
+  }
+  if (options_.payload_bytes_per_connection != UINT64_MAX) {
+    if (c.op == NetOp::kOpen && c.result >= 0) kept_per_fd_[c.fd] = 0;
+    if (c.op == NetOp::kAccept && c.result >= 0) kept_per_fd_[c.new_fd] = 0;
+    if (c.op == NetOp::kClose) kept_per_fd_.erase(c.fd);
+  }
+  const size_t address_size = c.address != nullptr ? c.address->length() : 0;
+  scratch_.resize(96 + address_size + keep);
+  auto* sub = reinterpret_cast<uint8_t*>(&scratch_[0]);
+  uint8_t* s = PutField(sub, 1, static_cast<uint64_t>(c.op));
+  s = PutField(s, 2, static_cast<uint64_t>(static_cast<int64_t>(c.fd)));
+  s = PutField(s, 3, ZigZag(c.result));
+  s = PutField(s, 4, ZigZag(c.arg));
+  s = PutField(s, 5, ZigZag(c.arg2));
+  if (address_size > 0) {
+    s = PutBytesField(s, 6, reinterpret_cast<const char*>(c.address->sockaddr()),
+                      address_size);
+  }
+  if (c.op == NetOp::kAccept) s = PutField(s, 7, static_cast<uint64_t>(int64_t{c.new_fd}));
+  if (keep > 0) s = PutBytesField(s, 8, static_cast<const char*>(c.data), keep);
+  if ((c.op == NetOp::kSend || c.op == NetOp::kSendTo) && !private_bytes && c.size > 0) {
+    s = PutFixed32Field(s, 9, internal::Crc32c(0, c.data, c.size));
+  }
+  WriteRecord(kFieldNetCall, sub, static_cast<size_t>(s - sub), dt);
+  // Readers take at most 16 MiB between checkpoints.
+  net_bytes_ += keep;
+  if (net_bytes_ >= (4u << 20)) {
+    net_bytes_ = 0;
+    if (pending_ > 0) Checkpoint();
+  }
+  RefillLane();
 }
 
 std::string RecordingError() { return internal::RecordingError(); }
