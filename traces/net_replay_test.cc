@@ -128,6 +128,36 @@ TEST(NetReplay, EchoReplaysWithTheRecordedBytes) {
   EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
 }
 
+// gtrace's output of `path` by `tool` (Stats, Dump).
+template <typename F>
+std::string ToolOutput(const std::string& path, F tool) {
+  std::ostringstream out, err;
+  TraceReader r;
+  EXPECT_TRUE(r.Open(path)) << r.error();
+  EXPECT_EQ(tool(r, out, err), 0) << err.str();
+  return out.str();
+}
+
+TEST(NetReplay, GtraceShowsSocketCallsPerConnection) {
+  const std::string path = TempPath("echo_stats.gtrace");
+  RecordEcho(path, 2, 30);
+  const std::string stats = ToolOutput(path, Stats);
+  // 2 x 30 x 64 bytes each way, all kept; a line per connection.
+  EXPECT_TRUE(absl::StrContains(stats, "3840 bytes in (3840 kept), 3840 bytes out"))
+      << stats;
+  EXPECT_TRUE(absl::StrContains(stats, "in 1920 (kept 1920)  out 1920  from 127.0.0.1:"))
+      << stats;
+  const std::string dump = ToolOutput(path, Dump);
+  EXPECT_TRUE(absl::StrContains(dump, " accept -> fd ")) << dump.substr(0, 3000);
+  EXPECT_TRUE(absl::StrContains(dump, " recv 4096 -> 64 bytes \"a")) << dump.substr(0, 3000);
+  std::string svg;
+  std::ostringstream err;
+  TraceReader r;
+  ASSERT_TRUE(r.Open(path));
+  EXPECT_EQ(TimelineSvg(r, TimelineOptions{}, &svg, err), 0) << err.str();
+  EXPECT_TRUE(absl::StrContains(svg, "recv 4096 -&gt; 64 bytes")) << svg.substr(0, 3000);
+}
+
 TEST(NetReplay, SendingOtherBytesIsADivergence) {
   const std::string path = TempPath("echo_wrong.gtrace");
   RecordEcho(path, 2, 20);
