@@ -62,6 +62,12 @@ void Dense(long n) {
 // n round trips: a client greenlet sends 64 bytes and reads them back from
 // an echoing greenlet, over a real TCP connection (both on this hub).
 void Echo(long n, bool record) {
+  // Sockets are recorded when opened under a recorder.
+  std::unique_ptr<gevent::trace::Recorder> rec;
+  if (record) {
+    rec = std::make_unique<gevent::trace::Recorder>(gevent::get_hub(),
+                                                    "/tmp/instruction_counts_echo.gtrace");
+  }
   gevent::Socket listener(AF_INET, gevent::SocketType::kStream);
   listener.bind(gevent::Address::Parse("127.0.0.1:0"));
   listener.listen();
@@ -81,12 +87,7 @@ void Echo(long n, bool record) {
     }
   };
   trips(100);
-  if (record) {
-    gevent::trace::Recorder rec(gevent::get_hub(), "/tmp/instruction_counts_echo.gtrace");
-    trips(n);
-  } else {
-    trips(n);
-  }
+  trips(n);
   client.shutdown(SHUT_WR);
   echo->join();
 }

@@ -450,6 +450,13 @@ std::string FormatLine(const Event& e) {
 
 bool SameEvent(const Event& x, const Event& y, bool compare_times) {
   if (x.kind != y.kind) return false;
+  if (x.kind == kNetCall) {
+    return (!compare_times || x.time_ns == y.time_ns) && x.a == y.a && x.b == y.b &&
+           x.c == y.c &&
+           x.fd == y.fd && x.arg2 == y.arg2 && x.new_fd == y.new_fd &&
+           x.address == y.address && x.payload == y.payload && x.has_crc == y.has_crc &&
+           x.crc == y.crc;
+  }
   if ((compare_times || x.kind == HubEventKind::kTimeAdvanced) &&
       x.time_ns != y.time_ns) {
     return false;
@@ -464,10 +471,6 @@ bool SameEvent(const Event& x, const Event& y, bool compare_times) {
       return x.text == y.text;
     case HubEventKind::kTimeAdvanced:
       return true;  // the time says it all (a depends on epoll re-reads)
-    case kNetCall:
-      return x.a == y.a && x.b == y.b && x.c == y.c && x.fd == y.fd &&
-             x.arg2 == y.arg2 && x.new_fd == y.new_fd && x.address == y.address &&
-             x.payload == y.payload && x.has_crc == y.has_crc && x.crc == y.crc;
     default:
       return x.a == y.a && x.b == y.b && x.c == y.c;
   }

@@ -838,6 +838,17 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
     const Event& e = ev(i);
     const double xi = X(i);
     const std::string tip = Xml(FormatLine(e));
+    if (e.kind == kNetCall) {
+      // A socket call: up for bytes in, down for bytes out, grey else.
+      const auto op = static_cast<NetOp>(e.a);
+      const bool in = op == NetOp::kRecv || op == NetOp::kRecvFrom || op == NetOp::kAccept;
+      const bool sent = op == NetOp::kSend || op == NetOp::kSendTo || op == NetOp::kConnect;
+      const char* fill = e.b < 0 && e.b != -EAGAIN ? "#d03030" : in ? "#2a7ab0" : sent ? "#3a9a3a" : "#888888";
+      absl::StrAppend(&o, "<path d=\"M", Num(xi - 3), ",", Num(Y(0) + (sent ? -6 : 6)), " l3,",
+                      sent ? "12" : "-12", " l3,", sent ? "-12" : "12", " z\" fill=\"", fill,
+                      "\"><title>", tip, "</title></path>\n");
+      continue;
+    }
     switch (e.kind) {
       case HubEventKind::kTimerFired:
         absl::StrAppend(&o, "<path d=\"M", Num(xi), ",", Num(Y(0) - 7), " l5,7 l-5,7 l-5,-7 z\" fill=\"#e08a00\" "
@@ -855,17 +866,6 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
         absl::StrAppend(&o, "<circle cx=\"", Num(xi), "\" cy=\"", Num(Y(0)), "\" r=\"3.5\" fill=\"#1f8fa0\"><title>",
                         tip, "</title></circle>\n");
         break;
-      case kNetCall: {
-        // A socket call: up for bytes in, down for bytes out, grey else.
-        const auto op = static_cast<NetOp>(e.a);
-        const bool in = op == NetOp::kRecv || op == NetOp::kRecvFrom || op == NetOp::kAccept;
-        const bool sent = op == NetOp::kSend || op == NetOp::kSendTo || op == NetOp::kConnect;
-        const char* fill = e.b < 0 && e.b != -EAGAIN ? "#d03030" : in ? "#2a7ab0" : sent ? "#3a9a3a" : "#888888";
-        absl::StrAppend(&o, "<path d=\"M", Num(xi - 3), ",", Num(Y(0) + (sent ? -6 : 6)), " l3,",
-                        sent ? "12" : "-12", " l3,", sent ? "-12" : "12", " z\" fill=\"", fill,
-                        "\"><title>", tip, "</title></path>\n");
-        break;
-      }
       case HubEventKind::kLoopExit:
         absl::StrAppend(&o, "<rect x=\"", Num(xi - 2), "\" y=\"", Num(Y(0) - 8),
                         "\" width=\"4\" height=\"16\" fill=\"#333333\"><title>", tip, "</title></rect>\n");
