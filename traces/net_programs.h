@@ -38,8 +38,11 @@ ServiceOutcome RacyHttpService(int connections, size_t body,
 
 // Threads that each connect to 127.0.0.1:`port`, send one request, and
 // read the whole response (small receive buffers: the server's sendall
-// has to wait). Join them with JoinAll.
-std::vector<std::thread> HttpClients(uint16_t port, int clients, size_t body);
+// has to wait). Returns once every client has sent its request: the load
+// arrives at once (the connections wait in the listener's backlog), so
+// the service's handlers overlap and the race shows. Join them with
+// JoinAll.
+std::vector<std::thread> HttpClients(uint16_t port, int clients);
 void JoinAll(std::vector<std::thread>* threads);
 
 // An echo service: accepts `connections` connections, each handler

@@ -46,9 +46,10 @@ int CountOp(const std::vector<Event>& calls, NetOp op) {
 constexpr int kClients = 4;
 constexpr size_t kBody = 512 * 1024;
 
-// Records the racy service until a run loses an update (nearly every run
-// does: each client's small receive buffer makes the server's sendall
-// wait); returns that run's outcome.
+// Records the racy service until a run loses an update (every run should:
+// the clients' requests are all waiting when the service starts serving,
+// and each client's small receive buffer makes the server's sendall wait);
+// returns that run's outcome.
 programs::ServiceOutcome RecordRacyRun(const std::string& path) {
   programs::ServiceOutcome out;
   for (int attempt = 0; attempt < 20; ++attempt) {
@@ -57,7 +58,7 @@ programs::ServiceOutcome RecordRacyRun(const std::string& path) {
       FreshEpollHub fresh;
       Recording rec(path);
       out = programs::RacyHttpService(kClients, kBody, [&](uint16_t port) {
-        clients = programs::HttpClients(port, kClients, kBody);
+        clients = programs::HttpClients(port, kClients);
       });
       EXPECT_TRUE(rec.Stop());
     }
