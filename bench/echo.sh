@@ -6,6 +6,11 @@
 #   bench/echo.sh [SECS] [ROUNDS]     # defaults: 3 s per point, 3 rounds
 #   bench/echo.sh --peers [SECS]      # the shared run.sh table: raw epoll,
 #                                     # Asio, Go, gevent and geventpp
+#   bench/echo.sh --recorded [SECS] [ROUNDS]
+#                                     # what recording costs: the server
+#                                     # linked with //traces, plain against
+#                                     # itself under GEVENT_TRACE (socket
+#                                     # calls and every byte received)
 #
 # This machine's speed drifts by tens of percent within a minute, so the two
 # servers run side by side and each point alternates them (raw, geventpp,
@@ -25,20 +30,36 @@ if [ "${1:-}" = "--peers" ]; then
   server="$(bazel info -c opt bazel-bin 2>/dev/null)/examples/echo_server"
   exec "$shared/run.sh" "${2:-3}" "geventpp=$server {PORT}"
 fi
+recorded=0
+if [ "${1:-}" = "--recorded" ]; then
+  recorded=1
+  shift
+fi
 secs=${1:-3}
 rounds=${2:-3}
-bazel build -c opt //examples:echo_server >&2
-server="$(bazel info -c opt bazel-bin 2>/dev/null)/examples/echo_server"
+target=echo_server
+[ $recorded = 1 ] && target=echo_server_traced
+bazel build -c opt //examples:$target >&2
+server="$(bazel info -c opt bazel-bin 2>/dev/null)/examples/$target"
 out=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$out"' EXIT
 g++ -O2 -o "$out/load" "$shared/load.cc"
-g++ -O2 -o "$out/raw" "$shared/raw_epoll_server.cc"
-taskset -c 0 "$out/raw" 19801 >/dev/null 2>&1 &
-taskset -c 0 "$server" 19802 >/dev/null 2>&1 &
+if [ $recorded = 1 ]; then
+  # The same binary twice: plain, and recording (about 120 bytes of trace
+  # a round trip, into the temporary directory).
+  taskset -c 0 "$server" 19801 >/dev/null 2>&1 &
+  GEVENT_TRACE="$out/echo.gtrace" taskset -c 0 "$server" 19802 >/dev/null 2>&1 &
+  labels=(plain recorded)
+else
+  g++ -O2 -o "$out/raw" "$shared/raw_epoll_server.cc"
+  taskset -c 0 "$out/raw" 19801 >/dev/null 2>&1 &
+  taskset -c 0 "$server" 19802 >/dev/null 2>&1 &
+  labels=(raw-epoll geventpp)
+fi
 sleep 0.7
 rate() { taskset -c 1 "$out/load" "$1" "$2" 64 "$secs" | awk '{print $1}'; }
-printf '%-6s %-6s %12s %12s %7s\n' conns round raw-epoll geventpp ratio
-for c in 1 10 100; do
+printf '%-6s %-6s %12s %12s %7s\n' conns round "${labels[0]}" "${labels[1]}" ratio
+for c in ${CONNS:-1 10 100}; do
   for ((r = 1; r <= rounds; ++r)); do
     raw=$(rate 19801 "$c")
     gpp=$(rate 19802 "$c")

@@ -13,6 +13,10 @@
 //   dense_epoll[_recorded]      the same on epoll, plain or with a Recorder;
 //                               recorded minus plain is what recording costs
 //   fresh_sim                   a fresh Simulation running two sleepers
+//   echo_epoll[_recorded]       one 64-byte TCP round trip on loopback
+//                               between two greenlets of the hub (the
+//                               server: recv then sendall), plain or with a
+//                               Recorder (socket calls and payload)
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +59,39 @@ void Dense(long n) {
   gevent::joinall(gs);
 }
 
+// n round trips: a client greenlet sends 64 bytes and reads them back from
+// an echoing greenlet, over a real TCP connection (both on this hub).
+void Echo(long n, bool record) {
+  // Sockets are recorded when opened under a recorder.
+  std::unique_ptr<gevent::trace::Recorder> rec;
+  if (record) {
+    rec = std::make_unique<gevent::trace::Recorder>(gevent::get_hub(),
+                                                    "/tmp/instruction_counts_echo.gtrace");
+  }
+  gevent::Socket listener(AF_INET, gevent::SocketType::kStream);
+  listener.bind(gevent::Address::Parse("127.0.0.1:0"));
+  listener.listen();
+  gevent::Socket client(AF_INET, gevent::SocketType::kStream);
+  client.connect(listener.local_address());
+  gevent::Socket server = listener.accept();
+  auto echo = gevent::spawn([&server] {
+    char buf[4096];
+    for (size_t k; (k = server.recv(buf, sizeof buf)) > 0;) server.sendall(buf, k);
+  });
+  char msg[64] = {};
+  char back[64];
+  auto trips = [&](long count) {
+    for (long i = 0; i < count; ++i) {
+      client.sendall(msg, sizeof msg);
+      for (size_t got = 0; got < sizeof back;) got += client.recv(back + got, sizeof back - got);
+    }
+  };
+  trips(100);
+  trips(n);
+  client.shutdown(SHUT_WR);
+  echo->join();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +127,8 @@ int main(int argc, char** argv) {
     Dense(n);
     return 0;
   }
+  if (w == "echo_epoll") return Echo(n, false), 0;
+  if (w == "echo_epoll_recorded") return Echo(n, true), 0;
   fprintf(stderr, "unknown workload %s\n", w.c_str());
   return 2;
 }

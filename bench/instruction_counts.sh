@@ -14,7 +14,8 @@ count() {  # workload n -> instructions of the whole run
 }
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] ||
-  workloads=(yield_sim yield_epoll event_sim event_epoll dense_sim dense_epoll dense_epoll_recorded)
+  workloads=(yield_sim yield_epoll event_sim event_epoll dense_sim dense_epoll dense_epoll_recorded
+             echo_epoll echo_epoll_recorded)
 for w in "${workloads[@]}"; do
   case $w in dense*) n=20000 ;; *) n=100000 ;; esac
   a=$(count "$w" "$n")

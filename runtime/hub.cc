@@ -146,7 +146,9 @@ void Hub::RunOnce() {
   }
   if (signal_fd_ >= 0) DispatchSignals();
   bool fired = FireTimers();
-  bool io = !io_ready_.empty() && DispatchIo();
+  // (A replay's backend hands out its events in the I/O phase itself.)
+  bool io = (!io_ready_.empty() || ABSL_PREDICT_FALSE(backend_->extends_io_batches())) &&
+            DispatchIo();
   if (!fired && !io && callbacks_.empty() &&
       threadsafe_pending_.load(std::memory_order_acquire) == 0) {
     RunIdle();

@@ -109,6 +109,8 @@ class Hub {
   // The time cached at the start of the current loop iteration (or by the
   // last now()).
   absl::Time loop_time() const { return TimeFromNanos(now_ns_); }
+  // The same, in nanoseconds (runtime/nanos.h).
+  int64_t loop_time_ns() const { return now_ns_; }
 
   // ---- Callbacks ----
   // Appends `cb` to the FIFO. Runs once, in the hub, in FIFO order.

@@ -83,6 +83,19 @@ class HubBackend {
     *loop_time_ns = NowNs();
     return *loop_time_ns - pass_start_ns >= interval_ns;
   }
+  // Only while extends_io_batches() (a replay): asked by the loop's I/O
+  // phase when it has dispatched what the wait found, or found nothing, for
+  // descriptors that are ready in the same batch (appended to `ready`).
+  // Events are then handed out one at a time, so that a replayed batch is
+  // the recorded one, however the greenlets they wake behave.
+  virtual bool MoreIoEvents(std::vector<IoEvent>* ready) {
+    (void)ready;
+    return false;
+  }
+  bool extends_io_batches() const { return extends_io_batches_; }
+
+ protected:
+  bool extends_io_batches_ = false;
 };
 
 }  // namespace gevent

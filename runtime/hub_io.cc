@@ -69,7 +69,11 @@ void Hub::stop(IoWatcher* w) {
 }
 
 bool Hub::DispatchIo() {
-  if (io_ready_.empty()) return false;
+  if (io_ready_.empty() &&
+      (ABSL_PREDICT_TRUE(!backend_->extends_io_batches()) ||
+       !backend_->MoreIoEvents(&io_ready_))) {
+    return false;
+  }
   std::vector<HubBackend::IoEvent> ready;
   ready.swap(io_ready_);
   if (perturbs() && ready.size() > 1) {
@@ -78,22 +82,27 @@ bool Hub::DispatchIo() {
       std::swap(ready[i], ready[pick]);
     }
   }
-  const uint64_t round = ++io_round_;
-  for (const HubBackend::IoEvent& ev : ready) {
-    for (;;) {
-      auto it = fds_.find(ev.fd);
-      if (it == fds_.end()) break;
-      IoWatcher* next = nullptr;
-      it->second.watchers.for_each([&](IoWatcher* w) {
-        if (next == nullptr && w->round_ != round && (w->events_ & ev.revents))
-          next = w;
-      });
-      if (next == nullptr) break;
-      next->round_ = round;
-      if (observing_) EmitIo(ev.fd, ev.revents & (IoWatcher::kRead | IoWatcher::kWrite));
-      const uint32_t revents = ev.revents & next->events_;
-      CallWatcher([next, revents] { next->fn_(next, revents); });
+  for (;;) {
+    const uint64_t round = ++io_round_;
+    for (const HubBackend::IoEvent& ev : ready) {
+      for (;;) {
+        auto it = fds_.find(ev.fd);
+        if (it == fds_.end()) break;
+        IoWatcher* next = nullptr;
+        it->second.watchers.for_each([&](IoWatcher* w) {
+          if (next == nullptr && w->round_ != round && (w->events_ & ev.revents))
+            next = w;
+        });
+        if (next == nullptr) break;
+        next->round_ = round;
+        if (observing_) EmitIo(ev.fd, ev.revents & (IoWatcher::kRead | IoWatcher::kWrite));
+        const uint32_t revents = ev.revents & next->events_;
+        CallWatcher([next, revents] { next->fn_(next, revents); });
+      }
     }
+    if (ABSL_PREDICT_TRUE(!backend_->extends_io_batches())) break;
+    ready.clear();
+    if (!backend_->MoreIoEvents(&ready)) break;
   }
   io_ready_.swap(ready);
   io_ready_.clear();

@@ -132,6 +132,7 @@ Socket Socket::accept(Address* peer) {
     int r = Open("accept").Accept(&out, &from);
     if (r >= 0) {
       if (peer != nullptr) *peer = from;
+      if (transport_->bytes_private()) out->set_bytes_private(true);
       return Socket(std::move(out), family_, type_);
     }
     if (r != -EAGAIN) Fail(-r, "accept");

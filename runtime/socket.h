@@ -138,6 +138,14 @@ class Socket {
   Address local_address() const;
   Address peer_address() const;
 
+  // Marks this connection's bytes as private (or not): an observer of the
+  // network, such as a trace recorder, keeps none of the bytes it reads or
+  // sends, only the lengths (recorded payloads can hold secrets: passwords,
+  // keys, personal data). A listening socket passes the mark on to the
+  // connections it accepts. Free: nothing changes for the network.
+  void set_bytes_private(bool on) { Open("set_bytes_private").set_bytes_private(on); }
+  bool bytes_private() const { return transport_ != nullptr && transport_->bytes_private(); }
+
   // The transport under this socket (nullptr when closed).
   SocketTransport* transport() const { return transport_.get(); }
 

@@ -20,6 +20,29 @@ const char* SocketOptionName(SocketOption option) {
   return "?";
 }
 
+const char* NetOpName(NetOp op) {
+  switch (op) {
+    case NetOp::kOpen: return "open";
+    case NetOp::kBind: return "bind";
+    case NetOp::kListen: return "listen";
+    case NetOp::kConnect: return "connect";
+    case NetOp::kConnectResult: return "connect-result";
+    case NetOp::kAccept: return "accept";
+    case NetOp::kRecv: return "recv";
+    case NetOp::kPeek: return "peek";
+    case NetOp::kSend: return "send";
+    case NetOp::kSendTo: return "sendto";
+    case NetOp::kRecvFrom: return "recvfrom";
+    case NetOp::kShutdown: return "shutdown";
+    case NetOp::kSetOption: return "setsockopt";
+    case NetOp::kGetOption: return "getsockopt";
+    case NetOp::kLocalAddress: return "local-address";
+    case NetOp::kPeerAddress: return "peer-address";
+    case NetOp::kClose: return "close";
+  }
+  return "?";
+}
+
 // What a waiting greenlet keeps on its stack: the waiter, the callback that
 // wakes it from greenlet context, and whether the socket was closed.
 struct SocketTransport::ReadyWait {

@@ -24,6 +24,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "runtime/address.h"
+#include "runtime/network_observer.h"
 #include "runtime/raw_greenlet.h"
 
 namespace gevent {
@@ -99,6 +100,11 @@ class SocketTransport : public BlockingObject {
 
   Hub* hub() const { return hub_; }
 
+  // The program marked this connection's bytes private
+  // (Socket::set_bytes_private): a network observer keeps none of them.
+  bool bytes_private() const { return bytes_private_; }
+  void set_bytes_private(bool on) { bytes_private_ = on; }
+
   // ---- Waiting (shared by every transport) ----
   enum class WaitResult : uint8_t { kReady, kTimedOut, kClosed };
   // Blocks the current greenlet until the transport reports `direction`
@@ -129,6 +135,7 @@ class SocketTransport : public BlockingObject {
  private:
   friend class NetworkBackend;
   bool orphaned_ = false;
+  bool bytes_private_ = false;
   struct ReadyWait;
   Hub* hub_;
   ReadyWait* waiters_[2] = {nullptr, nullptr};  // kRead, kWrite
@@ -154,6 +161,19 @@ class NetworkBackend {
   // the calling greenlet. Throws std::system_error (or invalid_argument)
   // when the name does not resolve.
   virtual std::vector<Address> Resolve(const std::string& host, uint16_t port) = 0;
+
+  // Reports the calls of sockets opened from now on to `observer`
+  // (network_observer.h; nullptr: stop), if this network supports it
+  // (returns false if not: the simulated network does not, its runs are
+  // replayed from their seed). Sockets already open keep their state.
+  virtual bool set_observer(NetworkObserver* observer) {
+    (void)observer;
+    return false;
+  }
+  NetworkObserver* observer() const { return observer_; }
+
+ protected:
+  NetworkObserver* observer_ = nullptr;
 
  private:
   absl::flat_hash_set<SocketTransport*> open_;  // order never observed

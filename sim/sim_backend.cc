@@ -15,6 +15,7 @@ namespace sim {
 SimBackend::~SimBackend() = default;
 
 NetworkBackend* SimBackend::network() {
+  if (replay_network_ != nullptr) return replay_network_;
   if (network_ == nullptr) network_ = std::make_unique<Network>(hub_);
   return network_.get();
 }
@@ -36,6 +37,7 @@ int64_t SimBackend::ClockSkewNs(uint32_t host) const {
 
 void SimBackend::OnHubDestroyed() {
   if (network_ != nullptr) network_->Shutdown();
+  if (replay_network_ != nullptr) replay_network_->OrphanAll();
 }
 
 SimBackend::SimBackend(absl::Time epoch)
@@ -91,7 +93,7 @@ void SimBackend::Wakeup() {
 
 void SimBackend::UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) {
   (void)old_mask;
-  if (new_mask == 0 || fd == Network::kFd) return;
+  if (new_mask == 0 || fd == Network::kFd || io_source_) return;
   throw std::logic_error(absl::StrCat(
       "real I/O is not possible in a simulation: cannot wait on file "
       "descriptor ",

@@ -70,6 +70,19 @@ class SimBackend final : public HubBackend {
   using PassSource = std::function<bool(uint64_t callbacks_run)>;
   void set_clock_source(ClockSource source) { clock_source_ = std::move(source); }
   void set_pass_source(PassSource source) { pass_source_ = std::move(source); }
+  // A replay's network (not owned; nullptr: the simulated one), and where
+  // the readiness of its descriptors comes from: the I/O phase asks `source`
+  // for one more ready descriptor at a time (HubBackend::MoreIoEvents), and
+  // any descriptor may be watched.
+  using IoSource = std::function<bool(std::vector<IoEvent>* ready)>;
+  void set_replay_network(NetworkBackend* network, IoSource source) {
+    replay_network_ = network;
+    io_source_ = std::move(source);
+    extends_io_batches_ = static_cast<bool>(io_source_);
+  }
+  bool MoreIoEvents(std::vector<IoEvent>* ready) override {
+    return io_source_ && io_source_(ready);
+  }
 
  private:
   // Moves the virtual clock for a wait until `deadline` (the replay clock
@@ -82,6 +95,8 @@ class SimBackend final : public HubBackend {
   std::map<std::pair<std::string, int>, bool> buggify_points_;
   ClockSource clock_source_;
   PassSource pass_source_;
+  NetworkBackend* replay_network_ = nullptr;
+  IoSource io_source_;
   const int64_t epoch_ns_;
   int64_t virtual_now_;  // ns (runtime/nanos.h)
   // Cross-thread wake-ups are the one thing a simulation must really wait

@@ -75,6 +75,13 @@ class SimHub final : public Hub {
   void set_pass_source(PassSource source) {
     clock_->set_pass_source(std::move(source));
   }
+  // With a replay network, sockets get their results from it instead of
+  // the simulated network, and the readiness of their descriptors from
+  // `source` (SimBackend::set_replay_network). Not owned.
+  using IoSource = SimBackend::IoSource;
+  void set_replay_network(NetworkBackend* network, IoSource source) {
+    clock_->set_replay_network(network, std::move(source));
+  }
 
  private:
   SimOptions options_;

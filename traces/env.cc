@@ -20,6 +20,7 @@
 
 #include <unistd.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
 #include "runtime/hub.h"
@@ -94,6 +95,21 @@ void RecordFromEnvironment(Hub* hub) {
   std::string path = NthPath(pattern.c_str(), &g_traced_hubs);
   RecorderOptions options;
   options.callbacks = internal::BoolFromEnvironment("GEVENT_TRACE_CALLBACKS");
+  if (const char* payload = getenv("GEVENT_TRACE_PAYLOAD")) {
+    const std::string v = payload;
+    uint64_t cap = 0;
+    if (v.empty() || v == "all") {
+      options.payload_bytes_per_connection = UINT64_MAX;
+    } else if (v == "lengths") {
+      options.payload_bytes_per_connection = 0;
+    } else if (absl::SimpleAtoi(v, &cap)) {
+      options.payload_bytes_per_connection = cap;
+    } else {
+      throw ConfigurationError(absl::StrCat(
+          "GEVENT_TRACE_PAYLOAD is '", Printable(v),
+          "': expected all, lengths, or a number of bytes per connection"));
+    }
+  }
   Recorder* rec = nullptr;
   try {
     try {

@@ -2,11 +2,14 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/greenlet.h"
 #include "runtime/exception_text.h"
+#include "runtime/network_observer.h"
 #include "runtime/raw_greenlet.h"
+#include "runtime/address.h"
 
 namespace gevent {
 namespace trace {
@@ -209,6 +212,7 @@ bool IsHubSide(HubEventKind kind) {
 }
 
 const char* KindName(HubEventKind kind) {
+  if (kind == kNetCall) return "net";
   switch (kind) {
     case HubEventKind::kSpawn: return "spawn";
     case HubEventKind::kSwitch: return "switch";
@@ -280,7 +284,107 @@ const char* DecisionKindName(int64_t c) {
 }
 }  // namespace
 
+std::string ErrnoName(int64_t err) {
+  const char* name = err > 0 && err < 4096 ? strerrorname_np(static_cast<int>(err)) : nullptr;
+  return name != nullptr ? std::string(name) : absl::StrCat("errno ", err);
+}
+
+std::string AddressText(const std::string& bytes) {
+  if (bytes.empty() || bytes.size() > sizeof(sockaddr_storage)) return "?";
+  sockaddr_storage ss{};
+  memcpy(&ss, bytes.data(), bytes.size());
+  try {
+    return Address::FromSockaddr(reinterpret_cast<const sockaddr*>(&ss),
+                                 static_cast<socklen_t>(bytes.size()))
+        .ToString();
+  } catch (const std::exception&) {
+    return "?";
+  }
+}
+
+std::string DescribeNetCall(const Event& e) {
+  const auto op = static_cast<NetOp>(e.a);
+  const char* name = e.a >= 0 && e.a <= static_cast<int64_t>(NetOp::kLastOp)
+                         ? NetOpName(op)
+                         : "unknown-call";
+  std::string s = op == NetOp::kOpen ? std::string("open")
+                                     : absl::StrCat("fd ", e.fd, " ", name);
+  switch (op) {
+    case NetOp::kOpen:
+      absl::StrAppend(&s, e.c == AF_INET ? " AF_INET" : e.c == AF_INET6 ? " AF_INET6"
+                          : e.c == AF_UNIX ? " AF_UNIX" : " family?",
+                      e.arg2 == 1 ? " datagram" : " stream");
+      break;
+    case NetOp::kRecv:
+    case NetOp::kPeek:
+    case NetOp::kRecvFrom:
+    case NetOp::kSend:
+    case NetOp::kSendTo:
+      absl::StrAppend(&s, " ", e.c);
+      break;
+    case NetOp::kListen:
+    case NetOp::kShutdown:
+      absl::StrAppend(&s, " ", e.c);
+      break;
+    case NetOp::kSetOption:
+      absl::StrAppend(&s, " option ", e.c, " = ", e.arg2);
+      break;
+    case NetOp::kGetOption:
+      absl::StrAppend(&s, " option ", e.c);
+      break;
+    default:
+      break;
+  }
+  if ((op == NetOp::kBind || op == NetOp::kConnect || op == NetOp::kSendTo) &&
+      !e.address.empty()) {
+    absl::StrAppend(&s, " ", AddressText(e.address));
+  }
+  if (e.b < 0) {
+    absl::StrAppend(&s, " -> ", ErrnoName(-e.b));
+    return s;
+  }
+  switch (op) {
+    case NetOp::kOpen:
+      absl::StrAppend(&s, " -> fd ", e.b);
+      break;
+    case NetOp::kAccept:
+      absl::StrAppend(&s, " -> fd ", e.new_fd, " from ", AddressText(e.address));
+      break;
+    case NetOp::kLocalAddress:
+    case NetOp::kPeerAddress:
+      absl::StrAppend(&s, " -> ", AddressText(e.address));
+      break;
+    case NetOp::kGetOption:
+      absl::StrAppend(&s, " -> ", e.arg2);
+      break;
+    case NetOp::kRecv:
+    case NetOp::kPeek:
+    case NetOp::kRecvFrom: {
+      absl::StrAppend(&s, " -> ", e.b, " bytes");
+      if (op == NetOp::kRecvFrom) absl::StrAppend(&s, " from ", AddressText(e.address));
+      if (static_cast<int64_t>(e.payload.size()) < e.b) {
+        absl::StrAppend(&s, " (", e.payload.size(), " kept)");
+      }
+      if (!e.payload.empty()) {
+        constexpr size_t kShown = 24;
+        absl::StrAppend(&s, " \"", Printable(e.payload.substr(0, kShown)),
+                        e.payload.size() > kShown ? "\"..." : "\"");
+      }
+      break;
+    }
+    case NetOp::kSend:
+    case NetOp::kSendTo:
+      absl::StrAppend(&s, " -> ", e.b, " bytes");
+      break;
+    default:
+      absl::StrAppend(&s, " -> ", e.b);
+      break;
+  }
+  return s;
+}
+
 std::string Describe(const Event& e) {
+  if (e.kind == kNetCall) return DescribeNetCall(e);
   const std::string g = GreenletName(e.greenlet);
   switch (e.kind) {
     case HubEventKind::kSpawn: {
@@ -346,6 +450,13 @@ std::string FormatLine(const Event& e) {
 
 bool SameEvent(const Event& x, const Event& y, bool compare_times) {
   if (x.kind != y.kind) return false;
+  if (x.kind == kNetCall) {
+    return (!compare_times || x.time_ns == y.time_ns) && x.a == y.a && x.b == y.b &&
+           x.c == y.c &&
+           x.fd == y.fd && x.arg2 == y.arg2 && x.new_fd == y.new_fd &&
+           x.address == y.address && x.payload == y.payload && x.has_crc == y.has_crc &&
+           x.crc == y.crc;
+  }
   if ((compare_times || x.kind == HubEventKind::kTimeAdvanced) &&
       x.time_ns != y.time_ns) {
     return false;

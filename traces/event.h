@@ -18,6 +18,9 @@
 //   kTimerStarted   current   timer seq   delay ns
 //
 // "current" is kHubGreenlet when the hub itself did it (from a callback).
+//
+// Socket calls (NetCall records, epoll traces) have the trace's own kind,
+// kNetCall: a = the NetOp, b = its result, c = arg, and the fields below.
 #ifndef GEVENTPP_TRACES_EVENT_H_
 #define GEVENTPP_TRACES_EVENT_H_
 
@@ -54,6 +57,10 @@ class TraceFileInUse : public TraceError {
   using TraceError::TraceError;
 };
 
+// The kind of a socket call record: not a hub event (no hub reports it; the
+// network's observer does), so beyond HubEventKind's values.
+inline constexpr HubEventKind kNetCall = static_cast<HubEventKind>(64);
+
 struct Event {
   HubEventKind kind = HubEventKind::kCallback;
   uint64_t index = 0;    // record index in the trace (0-based)
@@ -65,7 +72,22 @@ struct Event {
   std::string text;
   std::string text2;
   std::string name;  // Spawn: the name; Finish: the name if not the default
+  // kNetCall only (trace.proto, NetCall).
+  int64_t fd = -1;
+  int64_t arg2 = 0;
+  int64_t new_fd = -1;
+  std::string address;  // a sockaddr's bytes ("" for none)
+  std::string payload;  // the received bytes the recording kept
+  bool has_crc = false;  // sends: crc is the CRC-32C of the bytes taken
+  uint32_t crc = 0;
 };
+
+// The socket call `e` describes (kNetCall): "fd 7 recv 4096 -> 64 bytes".
+std::string DescribeNetCall(const Event& e);
+// A sockaddr's bytes as "127.0.0.1:80" ("?" if they are not one).
+std::string AddressText(const std::string& sockaddr_bytes);
+// "ECONNREFUSED" for 111 (or "errno 999").
+std::string ErrnoName(int64_t err);
 
 // Builds the Event a recorder writes for `e` (names, error text), with its
 // time relative to `start`. `in_hub`: the hub greenlet is running.

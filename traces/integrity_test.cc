@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
 #include "sim/simulation.h"
+#include "traces/net_programs.h"
 #include "traces/reader.h"
 #include "traces/recorder.h"
 #include "traces/replay.h"
@@ -180,6 +181,40 @@ TEST(Integrity, EverySingleBitFlipOfAnEpollTraceIsCorruptNeverAWrongEvent) {
 
 // Every length the file can be cut to: "truncated", and exactly the events
 // that a checksum within the cut covers.
+// An epoll trace of socket calls (NetCall records: payloads, checksums of
+// sent bytes, addresses) between the hub's events.
+const Trace& NetTrace() {
+  static const Trace* trace = [] {
+    const std::string path = TempPath("small_net.gtrace");
+    programs::RecordEchoOnEpoll(path, 1, 12, 16);
+    return new Trace(Make("net", path));
+  }();
+  return *trace;
+}
+
+TEST(Integrity, EverySingleBitFlipOfASocketTraceIsCorruptNeverAWrongEvent) {
+  int calls = 0;
+  for (const Event& e : NetTrace().events) calls += e.kind == kNetCall;
+  EXPECT_GT(calls, 30);
+  EverySingleBitFlip(NetTrace());
+}
+
+TEST(Integrity, EveryTruncationOfASocketTraceDeliversTheVerifiedPrefix) {
+  const Trace& t = NetTrace();
+  size_t failures = 0;
+  for (size_t n = t.header_end; n < t.data.size() && failures < 10; ++n) {
+    const Read got = ReadBytes(t.data.substr(0, n));
+    const bool ok = got.opened && !got.complete &&
+                    absl::StrContains(got.error, "' is truncated at byte ") &&
+                    IsPrefix(got, t) && got.events.size() == Verified(t, n);
+    if (!ok) {
+      ADD_FAILURE() << "cut at " << n << ": " << got.events.size() << " events, "
+                    << Verified(t, n) << " verified; " << got.error;
+      ++failures;
+    }
+  }
+}
+
 TEST(Integrity, EveryTruncationDeliversTheVerifiedPrefix) {
   for (const Trace& t : Traces()) {
     SCOPED_TRACE(t.what);

@@ -567,6 +567,21 @@ bool TraceReader::Decode(const proto::Record& r, Event* e) {
       e->a = static_cast<int64_t>(last_seq_);
       e->b = r.timer_started().after_ns();
       break;
+    case proto::Record::kNetCall: {
+      const proto::NetCall& n = r.net_call();
+      e->kind = kNetCall;
+      e->a = static_cast<int64_t>(n.op());
+      e->b = n.result();
+      e->c = n.arg();
+      e->fd = n.fd();
+      e->arg2 = n.arg2();
+      e->new_fd = n.new_fd();
+      e->address = n.address();
+      e->payload = n.payload();
+      e->has_crc = n.has_sent_crc32c();
+      e->crc = n.sent_crc32c();
+      break;
+    }
     default:
       return false;
   }

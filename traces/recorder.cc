@@ -3,13 +3,16 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/hub_backend.h"
 #include "runtime/raw_greenlet.h"
+#include "runtime/socket_transport.h"
 #include "sim/sim_hub.h"
 #include "traces/internal/crc32c.h"
 #include "traces/internal/wire.h"
@@ -71,6 +74,7 @@ inline uint32_t RecordField(HubEventKind kind) {
 constexpr uint32_t kFieldDt = 17;
 constexpr uint32_t kFieldSleepNs = 2;        // Sleep.ns
 constexpr uint32_t kFieldSleepTimerDt = 4;  // Sleep.timer_dt_ns
+constexpr uint32_t kFieldNetCall = 18;
 constexpr uint32_t kFieldCheckpoint = 30;
 constexpr uint32_t kFieldEnd = 31;
 
@@ -158,6 +162,12 @@ Recorder::Recorder(Hub* hub, const std::string& path, RecorderOptions options)
   SetUpLane();
   hub_->set_observer(this);
   attached_ = true;
+  if (real_clock_) {
+    NetworkBackend* net = hub_->backend().network();
+    if (net != nullptr && net->observer() == nullptr) {
+      observes_network_ = net->set_observer(this);
+    }
+  }
 }
 
 Recorder::~Recorder() { Stop(); }
@@ -565,11 +575,90 @@ bool Recorder::CloseFile() {
 }
 
 bool Recorder::Stop() {
+  if (observes_network_) {
+    observes_network_ = false;
+    NetworkBackend* net = hub_->backend().network();
+    if (net->observer() == this) net->set_observer(nullptr);
+  }
   if (attached_) {
     attached_ = false;
     if (hub_->observer() == this) hub_->set_observer(next_);
   }
   return CloseFile();
+}
+
+void Recorder::OnNetCall(const NetCall& c) {
+  if (closed_) return;
+  fold_end_ = nullptr;  // a sleep record takes only its timer's start
+  SettleLane();
+  const uint64_t dt = Advance(hub_->loop_time_ns());
+  // What the policy keeps of the bytes.
+  const uint64_t cap = options_.payload_bytes_per_connection;
+  const bool private_bytes = c.bytes_private || cap == 0;
+  size_t keep = 0;
+  if ((c.op == NetOp::kRecv || c.op == NetOp::kPeek || c.op == NetOp::kRecvFrom) &&
+      c.size > 0) {
+    keep = private_bytes ? 0 : std::min(c.size, kMaxPayloadPerRecord);
+    if (keep > 0 && cap != UINT64_MAX) {
+      uint64_t& kept = kept_per_fd_[c.fd];
+      keep = static_cast<size_t>(std::min<uint64_t>(keep, cap > kept ? cap - kept : 0));
+      if (c.op != NetOp::kPeek) kept += keep;
+    }
+    payload_kept_ += keep;
+    payload_dropped_ += c.size - keep;
+  }
+  if (cap != UINT64_MAX) {
+    if (c.op == NetOp::kOpen && c.result >= 0) kept_per_fd_[c.fd] = 0;
+    if (c.op == NetOp::kAccept && c.result >= 0) kept_per_fd_[c.new_fd] = 0;
+    if (c.op == NetOp::kClose) kept_per_fd_.erase(c.fd);
+  }
+  // The fields but the payload, on the stack; the payload goes straight
+  // into the sink, last (protobuf takes fields in any order).
+  const size_t address_size = c.address != nullptr ? c.address->length() : 0;
+  uint8_t head[64 + sizeof(sockaddr_storage)];
+  uint8_t* s = PutField(head, 1, static_cast<uint64_t>(c.op));
+  s = PutField(s, 2, static_cast<uint64_t>(static_cast<int64_t>(c.fd)));
+  s = PutField(s, 3, ZigZag(c.result));
+  s = PutField(s, 4, ZigZag(c.arg));
+  s = PutField(s, 5, ZigZag(c.arg2));
+  if (address_size > 0 && address_size <= sizeof(sockaddr_storage)) {
+    s = PutBytesField(s, 6, reinterpret_cast<const char*>(c.address->sockaddr()),
+                      address_size);
+  }
+  if (c.op == NetOp::kAccept) s = PutField(s, 7, static_cast<uint64_t>(int64_t{c.new_fd}));
+  if ((c.op == NetOp::kSend || c.op == NetOp::kSendTo) && !private_bytes && c.size > 0) {
+    s = PutFixed32Field(s, 9, internal::Crc32c(0, c.data, c.size));
+  }
+  const size_t head_size = static_cast<size_t>(s - head);
+  const size_t sub = head_size + (keep > 0 ? 1 + VarintSize(keep) + keep : 0);
+  const size_t body = 2 + VarintSize(sub) + sub + (dt != 0 ? 2 + VarintSize(dt) : 0);
+  // Room for the record, a checkpoint after it and the lane's records up
+  // to the next one (as OnHubEvent).
+  uint8_t* p = sink_.Reserve(body + 10 + kCheckpointBytes + kLaneRoom);
+  p = PutVarint(p, body);
+  p = PutTag(p, kFieldNetCall, kBytes);
+  p = PutVarint(p, sub);
+  memcpy(p, head, head_size);
+  p += head_size;
+  if (keep > 0) p = PutBytesField(p, 8, static_cast<const char*>(c.data), keep);
+  if (dt != 0) {
+    p = PutTag(p, kFieldDt, kVarint);
+    p = PutVarint(p, dt);
+  }
+  sink_.Commit(p);
+  ++records_;
+  if (++pending_ == kCheckpointEvery) {
+    Checkpoint();
+  } else if (keep > 0 && (net_bytes_ += keep) >= (4u << 20)) {
+    // Readers take at most 16 MiB between checkpoints.
+    net_bytes_ = 0;
+    Checkpoint();
+  }
+  if (lane_on_) {
+    OpenLane();
+  } else {
+    lane_start_ = lane_.pos;
+  }
 }
 
 std::string RecordingError() { return internal::RecordingError(); }

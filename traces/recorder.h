@@ -32,7 +32,9 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "absl/container/flat_hash_map.h"
 #include "runtime/hub.h"
+#include "runtime/network_observer.h"
 #include "traces/event.h"
 #include "traces/internal/sink.h"
 
@@ -45,9 +47,20 @@ struct RecorderOptions {
   // sleep(0) loop; useful to see a callback-heavy loop in detail.
   // GEVENT_TRACE_CALLBACKS=1 turns them on for GEVENT_TRACE.
   bool callbacks = false;
+  // Socket calls (epoll hubs: the network's calls and their results, so
+  // that the run replays on the simulator; docs/network.md, "Recording and
+  // replaying network I/O"). Received bytes are kept, as payload, up to
+  // this many per connection; after that only their lengths. The default
+  // keeps everything; 0 keeps lengths only (and no checksum of what is
+  // sent). A connection marked with Socket::set_bytes_private keeps nothing
+  // of its bytes, whatever this says. Recorded bytes can hold secrets
+  // (passwords, keys, personal data): a trace is as sensitive as the
+  // traffic it kept. GEVENT_TRACE_PAYLOAD=all|lengths|<bytes> sets it for
+  // GEVENT_TRACE.
+  uint64_t payload_bytes_per_connection = UINT64_MAX;
 };
 
-class alignas(64) Recorder final : public HubObserver {
+class alignas(64) Recorder final : public HubObserver, public NetworkObserver {
  public:
   // Event records between two checkpoints at most. A write in a wait, a
   // hand-off at a time advance and the last write before a signal ends the
@@ -109,6 +122,17 @@ class alignas(64) Recorder final : public HubObserver {
   // Ends the file without touching the hub (which may be gone); later
   // events are ignored. Used for GEVENT_TRACE at thread exit.
   bool CloseFile();
+
+  // A socket call (NetworkObserver): a NetCall record. On an epoll hub the
+  // recorder observes the network from its start (sockets opened before it
+  // are not recorded), unless another observer already does.
+  void OnNetCall(const NetCall& call) override;
+  // The most payload one record keeps (the rest of a larger recv keeps its
+  // length only).
+  static constexpr size_t kMaxPayloadPerRecord = 512 * 1024;
+  // Received bytes kept, and received bytes dropped by the policy, so far.
+  uint64_t payload_kept() const { return payload_kept_; }
+  uint64_t payload_dropped() const { return payload_dropped_; }
 
  private:
   uint8_t* EncodeRecord(const HubEvent& e, uint8_t* p, uint32_t field, uint64_t dt);
@@ -191,6 +215,12 @@ class alignas(64) Recorder final : public HubObserver {
   absl::Time start_;
   std::string path_;
   std::string scratch_;
+  // Socket calls.
+  bool observes_network_ = false;
+  uint64_t net_bytes_ = 0;  // payload bytes written since the last forced checkpoint
+  uint64_t payload_kept_ = 0;
+  uint64_t payload_dropped_ = 0;
+  absl::flat_hash_map<int, uint64_t> kept_per_fd_;  // with a finite cap
 };
 
 // Records the calling thread's hub (get_hub()) while in scope.

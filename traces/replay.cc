@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/raw_greenlet.h"
 #include "traces/internal/environment.h"
+#include "traces/internal/replay_network.h"
 #include "traces/recorder.h"
 #include "traces/trace.pb.h"
 
@@ -75,6 +76,11 @@ std::unique_ptr<sim::SimHub> Replayer::MakeHub() {
     hub->set_clock_source([this](absl::Time deadline) { return Clock(deadline); });
     hub->set_lateness_source([this] { return Lateness(); });
     hub->set_pass_source([this](uint64_t n) { return PassOver(n); });
+    // Sockets answered by the trace, their readiness from its Io records.
+    network_ = std::make_unique<internal::ReplayNetwork>(this, hub.get());
+    hub->set_replay_network(network_.get(), [this](std::vector<HubBackend::IoEvent>* r) {
+      return MoreIo(r);
+    });
   }
   hub->set_observer(this);
   return hub;
@@ -113,7 +119,17 @@ absl::Time Replayer::Clock(absl::Time deadline) {
     return start_ + absl::Nanoseconds(ClampOffset(next->time_ns));
   }
   if (deadline == absl::InfinitePast()) return absl::InfinitePast();
+  // Readiness the recorded loop found without its clock moving: the I/O
+  // phase takes it next (MoreIo).
+  if (next != nullptr && next->kind == HubEventKind::kIo) return absl::InfinitePast();
   if (deadline == absl::InfiniteFuture()) {
+    if (network_used_ && (next == nullptr || next->kind == kNetCall)) {
+      // The loop would wait with no end, for I/O the trace does not have
+      // (a recording cut short), or while the trace has a socket call that
+      // only a running greenlet could make: nothing will ever come.
+      Diverge(next, "(the loop waits for I/O)");
+      return absl::InfinitePast();
+    }
     return absl::InfiniteFuture();  // wait for other threads, as recorded
   }
   // The recorded loop did not wait here, but this one would: nothing can
@@ -147,6 +163,39 @@ bool Replayer::PassOver(uint64_t callbacks_run) {
   }
   const Event* next = reader_->Peek();
   return next != nullptr && next->kind == HubEventKind::kTimeAdvanced;
+}
+
+bool Replayer::MoreIo(std::vector<HubBackend::IoEvent>* ready) {
+  if (stopped_) return false;
+  const Event* next = reader_->Peek();
+  if (next == nullptr || next->kind != HubEventKind::kIo) return false;
+  if (next->index == io_handed_) {
+    // Handed out, and no watcher took it: no socket of this run has the
+    // descriptor.
+    Diverge(next, absl::StrCat("(nothing watches fd ", next->a, " in this run)"));
+    return false;
+  }
+  io_handed_ = next->index;
+  ready->push_back({static_cast<int>(next->a), static_cast<uint32_t>(next->b)});
+  return true;
+}
+
+const Event* Replayer::PeekForNetwork() {
+  if (stopped_) return nullptr;
+  idle_polls_ = 0;
+  return reader_->Peek();
+}
+
+void Replayer::ConsumeForNetwork(Event* out) {
+  network_used_ = true;
+  if (history_.size() == kHistoryEvents) history_.pop_front();
+  history_.push_back(FormatLine(*reader_->Peek()));
+  reader_->Next(out);
+  ++matched_;
+}
+
+void Replayer::DivergeFromNetwork(const Event* expected, const std::string& actual_line) {
+  Diverge(expected, actual_line);
 }
 
 void Replayer::OnHubEvent(const HubEvent& e) {
@@ -208,6 +257,10 @@ void Replayer::Diverge(const Event* expected, const std::string& actual_line) {
                     h.program(), "', this is '", ProgramName(), "')");
   }
   report_ = DivergenceReport(headline, expected_line, actual_line, history_);
+  if (network_ != nullptr) {
+    const std::string note = network_->MissingBytesNote();
+    if (!note.empty()) absl::StrAppend(&report_, "\n", note);
+  }
   if (options_.print) {
     fprintf(stderr, "%s\n", report_.c_str());
     fflush(stderr);
@@ -239,6 +292,10 @@ ReplayResult Replayer::Finish() {
         status_ = ReplayStatus::kIdentical;
         report_ = absl::StrCat("replay of '", reader_->name(), "': identical (",
                                matched_, " records)");
+        if (network_ != nullptr) {
+          const std::string note = network_->MissingBytesNote();
+          if (!note.empty()) absl::StrAppend(&report_, "; ", note);
+        }
       } else {
         status_ = ReplayStatus::kPrefixReplayed;
         report_ = absl::StrCat("replay of '", reader_->name(),

@@ -33,9 +33,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "runtime/hub.h"
+#include "runtime/hub_backend.h"
 #include "sim/sim_hub.h"
 #include "traces/event.h"
 #include "traces/reader.h"
@@ -116,6 +118,10 @@ std::string OtherBuild(const TraceReader& reader);
 
 // The engine: a hub observer plus the SimHub's decision, clock and lateness
 // sources. Most code wants Replay.
+namespace internal {
+class ReplayNetwork;
+}  // namespace internal
+
 class Replayer final : public HubObserver {
  public:
   Replayer(std::unique_ptr<TraceReader> reader, ReplayOptions options);
@@ -129,13 +135,23 @@ class Replayer final : public HubObserver {
   // Ends the replay (Detach) and says how it went. Idempotent.
   ReplayResult Finish();
   ReplayStatus status() const { return status_; }
+  // Still checking the run against the trace.
+  bool replaying() const { return !stopped_; }
   const std::string& report() const { return report_; }
   uint64_t matched() const { return matched_; }
   const TraceReader& reader() const { return *reader_; }
 
   void OnHubEvent(const HubEvent& e) override;
 
+  // For the replay's network (an epoll trace's socket calls,
+  // internal/replay_network.h): the next record, taking it, and a call the
+  // trace does not have.
+  const Event* PeekForNetwork();
+  void ConsumeForNetwork(Event* out);
+  void DivergeFromNetwork(const Event* expected, const std::string& actual_line);
+
  private:
+  bool MoreIo(std::vector<HubBackend::IoEvent>* ready);
   size_t Decide(Decision d, size_t n);
   absl::Time Clock(absl::Time deadline);
   absl::Duration Lateness();
@@ -158,6 +174,9 @@ class Replayer final : public HubObserver {
   std::string report_;
   std::deque<std::string> history_;
   Hub::CallbackHandle pending_throw_;
+  std::unique_ptr<internal::ReplayNetwork> network_;  // epoll traces
+  uint64_t io_handed_ = UINT64_MAX;  // the Io record last handed to the loop
+  bool network_used_ = false;  // a socket call was replayed
 };
 
 // Scope object: while it exists, the calling thread's hub is the replay hub

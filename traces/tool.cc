@@ -1,5 +1,7 @@
 #include "traces/tool.h"
 
+#include <cerrno>
+
 #include <algorithm>
 #include <cstring>
 #include <cinttypes>
@@ -17,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "runtime/network_observer.h"
 #include "traces/internal/files.h"
 #include "traces/replay.h"
 #include "traces/trace.pb.h"
@@ -121,7 +124,102 @@ int Dump(TraceReader& r, std::ostream& out, std::ostream& err) {
 
 // ---------------------------------------------------------------- stats
 
+namespace {
+
+// Socket traffic per connection, for stats (NetCall records).
+class NetStats {
+ public:
+  void Add(const Event& e) {
+    const auto op = static_cast<NetOp>(e.a);
+    ++calls_;
+    if (op == NetOp::kOpen) {
+      if (e.b >= 0) Begin(e.b, e.time_ns, "");
+      return;
+    }
+    if (op == NetOp::kAccept) {
+      if (e.b == 0) Begin(e.new_fd, e.time_ns, absl::StrCat("from ", AddressText(e.address)));
+      return;
+    }
+    Conn* c = Find(e.fd, e.time_ns);
+    if (op == NetOp::kConnect && !e.address.empty()) {
+      c->what = absl::StrCat("to ", AddressText(e.address));
+    }
+    if ((op == NetOp::kRecv || op == NetOp::kRecvFrom) && e.b > 0) {
+      c->in += static_cast<uint64_t>(e.b);
+      c->kept += e.payload.size();
+      in_ += static_cast<uint64_t>(e.b);
+      kept_ += e.payload.size();
+    }
+    if ((op == NetOp::kSend || op == NetOp::kSendTo) && e.b > 0) {
+      c->out += static_cast<uint64_t>(e.b);
+      out_ += static_cast<uint64_t>(e.b);
+    }
+    if (e.b < 0 && e.b != -EAGAIN && e.b != -EINPROGRESS) ++c->errors;
+    c->last = e.time_ns;
+    if (op == NetOp::kClose) open_.erase(e.fd);
+  }
+
+  void Print(std::ostream& out) const {
+    if (calls_ == 0) return;
+    out << "sockets:    " << calls_ << " calls, " << conns_.size() + dropped_
+        << " sockets; " << in_ << " bytes in (" << kept_ << " kept), " << out_
+        << " bytes out\n";
+    size_t shown = 0;
+    for (const Conn& c : conns_) {
+      if (shown++ == kShown) {
+        out << "  ... " << conns_.size() + dropped_ - kShown << " more\n";
+        break;
+      }
+      char line[160];
+      snprintf(line, sizeof line, "  fd %-5" PRId64 " %s..%s  in %" PRIu64 " (kept %" PRIu64
+               ")  out %" PRIu64 "%s",
+               c.fd, FormatTime(c.first).c_str(), FormatTime(c.last).c_str(), c.in, c.kept,
+               c.out, c.errors > 0 ? absl::StrCat("  errors ", c.errors).c_str() : "");
+      out << line << (c.what.empty() ? "" : "  ") << c.what << "\n";
+    }
+  }
+
+ private:
+  static constexpr size_t kShown = 20;
+  static constexpr size_t kKept = 10000;  // memory stays bounded
+  struct Conn {
+    int64_t fd = -1;
+    int64_t first = 0, last = 0;
+    uint64_t in = 0, out = 0, kept = 0, errors = 0;
+    std::string what;
+  };
+  void Begin(int64_t fd, int64_t t, std::string what) {
+    if (conns_.size() == kKept) {
+      ++dropped_;
+      open_.erase(fd);
+      return;
+    }
+    Conn c;
+    c.fd = fd;
+    c.first = c.last = t;
+    c.what = std::move(what);
+    open_[fd] = conns_.size();
+    conns_.push_back(std::move(c));
+  }
+  Conn* Find(int64_t fd, int64_t t) {
+    auto it = open_.find(fd);
+    if (it != open_.end()) return &conns_[it->second];
+    // Opened before the recording started (or beyond kKept): the scratch.
+    scratch_ = Conn{};
+    scratch_.fd = fd;
+    scratch_.first = t;
+    return &scratch_;
+  }
+  uint64_t calls_ = 0, in_ = 0, out_ = 0, kept_ = 0, dropped_ = 0;
+  std::vector<Conn> conns_;
+  std::map<int64_t, size_t> open_;  // fd -> its entry, while open
+  Conn scratch_;
+};
+
+}  // namespace
+
 int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
+  NetStats net;
   std::map<int, uint64_t> per_kind;
   uint64_t spawned = 0;  // (a count, not a set: memory stays flat)
   uint64_t finished[3] = {0, 0, 0};
@@ -134,6 +232,7 @@ int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
     last_time = e.time_ns;
     if (e.kind == HubEventKind::kSpawn) ++spawned;
     if (e.kind == HubEventKind::kFinish && e.a >= 0 && e.a <= 2) ++finished[e.a];
+    if (e.kind == kNetCall) net.Add(e);
   }
   const proto::Header& h = r.header();
   out << "trace:      " << Printable(r.name()) << " (" << r.file_size()
@@ -156,6 +255,7 @@ int Stats(TraceReader& r, std::ostream& out, std::ostream& err) {
       << (finished[0] + finished[1] + finished[2]) << " finished ("
       << finished[0] << " returned, " << finished[1] << " failed, "
       << finished[2] << " killed)\n";
+  net.Print(out);
   out << "per kind:\n";
   for (const auto& [kind, count] : per_kind) {
     char line[64];
@@ -775,6 +875,17 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
     const Event& e = ev(i);
     const double xi = X(i);
     const std::string tip = Xml(FormatLine(e));
+    if (e.kind == kNetCall) {
+      // A socket call: up for bytes in, down for bytes out, grey else.
+      const auto op = static_cast<NetOp>(e.a);
+      const bool in = op == NetOp::kRecv || op == NetOp::kRecvFrom || op == NetOp::kAccept;
+      const bool sent = op == NetOp::kSend || op == NetOp::kSendTo || op == NetOp::kConnect;
+      const char* fill = e.b < 0 && e.b != -EAGAIN ? "#d03030" : in ? "#2a7ab0" : sent ? "#3a9a3a" : "#888888";
+      absl::StrAppend(&o, "<path d=\"M", Num(xi - 3), ",", Num(Y(0) + (sent ? -6 : 6)), " l3,",
+                      sent ? "12" : "-12", " l3,", sent ? "-12" : "12", " z\" fill=\"", fill,
+                      "\"><title>", tip, "</title></path>\n");
+      continue;
+    }
     switch (e.kind) {
       case HubEventKind::kTimerFired:
         absl::StrAppend(&o, "<path d=\"M", Num(xi), ",", Num(Y(0) - 7), " l5,7 l-5,7 l-5,-7 z\" fill=\"#e08a00\" "

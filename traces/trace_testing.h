@@ -201,7 +201,10 @@ class TraceBuilder {
 inline bool Identical(const Event& x, const Event& y) {
   return x.kind == y.kind && x.index == y.index && x.time_ns == y.time_ns &&
          x.greenlet == y.greenlet && x.a == y.a && x.b == y.b && x.c == y.c &&
-         x.text == y.text && x.text2 == y.text2 && x.name == y.name;
+         x.text == y.text && x.text2 == y.text2 && x.name == y.name &&
+         x.fd == y.fd && x.arg2 == y.arg2 && x.new_fd == y.new_fd &&
+         x.address == y.address && x.payload == y.payload &&
+         x.has_crc == y.has_crc && x.crc == y.crc;
 }
 
 // One record of a trace file as it lies in the file.

@@ -35,6 +35,10 @@ bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 // ready_ holds what the last edge said: an operation whose direction is not
 // ready returns -EAGAIN without a system call (it would fail anyway), and
 // EAGAIN or a short stream read/write clears the bit until the next edge.
+// KernelSocket<true> also reports every call to the network's observer
+// (network_observer.h), if one is set; KernelSocket<false>, a socket opened
+// while nobody observed, has no code for it at all.
+template <bool kObserved>
 class KernelSocket final : public SocketTransport {
  public:
   KernelSocket(Hub* hub, KernelNetwork* net, int fd, SocketType type)
@@ -51,14 +55,26 @@ class KernelSocket final : public SocketTransport {
   int fileno() const override { return fd_; }
 
   int Bind(const Address& a) override {
-    return ::bind(fd_, a.sockaddr(), a.length()) == 0 ? 0 : -errno;
+    const int r = ::bind(fd_, a.sockaddr(), a.length()) == 0 ? 0 : -errno;
+    if constexpr (kObserved) Report(NetOp::kBind, r, 0, 0, &a);
+    return r;
   }
   int Listen(int backlog) override {
-    if (::listen(fd_, backlog) != 0) return -errno;
-    ready_ |= kRead;
-    return 0;
+    int r = 0;
+    if (::listen(fd_, backlog) != 0) {
+      r = -errno;
+    } else {
+      ready_ |= kRead;
+    }
+    if constexpr (kObserved) Report(NetOp::kListen, r, backlog);
+    return r;
   }
   int Connect(const Address& a) override {
+    const int r = DoConnect(a);
+    if constexpr (kObserved) Report(NetOp::kConnect, r, 0, 0, &a);
+    return r;
+  }
+  int DoConnect(const Address& a) {
     for (;;) {
       if (::connect(fd_, a.sockaddr(), a.length()) == 0) return 0;
       int err = errno;
@@ -71,6 +87,11 @@ class KernelSocket final : public SocketTransport {
     }
   }
   int ConnectResult() override {
+    const int r = DoConnectResult();
+    if constexpr (kObserved) Report(NetOp::kConnectResult, r);
+    return r;
+  }
+  int DoConnectResult() {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
@@ -87,6 +108,22 @@ class KernelSocket final : public SocketTransport {
     return -errno;
   }
   int Accept(std::unique_ptr<SocketTransport>* out, Address* peer) override {
+    const int r = DoAccept(out, peer);
+    if constexpr (kObserved) {
+      if (r == 0 && bytes_private()) (*out)->set_bytes_private(true);
+      NetworkObserver* o = net_->observer();
+      if (o != nullptr) {
+        NetCall c = Call(NetOp::kAccept, r);
+        if (r == 0) {
+          c.new_fd = (*out)->fileno();
+          c.address = peer;
+        }
+        o->OnNetCall(c);
+      }
+    }
+    return r;
+  }
+  int DoAccept(std::unique_ptr<SocketTransport>* out, Address* peer) {
     if (!(ready_ & kRead)) return -EAGAIN;
     for (;;) {
       sockaddr_storage from;
@@ -94,7 +131,7 @@ class KernelSocket final : public SocketTransport {
       int fd = accept4(fd_, reinterpret_cast<sockaddr*>(&from), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
-        *out = std::make_unique<KernelSocket>(hub(), net_, fd, type_);
+        *out = std::make_unique<KernelSocket<kObserved>>(hub(), net_, fd, type_);
         if (len > 0 && (from.ss_family == AF_INET || from.ss_family == AF_INET6 ||
                         from.ss_family == AF_UNIX)) {
           *peer = Address::FromSockaddr(reinterpret_cast<sockaddr*>(&from), len);
@@ -113,8 +150,16 @@ class KernelSocket final : public SocketTransport {
     }
   }
   ssize_t Recv(void* buf, size_t len, bool peek) override {
+    const ssize_t n = DoRecv(buf, len, peek);
+    if constexpr (kObserved) {
+      Report(peek ? NetOp::kPeek : NetOp::kRecv, n, static_cast<int64_t>(len), 0,
+             nullptr, buf);
+    }
+    return n;
+  }
+  ssize_t DoRecv(void* buf, size_t len, bool peek) {
     if (!(ready_ & kRead)) return -EAGAIN;
-    ssize_t n = Call(kRead, [&] { return ::recv(fd_, buf, len, peek ? MSG_PEEK : 0); });
+    ssize_t n = Sys(kRead, [&] { return ::recv(fd_, buf, len, peek ? MSG_PEEK : 0); });
     // A short stream read emptied the kernel's buffer: the next data brings
     // a new edge. Not after a hang-up: its edge may have come before this
     // read, and the end of stream is still to be read.
@@ -125,23 +170,42 @@ class KernelSocket final : public SocketTransport {
     return n;
   }
   ssize_t Send(const void* buf, size_t len) override {
+    const ssize_t n = DoSend(buf, len);
+    if constexpr (kObserved) {
+      Report(NetOp::kSend, n, static_cast<int64_t>(len), 0, nullptr, buf);
+    }
+    return n;
+  }
+  ssize_t DoSend(const void* buf, size_t len) {
     if (!(ready_ & kWrite)) return -EAGAIN;
-    ssize_t n = Call(kWrite, [&] { return ::send(fd_, buf, len, MSG_NOSIGNAL); });
+    ssize_t n = Sys(kWrite, [&] { return ::send(fd_, buf, len, MSG_NOSIGNAL); });
     if (type_ == SocketType::kStream && n >= 0 && static_cast<size_t>(n) < len) {
       ready_ &= ~kWrite;  // the send buffer is full
     }
     return n;
   }
   ssize_t SendTo(const void* buf, size_t len, const Address& to) override {
-    return Call(kWrite, [&] {
+    const ssize_t n = Sys(kWrite, [&] {
       return ::sendto(fd_, buf, len, MSG_NOSIGNAL, to.sockaddr(), to.length());
     });
+    if constexpr (kObserved) {
+      Report(NetOp::kSendTo, n, static_cast<int64_t>(len), 0, &to, buf);
+    }
+    return n;
   }
   ssize_t RecvFrom(void* buf, size_t len, Address* from) override {
+    const ssize_t n = DoRecvFrom(buf, len, from);
+    if constexpr (kObserved) {
+      Report(NetOp::kRecvFrom, n, static_cast<int64_t>(len), 0, n >= 0 ? from : nullptr,
+             buf);
+    }
+    return n;
+  }
+  ssize_t DoRecvFrom(void* buf, size_t len, Address* from) {
     if (!(ready_ & kRead)) return -EAGAIN;
     sockaddr_storage ss;
     socklen_t slen = sizeof ss;
-    ssize_t n = Call(kRead, [&] {
+    ssize_t n = Sys(kRead, [&] {
       slen = sizeof ss;
       return ::recvfrom(fd_, buf, len, 0, reinterpret_cast<sockaddr*>(&ss), &slen);
     });
@@ -152,27 +216,46 @@ class KernelSocket final : public SocketTransport {
     return n;
   }
   int Shutdown(int how) override {
-    return ::shutdown(fd_, how) == 0 ? 0 : -errno;
+    const int r = ::shutdown(fd_, how) == 0 ? 0 : -errno;
+    if constexpr (kObserved) Report(NetOp::kShutdown, r, how);
+    return r;
   }
   int SetOption(SocketOption option, int value) override {
     int level, name;
-    if (!OptionLevel(option, &level, &name)) return -ENOPROTOOPT;
-    return setsockopt(fd_, level, name, &value, sizeof value) == 0 ? 0 : -errno;
+    int r = -ENOPROTOOPT;
+    if (OptionLevel(option, &level, &name)) {
+      r = setsockopt(fd_, level, name, &value, sizeof value) == 0 ? 0 : -errno;
+    }
+    if constexpr (kObserved) {
+      Report(NetOp::kSetOption, r, static_cast<int64_t>(option), value);
+    }
+    return r;
   }
   int GetOption(SocketOption option, int* value) override {
     int level, name;
-    if (!OptionLevel(option, &level, &name)) return -ENOPROTOOPT;
-    socklen_t len = sizeof *value;
-    return getsockopt(fd_, level, name, value, &len) == 0 ? 0 : -errno;
+    int r = -ENOPROTOOPT;
+    if (OptionLevel(option, &level, &name)) {
+      socklen_t len = sizeof *value;
+      r = getsockopt(fd_, level, name, value, &len) == 0 ? 0 : -errno;
+    }
+    if constexpr (kObserved) {
+      Report(NetOp::kGetOption, r, static_cast<int64_t>(option), r == 0 ? *value : 0);
+    }
+    return r;
   }
   int LocalAddress(Address* out) override {
-    return NameOf(&getsockname, out);
+    const int r = NameOf(&getsockname, out);
+    if constexpr (kObserved) Report(NetOp::kLocalAddress, r, 0, 0, r == 0 ? out : nullptr);
+    return r;
   }
   int PeerAddress(Address* out) override {
-    return NameOf(&getpeername, out);
+    const int r = NameOf(&getpeername, out);
+    if constexpr (kObserved) Report(NetOp::kPeerAddress, r, 0, 0, r == 0 ? out : nullptr);
+    return r;
   }
   void Close() override {
     if (fd_ < 0) return;
+    if constexpr (kObserved) Report(NetOp::kClose, 0);
     hub()->stop(&watch_);
     ::close(fd_);
     fd_ = -1;
@@ -197,7 +280,7 @@ class KernelSocket final : public SocketTransport {
   // Makes a system call, again if interrupted: its result, or -errno. A
   // call that would block clears the readiness bit `direction`.
   template <typename F>
-  ssize_t Call(uint32_t direction, F call) {
+  ssize_t Sys(uint32_t direction, F call) {
     for (;;) {
       ssize_t n = call();
       if (n >= 0) return n;
@@ -223,6 +306,31 @@ class KernelSocket final : public SocketTransport {
     return 0;
   }
 
+  NetCall Call(NetOp op, int64_t result) const {
+    NetCall c;
+    c.op = op;
+    c.fd = fd_;
+    c.result = result;
+    c.bytes_private = bytes_private();
+    return c;
+  }
+  // Tells the observer, if there is one still, of a call and its result
+  // (`data`: the bytes a successful recv or send moved).
+  void Report(NetOp op, int64_t result, int64_t arg = 0, int64_t arg2 = 0,
+              const Address* address = nullptr, const void* data = nullptr) {
+    NetworkObserver* o = net_->observer();
+    if (o == nullptr) return;
+    NetCall c = Call(op, result);
+    c.arg = arg;
+    c.arg2 = arg2;
+    c.address = address;
+    if (data != nullptr && result > 0) {
+      c.data = data;
+      c.size = static_cast<size_t>(result);
+    }
+    o->OnNetCall(c);
+  }
+
   KernelNetwork* net_;
   int fd_;
   SocketType type_;
@@ -246,14 +354,34 @@ std::unique_ptr<SocketTransport> KernelNetwork::Open(int family, SocketType type
   int fd = ::socket(family, kind | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = errno;
+    if (observer_ != nullptr) {
+      NetCall c;
+      c.op = NetOp::kOpen;
+      c.result = -*error;
+      c.arg = family;
+      c.arg2 = static_cast<int64_t>(type);
+      observer_->OnNetCall(c);
+    }
     return nullptr;
+  }
+  if (observer_ != nullptr) {
+    NetCall c;
+    c.op = NetOp::kOpen;
+    c.fd = fd;
+    c.result = fd;
+    c.arg = family;
+    c.arg2 = static_cast<int64_t>(type);
+    observer_->OnNetCall(c);
   }
   return Adopt(fd, type);
 }
 
 std::unique_ptr<SocketTransport> KernelNetwork::Adopt(int fd, SocketType type) {
   try {
-    return std::make_unique<KernelSocket>(hub_, this, fd, type);
+    if (observer_ != nullptr) {
+      return std::make_unique<KernelSocket<true>>(hub_, this, fd, type);
+    }
+    return std::make_unique<KernelSocket<false>>(hub_, this, fd, type);
   } catch (...) {
     ::close(fd);
     throw;

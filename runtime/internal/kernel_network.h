@@ -25,6 +25,11 @@ class KernelNetwork final : public NetworkBackend {
   // The hub is going away: closes the sockets left open and stops the
   // resolver's threads.
   void Shutdown();
+  // Sockets opened from now on report their calls to `observer`.
+  bool set_observer(NetworkObserver* observer) override {
+    observer_ = observer;
+    return true;
+  }
   // Wraps an open non-blocking descriptor.
   std::unique_ptr<SocketTransport> Adopt(int fd, SocketType type);
 

@@ -1,0 +1,290 @@
+// Recording a program's network I/O on epoll and replaying it on the
+// simulator (NetCall records, the replay network).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "runtime/gevent.h"
+#include "traces/net_programs.h"
+#include "traces/reader.h"
+#include "traces/tool.h"
+#include "traces/recorder.h"
+#include "traces/replay.h"
+#include "traces/trace_testing.h"
+
+namespace gevent {
+namespace trace {
+namespace {
+
+using testing::FreshEpollHub;
+using testing::TempPath;
+
+// The trace's socket calls.
+std::vector<Event> NetCalls(const std::string& path) {
+  TraceReader r;
+  EXPECT_TRUE(r.Open(path)) << r.error();
+  std::vector<Event> out;
+  Event e;
+  while (r.Next(&e)) {
+    if (e.kind == kNetCall) out.push_back(e);
+  }
+  EXPECT_TRUE(r.complete()) << r.error();
+  return out;
+}
+
+int CountOp(const std::vector<Event>& calls, NetOp op) {
+  int n = 0;
+  for (const Event& e : calls) n += e.a == static_cast<int64_t>(op);
+  return n;
+}
+
+constexpr int kClients = 4;
+constexpr size_t kBody = 512 * 1024;
+
+// Records the racy service until a run loses an update (every run should:
+// the clients' requests are all waiting when the service starts serving,
+// and each client's small receive buffer makes the server's sendall wait);
+// returns that run's outcome.
+programs::ServiceOutcome RecordRacyRun(const std::string& path) {
+  programs::ServiceOutcome out;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    std::vector<std::thread> clients;
+    {
+      FreshEpollHub fresh;
+      Recording rec(path);
+      out = programs::RacyHttpService(kClients, kBody, [&](uint16_t port) {
+        clients = programs::HttpClients(port, kClients);
+      });
+      EXPECT_TRUE(rec.Stop());
+    }
+    programs::JoinAll(&clients);
+    if (out.hits < kClients) return out;
+  }
+  ADD_FAILURE() << "no recorded run lost an update";
+  return out;
+}
+
+TEST(NetReplay, RacyServiceReplaysItsFailureIdentically) {
+  const std::string path = TempPath("racy_http.gtrace");
+  const programs::ServiceOutcome recorded = RecordRacyRun(path);
+  ASSERT_LT(recorded.hits, kClients);  // the failure: lost updates
+  const std::vector<Event> calls = NetCalls(path);
+  EXPECT_EQ(CountOp(calls, NetOp::kAccept), kClients);
+  EXPECT_GT(CountOp(calls, NetOp::kSend), kClients);  // sendall had to wait
+  // On the simulator: no client, no descriptor; the same schedule, bytes
+  // and failure.
+  programs::ServiceOutcome replayed;
+  Replay replay(path);
+  replayed = programs::RacyHttpService(kClients, kBody, [](uint16_t) {});
+  const ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_EQ(replayed.hits, recorded.hits);
+  EXPECT_EQ(replayed.requests, recorded.requests);
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_TRUE(absl::StartsWith(recorded.requests[i], "GET /")) << recorded.requests[i];
+  }
+}
+
+uint64_t RecordEcho(const std::string& path, int clients, int trips,
+                    RecorderOptions options = {}) {
+  return programs::RecordEchoOnEpoll(path, clients, trips, 64, options);
+}
+
+// Replays `program` against `path`, which is to diverge (the Divergence
+// and the EIO failures after it are expected).
+template <typename F>
+ReplayResult ReplayDiverging(const std::string& path, F program) {
+  Replay replay(path);
+  try {
+    program();
+  } catch (const std::exception&) {
+  }
+  return replay.Finish();
+}
+
+TEST(NetReplay, EchoReplaysWithTheRecordedBytes) {
+  const std::string path = TempPath("echo.gtrace");
+  const uint64_t echoed = RecordEcho(path, 3, 200);
+  EXPECT_EQ(echoed, 3u * 200 * 64);
+  const std::vector<Event> calls = NetCalls(path);
+  uint64_t payload = 0;
+  for (const Event& e : calls) {
+    if (e.a == static_cast<int64_t>(NetOp::kRecv) && e.b > 0) {
+      EXPECT_EQ(e.payload.size(), static_cast<size_t>(e.b));
+      payload += e.payload.size();
+    }
+    if (e.a == static_cast<int64_t>(NetOp::kSend) && e.b > 0) {
+      EXPECT_TRUE(e.has_crc);
+    }
+  }
+  EXPECT_EQ(payload, echoed);
+  Replay replay(path);
+  EXPECT_EQ(programs::EchoService(3, [](uint16_t) {}), echoed);
+  const ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+}
+
+// gtrace's output of `path` by `tool` (Stats, Dump).
+template <typename F>
+std::string ToolOutput(const std::string& path, F tool) {
+  std::ostringstream out, err;
+  TraceReader r;
+  EXPECT_TRUE(r.Open(path)) << r.error();
+  EXPECT_EQ(tool(r, out, err), 0) << err.str();
+  return out.str();
+}
+
+TEST(NetReplay, GtraceShowsSocketCallsPerConnection) {
+  const std::string path = TempPath("echo_stats.gtrace");
+  RecordEcho(path, 2, 30);
+  const std::string stats = ToolOutput(path, Stats);
+  // 2 x 30 x 64 bytes each way, all kept; a line per connection.
+  EXPECT_TRUE(absl::StrContains(stats, "3840 bytes in (3840 kept), 3840 bytes out"))
+      << stats;
+  EXPECT_TRUE(absl::StrContains(stats, "in 1920 (kept 1920)  out 1920  from 127.0.0.1:"))
+      << stats;
+  const std::string dump = ToolOutput(path, Dump);
+  EXPECT_TRUE(absl::StrContains(dump, " accept -> fd ")) << dump.substr(0, 3000);
+  EXPECT_TRUE(absl::StrContains(dump, " recv 4096 -> 64 bytes \"a")) << dump.substr(0, 3000);
+  std::string svg;
+  std::ostringstream err;
+  TraceReader r;
+  ASSERT_TRUE(r.Open(path));
+  EXPECT_EQ(TimelineSvg(r, TimelineOptions{}, &svg, err), 0) << err.str();
+  EXPECT_TRUE(absl::StrContains(svg, "recv 4096 -&gt; 64 bytes")) << svg.substr(0, 3000);
+}
+
+TEST(NetReplay, SendingOtherBytesIsADivergence) {
+  const std::string path = TempPath("echo_wrong.gtrace");
+  RecordEcho(path, 2, 20);
+  const ReplayResult r = ReplayDiverging(path, [] {
+    programs::EchoService(2, [](uint16_t) {}, 4096, /*flip=*/true);
+  });
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_TRUE(absl::StrContains(r.report, "with other bytes")) << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "send 64")) << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "the last")) << r.report;
+}
+
+TEST(NetReplay, AskingForADifferentReadIsADivergence) {
+  const std::string path = TempPath("echo_read.gtrace");
+  RecordEcho(path, 1, 5);
+  const ReplayResult r = ReplayDiverging(path, [] {
+    programs::EchoService(1, [](uint16_t) {}, 100);  // recorded: 4096
+  });
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_TRUE(absl::StrContains(r.report, "(the program calls) fd ")) << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "recv 100")) << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "recv 4096")) << r.report;
+}
+
+TEST(NetReplay, LengthsOnlyKeepsNoBytesAndReplaySaysSo) {
+  const std::string path = TempPath("echo_lengths.gtrace");
+  RecorderOptions lengths;
+  lengths.payload_bytes_per_connection = 0;
+  const uint64_t echoed = RecordEcho(path, 2, 10, lengths);
+  for (const Event& e : NetCalls(path)) {
+    EXPECT_TRUE(e.payload.empty()) << DescribeNetCall(e);
+    EXPECT_FALSE(e.has_crc) << DescribeNetCall(e);
+  }
+  Replay replay(path);
+  EXPECT_EQ(programs::EchoService(2, [](uint16_t) {}), echoed);
+  const ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_TRUE(absl::StrContains(r.report, "lacks the bytes of")) << r.report;
+}
+
+TEST(NetReplay, CapKeepsTheFirstBytesOfEachConnection) {
+  const std::string path = TempPath("echo_cap.gtrace");
+  RecorderOptions capped;
+  capped.payload_bytes_per_connection = 100;
+  RecordEcho(path, 2, 10, capped);
+  // Per connection (descriptors are reused: counted from each accept).
+  std::map<int64_t, int> connection_of;  // fd -> accept number
+  std::map<int, uint64_t> kept;
+  int accepts = 0;
+  for (const Event& e : NetCalls(path)) {
+    if (e.a == static_cast<int64_t>(NetOp::kAccept) && e.b == 0) {
+      connection_of[e.new_fd] = accepts++;
+    }
+    if (e.a == static_cast<int64_t>(NetOp::kRecv)) {
+      kept[connection_of.at(e.fd)] += e.payload.size();
+    }
+  }
+  ASSERT_EQ(kept.size(), 2u);
+  for (const auto& [fd, n] : kept) EXPECT_EQ(n, 100u) << "fd " << fd;
+}
+
+TEST(NetReplay, PrivateConnectionsKeepNothing) {
+  const std::string path = TempPath("echo_private.gtrace");
+  std::vector<std::thread> threads;
+  {
+    FreshEpollHub fresh;
+    Recording rec(path);
+    Socket listener(AF_INET, SocketType::kStream);
+    listener.set_bytes_private(true);  // passed on to what it accepts
+    listener.bind(Address::Parse("127.0.0.1:0"));
+    listener.listen(16);
+    threads = programs::EchoClients(listener.local_address().port(), 1, 3, 64);
+    Socket conn = listener.accept();
+    EXPECT_TRUE(conn.bytes_private());
+    char buf[4096];
+    for (size_t n; (n = conn.recv(buf, sizeof buf)) > 0;) conn.sendall(buf, n);
+  }
+  programs::JoinAll(&threads);
+  const std::vector<Event> calls = NetCalls(path);
+  EXPECT_GT(CountOp(calls, NetOp::kRecv), 1);
+  for (const Event& e : calls) {
+    EXPECT_TRUE(e.payload.empty()) << DescribeNetCall(e);
+    EXPECT_FALSE(e.has_crc) << DescribeNetCall(e);
+  }
+}
+
+TEST(NetReplay, ConnectRefusedAndErrorsReplay) {
+  const std::string path = TempPath("refused.gtrace");
+  auto program = [] {
+    // A port nobody listens on: bind one, close it, connect to it.
+    Address dead;
+    {
+      Socket s(AF_INET, SocketType::kStream);
+      s.bind(Address::Parse("127.0.0.1:0"));
+      dead = s.local_address();
+    }
+    int err = 0;
+    Socket c(AF_INET, SocketType::kStream);
+    err = c.connect_ex(dead);
+    return err;
+  };
+  int recorded = 0;
+  {
+    FreshEpollHub fresh;
+    Recording rec(path);
+    recorded = program();
+  }
+  EXPECT_EQ(recorded, ECONNREFUSED);
+  Replay replay(path);
+  EXPECT_EQ(program(), ECONNREFUSED);
+  const ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+}
+
+TEST(NetReplay, ACutRecordingReplaysItsPrefix) {
+  const std::string path = TempPath("echo_cut.gtrace");
+  RecordEcho(path, 2, 50);
+  const std::string bytes = testing::ReadFile(path);
+  const std::string cut_path = TempPath("echo_cut_half.gtrace");
+  testing::WriteFile(cut_path, bytes.substr(0, bytes.size() / 2));
+  const ReplayResult r =
+      ReplayDiverging(cut_path, [] { programs::EchoService(2, [](uint16_t) {}); });
+  EXPECT_EQ(r.status, ReplayStatus::kPrefixReplayed) << r.report;
+  EXPECT_GT(r.matched, 10u);
+}
+
+}  // namespace
+}  // namespace trace
+}  // namespace gevent
