@@ -386,6 +386,10 @@ std::shared_ptr<GreenletFor<F, Args...>> make_greenlet(F&& f, Args&&... args) {
 }
 
 // Makes a greenlet running `f(args...)` and schedules it to start.
+//
+// The handle is a std::shared_ptr: `if (g)`, `!g`, `EXPECT_FALSE(g)` test
+// the pointer (never null), not gevent's `bool(g)`. Write `*g`,
+// `g->started()` or `g->dead()` (docs/api.md, "Where C++ differs").
 template <typename F, typename... Args>
 std::shared_ptr<GreenletFor<F, Args...>> spawn(F&& f, Args&&... args) {
   auto g = make_greenlet(std::forward<F>(f), std::forward<Args>(args)...);
