@@ -1,5 +1,6 @@
 #include "runtime/async_result.h"
 
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter_list.h"
 
 namespace gevent {
@@ -16,6 +17,7 @@ void AsyncResultBase::set_exception(std::exception_ptr error) {
 }
 
 bool AsyncResultBase::wait(absl::Duration timeout) {
+  CheckOwnHub(hub(), "AsyncResult", "wait");
   if (ready_) return true;
   Waiter waiter(hub());
   Waiter::WakeLink link(&waiter);
@@ -27,6 +29,7 @@ bool AsyncResultBase::wait(absl::Duration timeout) {
 }
 
 void AsyncResultBase::WaitForGet(bool block, absl::Duration timeout) {
+  CheckOwnHub(hub(), "AsyncResult", "get");
   if (!ready_) {
     if (!block) throw TimeoutError(absl::ZeroDuration(), 0);
     Waiter waiter(hub());

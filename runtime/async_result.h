@@ -5,9 +5,10 @@
 //   int v = result.get();   // blocks this greenlet until set
 //
 // Like Event, it wakes every waiter when it becomes ready; unlike Event it
-// stays ready. set() and set_exception() may be called from another thread:
-// the value is handed to the AsyncResult's own hub, which wakes its waiters
-// (gevent issue 1739). A greenlet's outcome can flow into it: pass it to
+// stays ready. set() and set_exception() may be called from another thread
+// (or hub): the value is handed to the AsyncResult's own hub, which wakes its
+// waiters (gevent issue 1739). get() and wait() from another hub or thread
+// throw InvalidThreadUseError. A greenlet's outcome can flow into it: pass it to
 // Greenlet::link (`g->link(std::ref(result))`), as gevent allows.
 #ifndef GEVENTPP_RUNTIME_ASYNC_RESULT_H_
 #define GEVENTPP_RUNTIME_ASYNC_RESULT_H_
@@ -55,7 +56,8 @@ class AsyncResultBase : public Waitable {
   // Blocks for get(): throws TimeoutError if not ready in time, rethrows the
   // error if there is one.
   void WaitForGet(bool block, absl::Duration timeout);
-  // True if called on the thread of this object's hub.
+  // True if called on this object's own hub (its thread, with that hub
+  // installed).
   bool OnOwnThread() const { return get_hub_if_exists() == hub(); }
   // Runs `apply` on this object's hub: now if on its thread, else through
   // run_callback_threadsafe (the object must outlive the hand-over).

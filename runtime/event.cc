@@ -1,5 +1,6 @@
 #include "runtime/event.h"
 
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter.h"
 #include "runtime/internal/waiter_list.h"
 
@@ -8,9 +9,9 @@ namespace gevent {
 Event::Event() : Waitable(get_hub()) {}
 
 void Event::set() {
-  if (get_hub_if_exists() != hub()) {
-    // From another thread: the flag is set, and waiters woken, on the
-    // Event's own hub (the Event must outlive the hand-over).
+  if (!internal::OnOwnHub(hub())) {
+    // From another thread (or hub): the flag is set, and waiters woken, on
+    // the Event's own hub (the Event must outlive the hand-over).
     hub()->run_callback_threadsafe([this] { set(); });
     return;
   }
@@ -19,7 +20,10 @@ void Event::set() {
   notify_links();
 }
 
-void Event::clear() { flag_ = false; }
+void Event::clear() {
+  internal::CheckOwnHub(hub(), "Event", "clear");
+  flag_ = false;
+}
 
 bool Event::keep_notifying() const {
   if (owed_wakeups_ > 0) {
@@ -30,6 +34,7 @@ bool Event::keep_notifying() const {
 }
 
 bool Event::wait(absl::Duration timeout) {
+  internal::CheckOwnHub(hub(), "Event", "wait");
   if (flag_) return true;
   if (timeout != absl::InfiniteDuration()) {
     internal::Waiter waiter(hub());

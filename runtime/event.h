@@ -8,7 +8,10 @@
 // flag is cleared again before they get to run (they still see wait()
 // return true). Waiters run in the hub's next callback pass, not inside
 // set(). An Event belongs to the hub of the thread that made it; set() may
-// be called from any thread, and wakes the waiters in the Event's own hub.
+// be called from any thread (or another hub), and sets the flag and wakes
+// the waiters in the Event's own hub, soon (the Event must outlive that
+// hand-over). wait() and clear() from another hub or thread throw
+// InvalidThreadUseError; is_set() there reads a snapshot.
 #ifndef GEVENTPP_RUNTIME_EVENT_H_
 #define GEVENTPP_RUNTIME_EVENT_H_
 

@@ -76,11 +76,25 @@ class ConfigurationError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// Raised when a greenlet is started on a hub that has been destroyed, or on
-// another thread's hub.
+// Raised when a greenlet is started on a hub that has been destroyed, or
+// when a thread blocks after its hub was destroyed. InvalidThreadUseError
+// (below) is one.
 class HubError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
+};
+
+// Raised when an object bound to one hub (a primitive, a greenlet) is used
+// from another hub: from a greenlet of another hub on the same thread (a
+// Simulation's hub, say), or from another thread (gevent's
+// InvalidThreadUseError). The message names the object, the operation, the
+// object's hub and thread and the caller's, e.g. "this Queue (Queue.get)
+// belongs to hub 3 (thread 4101), used from hub 5 (thread 4101)".
+// docs/api.md lists, for every primitive, what may be called from another
+// thread (a hand-off to the object's hub) and what is refused.
+class InvalidThreadUseError : public HubError {
+ public:
+  using HubError::HubError;
 };
 
 // Raised by Greenlet<T>::get() for a non-void T when the greenlet was killed

@@ -1,8 +1,11 @@
 #include "runtime/greenlet.h"
 
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter.h"
 
 namespace gevent {
@@ -21,9 +24,16 @@ GreenletBase::~GreenletBase() = default;
 void GreenletBase::CheckHub(const char* what) const {
   Hub* h = get_hub_if_exists();
   if (h == nullptr || h->id() != hub_id_ || h->destroyed()) {
-    throw HubError(absl::StrCat(
-        "cannot ", what, " greenlet '", name(),
-        "': its hub was destroyed or belongs to another thread"));
+    // (Its hub may be gone: only its id is known for sure.)
+    const int thread = static_cast<int>(gettid());
+    throw InvalidThreadUseError(absl::StrCat(
+        "cannot ", what, " greenlet '", name(), "': it belongs to hub ",
+        hub_id_, ", used from ",
+        h != nullptr ? absl::StrCat("hub ", h->id(), h->destroyed() ? " (destroyed)" : "",
+                                    " (thread ", thread, ")")
+                     : absl::StrCat("thread ", thread, ", which has no hub"),
+        ": a greenlet may be started, joined or killed only from its own "
+        "hub (see docs/api.md, Threads)"));
   }
 }
 
@@ -72,14 +82,35 @@ void GreenletBase::StartCallback::Fire(Callback* c) {
   g->hub()->resume(g);
 }
 void GreenletBase::StartCallback::Discard(Callback* c) {
-  static_cast<StartCallback*>(c)->owner->keep_alive_.reset();
+  static_cast<StartCallback*>(c)->owner->NeverStarted();
 }
 void GreenletBase::StartTimer::Fire(Timer* t) {
   GreenletBase* g = static_cast<StartTimer*>(t)->owner;
   g->hub()->resume(g);
 }
 void GreenletBase::StartTimer::Discard(Timer* t) {
-  static_cast<StartTimer*>(t)->owner->keep_alive_.reset();
+  static_cast<StartTimer*>(t)->owner->NeverStarted();
+}
+
+void GreenletBase::NeverStarted() {
+  // Its hub is being destroyed (its thread exited, destroy_hub(), the end
+  // of a Simulation) before it ran: it ends killed, without running, so
+  // that it is ready() and get() says what happened.
+  MarkFinishedWithoutRunning();
+  EndWithoutLinks("its hub was destroyed before it ran");
+}
+
+void GreenletBase::OnAbandoned() {
+  EndWithoutLinks(
+      "abandoned by Hub::destroy: it caught GreenletExit every time it was killed");
+}
+
+void GreenletBase::EndWithoutLinks(const char* why) {
+  // Its links cannot run (its hub is gone), and nobody of another hub can
+  // be waiting on it.
+  exit_ = GreenletExit(why);
+  ReleaseFunction();
+  keep_alive_.reset();  // may destroy this greenlet: nothing may follow
 }
 
 void GreenletBase::Run() {
@@ -181,6 +212,7 @@ void GreenletBase::kill_with(std::exception_ptr exception, bool block,
 
 void GreenletBase::join(absl::Duration timeout) {
   if (ready()) return;
+  if (ABSL_PREDICT_FALSE(!internal::OnOwnHub(hub()))) CheckHub("join");
   Hub* h = get_hub();
   if (h->current() == this) {
     throw std::logic_error(absl::StrCat(
@@ -220,6 +252,7 @@ namespace internal {
 
 void WaitForResult(GreenletBase* g, bool block, absl::Duration timeout) {
   if (g->ready()) return;
+  if (ABSL_PREDICT_FALSE(!internal::OnOwnHub(g->hub()))) g->CheckHub("get");
   if (!block) throw TimeoutError(absl::ZeroDuration(), 0);
   Hub* h = get_hub();
   if (h->current() == g) {

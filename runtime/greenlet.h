@@ -19,6 +19,11 @@
 // handler as "<name> failed with <type>: <what>". kill() raises GreenletExit
 // in the greenlet; a greenlet that ends with GreenletExit is successful and
 // killed() says so; it is never reported.
+//
+// Threads: a greenlet belongs to the hub it was spawned on. start(), join(),
+// get() and kill() (and killall(), joinall(), wait() over it) from another
+// thread, or from a greenlet of another hub, throw InvalidThreadUseError
+// naming the greenlet and both hubs (docs/api.md, "Threads").
 #ifndef GEVENTPP_RUNTIME_GREENLET_H_
 #define GEVENTPP_RUNTIME_GREENLET_H_
 
@@ -41,6 +46,11 @@
 #include "runtime/waitable.h"
 
 namespace gevent {
+
+class GreenletBase;
+namespace internal {
+void WaitForResult(GreenletBase* g, bool block, absl::Duration timeout);
+}  // namespace internal
 
 class GreenletBase : public RawGreenlet, public Waitable {
  public:
@@ -120,13 +130,21 @@ class GreenletBase : public RawGreenlet, public Waitable {
  private:
   void Run() final;
   void OnRunFinished() final;
+  void OnAbandoned() final;
   void on_notify_scheduled() final;
   void on_links_notified() final;
   bool MaybeKillBeforeStart(std::exception_ptr exception);
+  // Throws InvalidThreadUseError unless called from this greenlet's hub.
   void CheckHub(const char* what) const;
+  friend void internal::WaitForResult(GreenletBase* g, bool block,
+                                      absl::Duration timeout);
   // shared_from_this(), or a std::logic_error that says how to own it.
   std::shared_ptr<GreenletBase> SharedSelf();
   void Finish();
+  // Its hub was destroyed while its start was still queued.
+  void NeverStarted();
+  // Ends it killed with GreenletExit(why), finished already.
+  void EndWithoutLinks(const char* why);
   void Die(std::exception_ptr error);
   LinkId AddSpawnedLink(std::function<void(GreenletBase&)> callback, int when);
 
@@ -171,8 +189,11 @@ class Greenlet : public GreenletBase {
     WaitForGet(block, timeout);
     if (exception() != nullptr) std::rethrow_exception(exception());
     if (!value_.has_value()) {
-      throw NoValueError("greenlet '" + name() +
-                         "' was killed (GreenletExit) and has no value");
+      const std::string why = exit_value().has_value() ? exit_value()->what() : "";
+      throw NoValueError("greenlet '" + name() + "' was killed (" +
+                         (why == "GreenletExit" || why.empty() ? "GreenletExit"
+                                                               : "GreenletExit: " + why) +
+                         ") and has no value");
     }
     return *value_;
   }
@@ -365,6 +386,10 @@ std::shared_ptr<GreenletFor<F, Args...>> make_greenlet(F&& f, Args&&... args) {
 }
 
 // Makes a greenlet running `f(args...)` and schedules it to start.
+//
+// The handle is a std::shared_ptr: `if (g)`, `!g`, `EXPECT_FALSE(g)` test
+// the pointer (never null), not gevent's `bool(g)`. Write `*g`,
+// `g->started()` or `g->dead()` (docs/api.md, "Where C++ differs").
 template <typename F, typename... Args>
 std::shared_ptr<GreenletFor<F, Args...>> spawn(F&& f, Args&&... args) {
   auto g = make_greenlet(std::forward<F>(f), std::forward<Args>(args)...);

@@ -5,6 +5,8 @@
 // hand-off in hand_off.cc, the thread's hub in hub_registry.cc.
 #include "runtime/hub.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -54,6 +56,7 @@ class MainGreenlet final : public RawGreenlet {
 
 Hub::Hub(std::unique_ptr<HubBackend> backend)
     : id_(g_next_hub_id.fetch_add(1, std::memory_order_relaxed)),
+      thread_id_(static_cast<int>(gettid())),
       backend_(std::move(backend)),
       policy_(DefaultOrderPolicy()) {
   if (backend_ == nullptr) throw std::invalid_argument("Hub: no backend");
@@ -275,9 +278,9 @@ void Hub::destroy() {
   destroying_ = true;
   RawGreenlet* main = main_.get();
   if (current_ == main) {
-    // Kill every greenlet still running: GreenletExit into each, a few times
-    // for the ones that catch it and block again.
-    for (int attempt = 0; attempt < 3 && !running_.empty(); ++attempt) {
+    // Kill every greenlet still running: GreenletExit into each, again each
+    // time one catches it and blocks, for up to kDestroyKillRounds rounds.
+    for (int round = 0; round < kDestroyKillRounds && !running_.empty(); ++round) {
       std::vector<std::shared_ptr<RawGreenlet>> victims;
       running_.for_each([&](internal::ListNode* n) {
         victims.push_back(static_cast<RawGreenlet*>(n)->shared_from_this());
@@ -339,11 +342,17 @@ void Hub::ReleaseQueued() {
     hub_greenlet_->stack_ = internal::Stack();
   }
   stacks_->Trim();
-  // Greenlets that could not be killed keep their stacks until the pool goes.
+  // Greenlets that could not be killed are abandoned: marked finished, with
+  // their stacks not unwound (kept until the thread's stack pool goes), and
+  // the hub's references dropped, so that their objects are freed with
+  // their last handles.
   running_.for_each([&](internal::ListNode* n) {
     auto* g = static_cast<RawGreenlet*>(n);
     running_.remove(g);
-    g->self_.reset();
+    std::shared_ptr<RawGreenlet> self = std::move(g->self_);
+    g->state_ = RawGreenlet::State::kFinished;
+    g->OnAbandoned();
+    self.reset();  // may destroy the greenlet
   });
 }
 

@@ -31,7 +31,9 @@
 //
 // Watchers (watchers.h) are owned by the caller and linked into the hub
 // intrusively, so arming one never allocates. All hub methods must be
-// called on the hub's own thread, except run_callback_threadsafe().
+// called on the hub's own thread, except run_callback_threadsafe() and the
+// snapshots documented as readable from any thread. The objects bound to a
+// hub (primitives, greenlets, sockets) check it: docs/api.md, "Threads".
 #ifndef GEVENTPP_RUNTIME_HUB_H_
 #define GEVENTPP_RUNTIME_HUB_H_
 
@@ -102,6 +104,9 @@ class Hub {
   HubBackend& backend() const { return *backend_; }
   // Unique per process, never reused.
   uint64_t id() const { return id_; }
+  // The Linux thread id (gettid()) of the thread the hub runs on: the one
+  // that made it, or last installed it (exchange_hub). For error messages.
+  int thread_id() const { return thread_id_; }
 
   // ---- Time ----
   // The current time of this hub's clock (monotonic or virtual).
@@ -318,10 +323,20 @@ class Hub {
   absl::Duration switch_interval() const { return switch_interval_; }
   void set_switch_interval(absl::Duration d) { switch_interval_ = d; }
 
-  // Kills every greenlet still alive on this hub (throwing GreenletExit into
-  // each until it finishes) and stops the loop for good. The hub cannot be
-  // used afterwards; destroy_hub() also calls it.
+  // Kills every greenlet still alive on this hub and stops the loop for
+  // good. The hub cannot be used afterwards; destroy_hub() also calls it.
+  //
+  // Each greenlet gets GreenletExit, and again each time it catches it and
+  // blocks, for up to kDestroyKillRounds rounds, so that its stack unwinds
+  // (its destructors run). One still alive after that (it catches
+  // GreenletExit for ever) is abandoned, as gevent's hub.destroy() leaves
+  // every greenlet: it is marked dead and killed ("abandoned by
+  // Hub::destroy"), its stack is not unwound (what the objects on it own
+  // is never freed), and the hub drops its references, so the greenlet
+  // object is freed with its last handle. A greenlet whose start was still
+  // queued ends killed without running.
   void destroy();
+  static constexpr int kDestroyKillRounds = 100;
   bool destroyed() const { return destroyed_; }
 
   // Runs the loop in the calling greenlet (which must be the hub greenlet)
@@ -457,6 +472,8 @@ class Hub {
   std::string LoopExitMessage() const;
 
   const uint64_t id_;
+  int thread_id_;
+  friend std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub);
   const std::unique_ptr<HubBackend> backend_;
   SchedulingPolicy* policy_;
   bool perturbs_ = false;

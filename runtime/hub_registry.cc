@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/epoll_backend.h"
 #include "runtime/raw_greenlet.h"
 
@@ -156,7 +157,24 @@ std::unique_ptr<Hub> exchange_hub(std::unique_ptr<Hub> hub) {
   std::unique_ptr<Hub> old = std::move(t_thread_hub.hub);
   t_thread_hub.hub = std::move(hub);
   internal::t_hub_ptr = t_thread_hub.hub.get();
+  if (internal::t_hub_ptr != nullptr) {
+    internal::t_hub_ptr->thread_id_ = static_cast<int>(gettid());
+  }
   return old;
+}
+
+void internal::ThrowInvalidThreadUse(absl::string_view object,
+                                     const char* method, const Hub* owner) {
+  const Hub* caller = internal::t_hub_ptr;
+  const int thread = static_cast<int>(gettid());
+  throw InvalidThreadUseError(absl::StrCat(
+      object, ".", method, ": this ", object, " belongs to hub ", owner->id(), " (thread ",
+      owner->thread_id(), "), used from ",
+      caller != nullptr
+          ? absl::StrCat("hub ", caller->id(), " (thread ", thread, ")")
+          : absl::StrCat("thread ", thread, ", which has no hub"),
+      ": an object may be used only by greenlets of its own hub (hand work "
+      "over with Hub::run_callback_threadsafe; see docs/api.md, Threads)"));
 }
 
 }  // namespace gevent

@@ -127,6 +127,7 @@ void Hub::stop(ForkWatcher* w) {
 }
 
 void Hub::reinit() {
+  thread_id_ = static_cast<int>(gettid());  // the child's thread
   backend_->Reinit();
   if (signal_fd_ >= 0) {
     // The signalfd itself survives fork (it reads the child's signals);

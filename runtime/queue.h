@@ -11,6 +11,13 @@
 // first. get() on an empty queue without blocking (or after the timeout)
 // throws QueueEmpty; put() on a full one throws QueueFull. For wait() and
 // iwait(), a queue is ready while it holds an item.
+//
+// A queue belongs to the hub of the thread that made it and is not
+// thread-safe (as in gevent): put(), get(), peek(), task_done() and join()
+// from another thread, or from a greenlet of another hub, throw
+// InvalidThreadUseError and change nothing. To feed a queue from another
+// thread, hand the put() over: `hub->run_callback_threadsafe([&] {
+// q.put_nowait(v); })` (an unbounded queue never blocks there).
 #ifndef GEVENTPP_RUNTIME_QUEUE_H_
 #define GEVENTPP_RUNTIME_QUEUE_H_
 
@@ -26,6 +33,7 @@
 #include "absl/time/time.h"
 #include "runtime/event.h"
 #include "runtime/hub.h"
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/intrusive_list.h"
 #include "runtime/internal/waiter.h"
 #include "runtime/internal/waiter_list.h"
@@ -120,6 +128,7 @@ class BasicQueue : public Waitable {
   // `timeout`; throws QueueFull if there is no room in time.
   void put(T item, bool block = true,
            absl::Duration timeout = absl::InfiniteDuration()) {
+    internal::CheckOwnHub(hub(), "Queue", "put");
     if (Getter* g = getters_.Serve()) {
       // Someone is waiting for an item: hand it over directly.
       g->item.emplace(std::move(item));
@@ -157,6 +166,7 @@ class BasicQueue : public Waitable {
   // Removes and returns the next item, blocking (if `block`) while the queue
   // is empty, up to `timeout`; throws QueueEmpty if none came in time.
   T get(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
+    internal::CheckOwnHub(hub(), "Queue", "get");
     if (!empty() && getters_.empty()) {
       T item = order_.pop();
       AdmitPutter();
@@ -196,6 +206,7 @@ class BasicQueue : public Waitable {
 
   // The next item without removing it; throws QueueEmpty if there is none.
   const T& peek() const {
+    internal::CheckOwnHub(hub(), "Queue", "peek");
     if (empty()) throw QueueEmpty();
     return order_.peek();
   }
@@ -260,6 +271,7 @@ class JoinableQueue : public Queue<T> {
   // Marks one item taken with get() as processed. Calling it more often than
   // put() is a std::logic_error.
   void task_done() {
+    internal::CheckOwnHub(this->hub(), "JoinableQueue", "task_done");
     if (unfinished_ == 0) {
       throw std::logic_error("task_done() called too many times");
     }
@@ -268,6 +280,7 @@ class JoinableQueue : public Queue<T> {
   // Blocks until every item put has been marked done (or `timeout`);
   // returns true if so.
   bool join(absl::Duration timeout = absl::InfiniteDuration()) {
+    internal::CheckOwnHub(this->hub(), "JoinableQueue", "join");
     return all_done_.wait(timeout);
   }
   size_t unfinished_tasks() const { return unfinished_; }

@@ -103,6 +103,10 @@ class RawGreenlet : public std::enable_shared_from_this<RawGreenlet>,
   // Called in the greenlet itself, after Run() returned, just before it
   // switches away for the last time.
   virtual void OnRunFinished() {}
+  // Called by Hub::destroy on a greenlet it could not kill (it caught
+  // GreenletExit every time), once it is marked finished; it will never run
+  // again and its stack is not unwound.
+  virtual void OnAbandoned() {}
   // Marks a greenlet that never ran as finished (killed before start).
   void MarkFinishedWithoutRunning() { state_ = State::kFinished; }
 

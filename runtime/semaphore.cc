@@ -1,6 +1,7 @@
 #include "runtime/semaphore.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter.h"
 
 namespace gevent {
@@ -35,6 +36,9 @@ const RawGreenlet* Semaphore::holder() const {
 }
 
 bool Semaphore::acquire(bool blocking, absl::Duration timeout) {
+  if (ABSL_PREDICT_FALSE(!internal::OnOwnHub(hub()))) {
+    internal::ThrowInvalidThreadUse(kind(), "acquire", hub());
+  }
   if (counter_ > 0 && waiters_.empty()) {
     --counter_;
     if (initial_ == 1) holder_ = hub()->current();
@@ -70,7 +74,15 @@ bool Semaphore::acquire(bool blocking, absl::Duration timeout) {
   return w.served;
 }
 
-void Semaphore::release() { Release(); }
+void Semaphore::release() {
+  if (!internal::OnOwnHub(hub())) {
+    // From another thread (or hub): the permit is returned on the
+    // semaphore's own hub, soon (it must outlive the hand-over).
+    hub()->run_callback_threadsafe([this] { Release(); });
+    return;
+  }
+  Release();
+}
 
 void Semaphore::Release() {
   if (Waiter* w = waiters_.Serve()) {
@@ -99,6 +111,10 @@ BoundedSemaphore::BoundedSemaphore(int64_t value)
     : Semaphore(value), limit_(value) {}
 
 void BoundedSemaphore::release() {
+  // Its limit (and a Lock's holder) can only be checked on its own hub.
+  if (!internal::OnOwnHub(hub())) {
+    internal::ThrowInvalidThreadUse(kind(), "release", hub());
+  }
   if (counter() >= limit_) {
     throw std::logic_error(absl::StrCat(
         "BoundedSemaphore released too many times (its limit is ", limit_, ")"));
@@ -107,6 +123,7 @@ void BoundedSemaphore::release() {
 }
 
 bool RLock::acquire(bool blocking, absl::Duration timeout) {
+  internal::CheckOwnHub(block_.hub(), "RLock", "acquire");
   RawGreenlet* me = getcurrent();
   if (owner_.lock().get() == me) {
     ++count_;
@@ -119,6 +136,7 @@ bool RLock::acquire(bool blocking, absl::Duration timeout) {
 }
 
 void RLock::release() {
+  internal::CheckOwnHub(block_.hub(), "RLock", "release");
   if (owner_.lock().get() != getcurrent()) {
     throw std::logic_error("cannot release an RLock this greenlet does not hold");
   }

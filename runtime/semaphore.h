@@ -13,6 +13,15 @@
 // passed on). For wait()/iwait(), a Semaphore is ready while a permit is
 // free; a release() also wakes the wait()ers linked at that moment even if
 // the permit goes straight to an acquirer (gevent wakes both).
+//
+// Threads (docs/api.md, "Threads"): a semaphore belongs to the hub of the
+// thread that made it. Semaphore::release() may be called from any thread
+// (or another hub): the permit is returned on the semaphore's own hub, soon,
+// and wakes its longest waiter there (the semaphore must outlive that
+// hand-over). Everything else from another thread or hub throws
+// InvalidThreadUseError and changes nothing: acquire() of any kind, and
+// release() of a BoundedSemaphore, Lock or RLock (whose limit and holder
+// can only be checked on its hub).
 #ifndef GEVENTPP_RUNTIME_SEMAPHORE_H_
 #define GEVENTPP_RUNTIME_SEMAPHORE_H_
 
@@ -38,7 +47,8 @@ class Semaphore : public Waitable, public BlockingObject {
   // passed; returns true if it got one.
   bool acquire(bool blocking = true,
                absl::Duration timeout = absl::InfiniteDuration());
-  // Returns a permit: to the longest waiter if there is one.
+  // Returns a permit: to the longest waiter if there is one. From another
+  // thread or hub: handed over to the semaphore's hub (see above).
   virtual void release();
 
   int64_t counter() const { return counter_; }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/hub.h"
 #include "runtime/hub_backend.h"
+#include "runtime/internal/hub_check.h"
 
 namespace gevent {
 namespace {
@@ -84,10 +85,10 @@ SocketTransport& Socket::Open(const char* op) const {
   if (transport_->orphaned()) {
     ThrowErrno(EBADF, absl::StrCat(op, ": the socket's hub was destroyed"));
   }
-  if (ABSL_PREDICT_FALSE(transport_->hub() != get_hub_if_exists())) {
-    throw std::logic_error(absl::StrCat(
-        op, ": this socket belongs to another hub (made on another thread, or "
-            "before a Simulation replaced the thread's hub)"));
+  if (ABSL_PREDICT_FALSE(!internal::OnOwnHub(transport_->hub()))) {
+    // (Made on another thread, or before a Simulation replaced the
+    // thread's hub.)
+    internal::ThrowInvalidThreadUse("Socket", op, transport_->hub());
   }
   return *transport_;
 }

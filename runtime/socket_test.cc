@@ -552,13 +552,13 @@ TEST_P(SocketTest, UseFromAnotherThreadIsALogicError) {
   std::thread other([&] {
     try {
       s.bind(Address::Parse("127.0.0.1:0"));
-    } catch (const std::logic_error& e) {
+    } catch (const InvalidThreadUseError& e) {
       error = e.what();
     }
     destroy_hub();
   });
   other.join();
-  EXPECT_NE(error.find("another hub"), std::string::npos) << error;
+  EXPECT_NE(error.find("Socket.bind: this Socket belongs to hub"), std::string::npos) << error;
   s.bind(Address::Parse("127.0.0.1:0"));  // fine on its own thread
 }
 

@@ -31,6 +31,7 @@
 
 #include "runtime/async_result.h"
 #include "runtime/hub.h"
+#include "runtime/internal/hub_check.h"
 
 namespace gevent {
 
@@ -42,9 +43,11 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  // Runs `f(args...)` on a pool thread. Call from the pool's hub thread.
+  // Runs `f(args...)` on a pool thread. Call from the pool's own hub (the
+  // thread that made the pool): elsewhere it throws InvalidThreadUseError.
   template <typename F, typename... Args>
   auto spawn(F&& f, Args&&... args) {
+    internal::CheckOwnHub(hub_, "ThreadPool", "spawn");
     using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
     auto result = std::make_shared<AsyncResult<R>>();
     auto call = std::make_shared<std::tuple<std::decay_t<F>, std::decay_t<Args>...>>(

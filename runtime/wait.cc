@@ -1,6 +1,11 @@
 #include "runtime/wait.h"
 
+#include <string>
+#include <typeinfo>
+
 #include "runtime/exceptions.h"
+#include "runtime/internal/error_text.h"
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter.h"
 #include "runtime/timeout.h"
 
@@ -17,6 +22,15 @@ WaitSet::WaitSet(size_t n, size_t count)
 }
 
 void WaitSet::Add(size_t i, Waitable* object) {
+  if (ABSL_PREDICT_FALSE(!OnOwnHub(object->hub()))) {
+    // Named by its kind: "Greenlet", "Event", "BasicQueue", ...
+    std::string type = dynamic_cast<GreenletBase*>(object) != nullptr
+                           ? "Greenlet"
+                           : Demangle(typeid(*object).name());
+    type = type.substr(0, type.find('<'));
+    type = type.substr(type.rfind(':') == std::string::npos ? 0 : type.rfind(':') + 1);
+    ThrowInvalidThreadUse(type, "wait", object->hub());
+  }
   links_[i].set = this;
   object->rawlink(&links_[i]);
 }
@@ -78,6 +92,10 @@ std::ptrdiff_t WaitSet::Next() {
 void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
              std::exception_ptr exception, bool block, absl::Duration timeout) {
   if (exception == nullptr) exception = std::make_exception_ptr(GreenletExit());
+  // Nothing is killed if one of them belongs to another hub.
+  for (auto& g : greenlets) {
+    if (g != nullptr && !g->dead()) CheckOwnHub(g->hub(), "Greenlet", "killall");
+  }
   // Greenlets that have not started die at once, without running.
   std::vector<std::shared_ptr<GreenletBase>> need_killed;
   for (auto& g : greenlets) {
@@ -153,6 +171,7 @@ void kill(const std::shared_ptr<RawGreenlet>& g, std::exception_ptr exception) {
     gb->kill_with(std::move(exception), /*block=*/false);
     return;
   }
+  internal::CheckOwnHub(g->hub(), "greenlet", "kill");
   if (exception == nullptr) exception = std::make_exception_ptr(GreenletExit());
   std::shared_ptr<RawGreenlet> target = g;
   target->hub()->run_callback([target, exception] {

@@ -72,6 +72,62 @@ TEST(Simulation, RestoresThePreviousHub) {
   EXPECT_EQ(get_hub(), before);
 }
 
+// Two Simulations destroyed out of order (the older first): the older
+// one's greenlets are killed, the newer one keeps running, and the first
+// hub comes back when the newer one goes. On both backends for the hub
+// that was there first. (It crashed in Hub::destroy.)
+class SimulationOrderTest : public gevent::testing::HubTest {};
+
+TEST_P(SimulationOrderTest, TwoSimulationsDestroyedOutOfOrder) {
+  bool a_unwound = false, b_unwound = false;
+  struct Flag {
+    bool* f;
+    ~Flag() { *f = true; }
+  };
+  auto a = std::make_unique<Simulation>(1);
+  auto ga = spawn([&] {
+    Flag flag{&a_unwound};
+    sleep(absl::Hours(1));
+  });
+  sleep(absl::ZeroDuration());
+  auto b = std::make_unique<Simulation>(2);
+  SimHub* hb = b->hub();
+  auto gb = spawn([&] {
+    Flag flag{&b_unwound};
+    sleep(absl::Hours(1));
+  });
+  sleep(absl::ZeroDuration());
+  a.reset();
+  EXPECT_TRUE(a_unwound);
+  EXPECT_TRUE(ga->dead());
+  EXPECT_FALSE(b_unwound);
+  ASSERT_EQ(get_hub(), hb);
+  const absl::Duration before = b->elapsed();
+  b->run_for(absl::Minutes(1));  // b still works
+  EXPECT_GE(b->elapsed() - before, absl::Minutes(1));
+  EXPECT_FALSE(gb->dead());
+  b.reset();
+  EXPECT_TRUE(b_unwound);
+  EXPECT_TRUE(gb->dead());
+  EXPECT_EQ(get_hub(), hub());
+}
+
+// Three, the middle one first.
+TEST_P(SimulationOrderTest, TheMiddleOfThreeSimulationsDestroyedFirst) {
+  auto a = std::make_unique<Simulation>(1);
+  auto b = std::make_unique<Simulation>(2);
+  auto c = std::make_unique<Simulation>(3);
+  SimHub* ha = a->hub();
+  b.reset();
+  EXPECT_EQ(get_hub(), c->hub());
+  c.reset();
+  EXPECT_EQ(get_hub(), ha);
+  a.reset();
+  EXPECT_EQ(get_hub(), hub());
+}
+
+GEVENT_INSTANTIATE_BACKENDS(SimulationOrderTest);
+
 TEST(Simulation, KillsGreenletsLeftBlockedWhenItEnds) {
   bool unwound = false;
   {

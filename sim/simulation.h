@@ -9,7 +9,11 @@
 //
 // While a Simulation exists, get_hub() on its thread returns its SimHub; when
 // it is destroyed, every greenlet still alive on it is killed and the
-// thread's previous hub comes back.
+// thread's previous hub comes back. Simulations may nest, and may be
+// destroyed in any order on the thread that made them: destroying one made
+// before another that is still alive kills its greenlets and leaves the
+// newer one's hub installed (the newer one then restores the hub that was
+// there before both).
 //
 // A whole test binary can also run on the simulator without changes: set
 // GEVENT_HUB=sim (and GEVENT_SEED=N) in the environment, and every hub
@@ -49,7 +53,8 @@ class Simulation {
 
  private:
   SimHub* hub_;
-  std::unique_ptr<Hub> previous_;
+  std::unique_ptr<Hub> previous_;  // the hub installed before this one
+  Simulation* outer_ = nullptr;    // the Simulation made before, if alive
 };
 
 // The seed from GEVENT_SEED, or `fallback` if it is unset. Throws

@@ -43,6 +43,23 @@ std::vector<std::string> AllBackends();
 // GEVENT_SEED, default 0), as HubTest makes one for each test.
 std::unique_ptr<Hub> MakeBackendHub(const std::string& backend);
 
+// Runs `body(other)` with a second hub of `backend` installed on this
+// thread (as a Simulation's is), then destroys it (killing its greenlets)
+// and puts the thread's hub back.
+template <typename F>
+void WithAnotherHub(const std::string& backend, F&& body) {
+  std::unique_ptr<Hub> mine = exchange_hub(MakeBackendHub(backend));
+  struct Restore {
+    Hub* other;
+    std::unique_ptr<Hub>* mine;
+    ~Restore() {
+      other->destroy();  // while it is the thread's hub
+      exchange_hub(std::move(*mine));  // the other hub is freed here
+    }
+  } restore{get_hub(), &mine};
+  body(restore.other);
+}
+
 }  // namespace testing
 }  // namespace gevent
 
