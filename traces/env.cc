@@ -57,13 +57,18 @@ struct ThreadCloser {
   std::vector<Replayer*> replayers;
   ~ThreadCloser() {
     for (Recorder* r : recorders) r->CloseFile();
+    bool diverged = false;
     for (Replayer* r : replayers) {
       const bool was_replaying = r->status() == ReplayStatus::kReplaying;
       ReplayResult result = r->Finish();
       // A divergence was printed when it happened.
       if (was_replaying) fprintf(stderr, "%s\n", result.report.c_str());
+      diverged |= result.status == ReplayStatus::kDiverged;
     }
     fflush(stderr);
+    // Exit status 3 for a divergence, even when the program caught the
+    // Divergence (a catch of std::exception does) and went on to exit.
+    if (diverged) _exit(3);
   }
 };
 thread_local ThreadCloser t_closer;

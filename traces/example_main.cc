@@ -30,8 +30,17 @@ int main(int argc, char** argv) {
   } else if (what == "naps") {
     p::Naps(n);
     printf("naps: %d\n", n);
+  } else if (what == "naps-caught") {
+    // As a program that catches every std::exception, a replay's
+    // Divergence included.
+    try {
+      p::Naps(n);
+    } catch (const std::exception& e) {
+      fprintf(stderr, "naps-caught: %s\n", e.what());
+      return 1;
+    }
   } else {
-    fprintf(stderr, "usage: example workers|failing|race|pingpong [N]|naps [N]\n");
+    fprintf(stderr, "usage: example workers|failing|race|pingpong [N]|naps [N]|naps-caught [N]\n");
     return 2;
   }
   return 0;

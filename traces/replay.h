@@ -23,8 +23,9 @@
 // way, after its complete prefix replayed identically.
 //
 // Without changing the program: GEVENT_HUB=replay GEVENT_REPLAY=path (link
-// //traces). The report is printed to stderr; an uncaught Divergence ends
-// the process with exit status 3.
+// //traces). The report is printed to stderr; a divergence ends the process
+// with exit status 3, at once if the Divergence is not caught, else when the
+// replaying thread exits.
 #ifndef GEVENTPP_TRACES_REPLAY_H_
 #define GEVENTPP_TRACES_REPLAY_H_
 

@@ -572,6 +572,12 @@ TEST(Environment, RecordOnEpollReplayOnSim) {
   Output other = Shell("GEVENT_HUB=replay GEVENT_REPLAY='" + trace + "' traces/example naps 3");
   EXPECT_EQ(other.rc, 3) << other.err;
   EXPECT_NE(other.err.find("diverged at record 0:\n  expected: #0 "), std::string::npos) << other.err;
+  // A program that catches the Divergence (as std::exception) and exits 1:
+  // still 3.
+  Output caught =
+      Shell("GEVENT_HUB=replay GEVENT_REPLAY='" + trace + "' traces/example naps-caught 3");
+  EXPECT_EQ(caught.rc, 3) << caught.err;
+  EXPECT_NE(caught.err.find("naps-caught: "), std::string::npos) << caught.err;
 
   // Another program (here the same binary under another name) is refused
   // before it runs, unless asked for.
