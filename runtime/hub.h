@@ -47,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -628,6 +629,15 @@ void register_hub_factory(const char* name, HubFactory factory);
 // Creates a hub of the named backend; throws std::invalid_argument naming the
 // backend if none is registered under that name.
 std::unique_ptr<Hub> make_hub(const std::string& backend);
+
+// The seed in GEVENT_SEED, for the simulated hubs it makes: std::nullopt when
+// it is unset or empty; ConfigurationError naming the value when it is not a
+// non-negative integer or is out of range. A process that creates a hub with
+// GEVENT_SEED set but never asks for the seed here (an epoll program, or
+// GEVENT_HUB not set to sim) gets one line on stderr at exit saying the seed
+// was ignored: a seed meant to reproduce a simulated run never vanishes
+// silently.
+std::optional<uint64_t> environment_seed();
 
 // Watchers stop themselves when destroyed (inline: a Waiter or a sleep()
 // makes and destroys one on every blocking call).

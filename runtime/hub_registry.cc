@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
 #include "runtime/internal/hub_check.h"
@@ -124,8 +127,49 @@ void register_hub_init_hook(HubInitHook hook) {
   InitHooks().push_back(hook);
 }
 
+namespace {
+
+// Whether anything asked for GEVENT_SEED (environment_seed()).
+std::atomic<bool> g_seed_read{false};
+
+void WarnIfSeedIgnored() {
+  const char* seed = getenv("GEVENT_SEED");
+  if (g_seed_read.load() || seed == nullptr || *seed == '\0') return;
+  const char* hub = getenv("GEVENT_HUB");
+  std::fprintf(stderr,
+               "geventpp: GEVENT_SEED=%s was ignored: no simulated hub asked for it "
+               "(GEVENT_HUB=%s; set GEVENT_HUB=sim to run on the simulator)\n",
+               seed, hub != nullptr && *hub != '\0' ? hub : "epoll, the default");
+}
+
+// Arranges the check above once a process makes a hub with GEVENT_SEED set.
+void WatchForAnIgnoredSeed() {
+  static std::once_flag once;
+  const char* seed = getenv("GEVENT_SEED");
+  if (seed == nullptr || *seed == '\0') return;
+  std::call_once(once, [] { std::atexit(&WarnIfSeedIgnored); });
+}
+
+}  // namespace
+
+std::optional<uint64_t> environment_seed() {
+  g_seed_read.store(true);
+  const char* env = getenv("GEVENT_SEED");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  uint64_t seed;
+  if (!absl::SimpleAtoi(env, &seed)) {
+    const std::string v = env;
+    const bool digits = v.find_first_not_of("0123456789") == std::string::npos;
+    throw ConfigurationError(absl::StrCat(
+        "GEVENT_SEED=\"", env, "\" is ",
+        digits ? "out of range (at most 18446744073709551615)" : "not a non-negative integer"));
+  }
+  return seed;
+}
+
 Hub* internal::CreateThreadHub() {
   if (t_thread_hub.hub == nullptr) {
+    WatchForAnIgnoredSeed();
     const char* env = getenv("GEVENT_HUB");
     t_thread_hub.hub = make_hub(env != nullptr && *env != '\0' ? env : "epoll");
     internal::t_hub_ptr = t_thread_hub.hub.get();

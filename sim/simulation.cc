@@ -75,17 +75,7 @@ void Simulation::run() {
 }
 
 uint64_t SeedFromEnvironment(uint64_t fallback) {
-  const char* env = getenv("GEVENT_SEED");
-  if (env == nullptr || *env == '\0') return fallback;
-  uint64_t seed;
-  if (!absl::SimpleAtoi(env, &seed)) {
-    const std::string v = env;
-    const bool digits = v.find_first_not_of("0123456789") == std::string::npos;
-    throw ConfigurationError(absl::StrCat(
-        "GEVENT_SEED=\"", env, "\" is ",
-        digits ? "out of range (at most 18446744073709551615)" : "not a non-negative integer"));
-  }
-  return seed;
+  return environment_seed().value_or(fallback);
 }
 
 namespace {

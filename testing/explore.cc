@@ -733,7 +733,7 @@ ExploreOptions Resolve(const ExploreOptions& given) {
   }
   if (auto v = Env("GEVENT_STRATEGY")) o.strategy = *v;
   if (o.strategy.empty()) o.strategy = "random";
-  if (auto v = Env("GEVENT_SEED")) o.seed = ParseCount("GEVENT_SEED", *v);
+  if (auto seed = environment_seed()) o.seed = *seed;
   if (auto v = Env("GEVENT_REPLAY")) o.replay = *v;
   if (o.runs == 0 && o.time_budget <= absl::ZeroDuration()) o.runs = kDefaultRuns;
   if (o.shard_count == 0) {

@@ -696,6 +696,23 @@ TEST(Environment, BadValuesAreOneLineAndExitStatusTwo) {
   }
 }
 
+// A seed meant for the simulator is never dropped silently: with no
+// simulated hub to read it, the program runs and says so once at exit.
+TEST(Environment, IgnoredSeedIsReportedOnce) {
+  Output epoll = Shell("GEVENT_SEED=5 traces/example workers");
+  EXPECT_EQ(epoll.rc, 0) << epoll.err;
+  EXPECT_EQ(epoll.err,
+            "geventpp: GEVENT_SEED=5 was ignored: no simulated hub asked for it "
+            "(GEVENT_HUB=epoll, the default; set GEVENT_HUB=sim to run on the simulator)\n");
+  Output named = Shell("GEVENT_HUB=epoll GEVENT_SEED=5 traces/example workers");
+  EXPECT_NE(named.err.find("(GEVENT_HUB=epoll; set GEVENT_HUB=sim"), std::string::npos) << named.err;
+  Output sim = Shell("GEVENT_HUB=sim GEVENT_SEED=5 traces/example workers");
+  EXPECT_EQ(sim.rc, 0) << sim.err;
+  EXPECT_EQ(sim.err.find("GEVENT_SEED"), std::string::npos) << sim.err;
+  Output unset = Shell("traces/example workers");
+  EXPECT_EQ(unset.err.find("GEVENT_SEED"), std::string::npos) << unset.err;
+}
+
 // GEVENT_TRACE_CALLBACKS=false means no callback records (it meant yes).
 TEST(Environment, TraceCallbacksFalseMeansNo) {
   const std::string with = TempPath("cb_on.gtrace"), without = TempPath("cb_off.gtrace");
