@@ -78,6 +78,7 @@ class RawGreenlet;
 class Waitable;
 namespace internal {
 struct ResumeLink;
+struct FinishWatch;
 }  // namespace internal
 
 namespace internal {
@@ -354,6 +355,7 @@ class Hub {
   friend class RawGreenlet;
   friend class Waitable;
   friend struct internal::ResumeLink;
+  friend struct internal::FinishWatch;
   friend class Callback;
   friend class Timer;
   friend class IoWatcher;
@@ -580,6 +582,10 @@ class Hub {
   RawGreenlet* current_ = nullptr;
   RawGreenlet* finished_ = nullptr;  // finished greenlet whose stack to free
   internal::IntrusiveList<internal::ListNode> running_;  // started greenlets
+  // Armed FinishWatches (killall over raw greenlets), woken by the next
+  // greenlet that finishes.
+  internal::IntrusiveList<internal::FinishWatch> finish_watches_;
+  void WakeFinishWatches();
   uint64_t greenlet_seq_ = 0;
   bool destroyed_ = false;
   bool never_wakes_ = false;  // run_loop stops: only never-firing timers left

@@ -9,6 +9,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
+#include "runtime/internal/finish_watch.h"
 #include "runtime/internal/hub_inline.h"
 #include "runtime/raw_greenlet.h"
 
@@ -64,6 +65,13 @@ void Hub::ReleaseFinished() {
   running_.remove(g);
   std::shared_ptr<RawGreenlet> self = std::move(g->self_);
   self.reset();  // may destroy the greenlet
+  if (ABSL_PREDICT_FALSE(!finish_watches_.empty())) WakeFinishWatches();
+}
+
+void Hub::WakeFinishWatches() {
+  while (internal::FinishWatch* w = finish_watches_.pop_front()) {
+    if (!w->woken->pending()) run_callback(w->woken);
+  }
 }
 
 void Hub::resume(RawGreenlet* g) {

@@ -1,10 +1,16 @@
 #include "runtime/wait.h"
 
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 #include <typeinfo>
 
+#include "absl/strings/str_cat.h"
 #include "runtime/exceptions.h"
 #include "runtime/internal/error_text.h"
+#include "runtime/internal/finish_watch.h"
 #include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter.h"
 #include "runtime/timeout.h"
@@ -89,22 +95,58 @@ std::ptrdiff_t WaitSet::Next() {
   }
 }
 
-void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
+namespace {
+
+// Throws `exception` into each greenlet still alive (from a hub callback).
+void KillEach(const std::vector<std::shared_ptr<RawGreenlet>>& greenlets,
+              const std::exception_ptr& exception) {
+  for (auto& g : greenlets) {
+    if (g->finished()) continue;
+    g->hub()->EmitKill(g->id());
+    g->hub()->resume(g.get(), exception);
+  }
+}
+
+// Wakes a Waiter from the hub (a FinishWatch's callback).
+struct WakeCallback : Callback {
+  explicit WakeCallback(Waiter* w) : Callback(&Fire), waiter(w) {}
+  static void Fire(Callback* c) { static_cast<WakeCallback*>(c)->waiter->wake(); }
+  Waiter* waiter;
+};
+
+}  // namespace
+
+void KillAll(std::vector<std::shared_ptr<RawGreenlet>> greenlets,
              std::exception_ptr exception, bool block, absl::Duration timeout) {
   if (exception == nullptr) exception = std::make_exception_ptr(GreenletExit());
-  // Nothing is killed if one of them belongs to another hub.
+  // Nothing is killed if one of them belongs to another hub, or is the main
+  // greenlet or the hub.
   for (auto& g : greenlets) {
-    if (g != nullptr && !g->dead()) CheckOwnHub(g->hub(), "Greenlet", "killall");
+    if (g == nullptr || g->finished()) continue;
+    if (g->kind() != RawGreenlet::Kind::kSpawned) {
+      throw std::invalid_argument(absl::StrCat(
+          "killall: '", g->name(), "' is the ",
+          g->kind() == RawGreenlet::Kind::kHub ? "hub" : "main greenlet",
+          ", which cannot be killed"));
+    }
+    CheckOwnHub(g->hub(), "Greenlet", "killall");
   }
   // Greenlets that have not started die at once, without running.
-  std::vector<std::shared_ptr<GreenletBase>> need_killed;
+  std::vector<std::shared_ptr<RawGreenlet>> need_killed;
   for (auto& g : greenlets) {
-    if (g == nullptr) continue;
-    if (!g->has_run() && !g->dead()) {
-      g->kill_with(exception, /*block=*/false);
+    if (g == nullptr || g->finished()) continue;
+    if (!g->has_run()) {
+      if (auto* gb = dynamic_cast<GreenletBase*>(g.get())) {
+        gb->kill_with(exception, /*block=*/false);
+      } else {
+        // Throwing into a raw greenlet that never ran ends it there, with
+        // no switch.
+        g->hub()->EmitKill(g->id());
+        g->hub()->resume(g.get(), exception);
+      }
       continue;
     }
-    if (!g->dead()) need_killed.push_back(g);
+    need_killed.push_back(g);
   }
   if (need_killed.empty()) return;
   Hub* hub = get_hub();
@@ -112,28 +154,18 @@ void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
     KillCallback() : Callback(&Fire) {}
     static void Fire(Callback* c) {
       auto* k = static_cast<KillCallback*>(c);
-      for (auto& g : k->greenlets) {
-        if (g->dead()) continue;
-        g->hub()->EmitKill(g->id());
-        g->hub()->resume(g.get(), k->exception);
-      }
+      KillEach(k->greenlets, k->exception);
       if (k->waiter != nullptr) k->waiter->wake();
     }
-    std::vector<std::shared_ptr<GreenletBase>> greenlets;
+    std::vector<std::shared_ptr<RawGreenlet>> greenlets;
     std::exception_ptr exception;
     Waiter* waiter = nullptr;
   };
   if (!block) {
     // The callback owns itself until it has run.
-    auto holder = std::make_shared<std::vector<std::shared_ptr<GreenletBase>>>(
+    auto holder = std::make_shared<std::vector<std::shared_ptr<RawGreenlet>>>(
         std::move(need_killed));
-    hub->run_callback([holder, exception] {
-      for (auto& g : *holder) {
-        if (g->dead()) continue;
-        g->hub()->EmitKill(g->id());
-        g->hub()->resume(g.get(), exception);
-      }
-    });
+    hub->run_callback([holder, exception] { KillEach(*holder, exception); });
     return;
   }
   Waiter waiter(hub);
@@ -145,11 +177,28 @@ void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
   t.start();
   hub->run_callback(&kill);
   waiter.wait("killall");
+  // Greenlets that caught the exception: wait for them to end, by their
+  // links; raw ones, which have none, by the hub's finish watch.
   std::vector<std::shared_ptr<GreenletBase>> alive;
+  std::vector<std::shared_ptr<RawGreenlet>> raw_alive;
   for (auto& g : need_killed) {
-    if (!g->dead()) alive.push_back(g);
+    if (g->finished()) continue;
+    if (auto gb = std::dynamic_pointer_cast<GreenletBase>(g)) {
+      alive.push_back(std::move(gb));
+    } else {
+      raw_alive.push_back(g);
+    }
   }
   if (!alive.empty()) wait(alive);
+  for (auto& g : raw_alive) {
+    while (!g->finished()) {
+      Waiter finished(hub);
+      WakeCallback woken(&finished);
+      FinishWatch watch(hub, &woken);
+      watch.Arm();
+      finished.wait("killall", absl::InfiniteDuration(), true, g.get());
+    }
+  }
 }
 
 }  // namespace internal

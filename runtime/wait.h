@@ -99,7 +99,7 @@ template <typename C>
 struct IsContainer<C, std::void_t<decltype(std::begin(std::declval<const C&>()))>>
     : std::true_type {};
 
-void KillAll(std::vector<std::shared_ptr<GreenletBase>> greenlets,
+void KillAll(std::vector<std::shared_ptr<RawGreenlet>> greenlets,
              std::exception_ptr exception, bool block, absl::Duration timeout);
 
 }  // namespace internal
@@ -202,12 +202,16 @@ std::vector<internal::ElementOf<C>> joinall(
 
 // Kills every greenlet (GreenletExit, or `exception`). Greenlets that have not
 // started never run. With `block`, waits until they are all dead; if that
-// takes longer than `timeout`, throws TimeoutError.
+// takes longer than `timeout`, throws TimeoutError. The greenlets may be
+// Greenlets of any result types or raw greenlets (spawn_raw()), as in
+// gevent; a raw greenlet counts as dead once its function has returned or
+// thrown. The main greenlet and the hub cannot be killed
+// (std::invalid_argument).
 template <typename C>
 void killall(const C& greenlets, std::exception_ptr exception = nullptr,
              bool block = true,
              absl::Duration timeout = absl::InfiniteDuration()) {
-  std::vector<std::shared_ptr<GreenletBase>> gs;
+  std::vector<std::shared_ptr<RawGreenlet>> gs;
   for (const auto& g : greenlets) gs.push_back(g);
   internal::KillAll(std::move(gs), std::move(exception), block, timeout);
 }
@@ -219,10 +223,11 @@ inline GreenletList joinall(std::initializer_list<std::shared_ptr<GreenletBase>>
                             bool raise_error = false, size_t count = kAll) {
   return joinall(GreenletList(greenlets), timeout, raise_error, count);
 }
-inline void killall(std::initializer_list<std::shared_ptr<GreenletBase>> greenlets,
+inline void killall(std::initializer_list<std::shared_ptr<RawGreenlet>> greenlets,
                     std::exception_ptr exception = nullptr, bool block = true,
                     absl::Duration timeout = absl::InfiniteDuration()) {
-  killall(GreenletList(greenlets), std::move(exception), block, timeout);
+  internal::KillAll(std::vector<std::shared_ptr<RawGreenlet>>(greenlets), std::move(exception),
+                    block, timeout);
 }
 inline GreenletList wait(std::initializer_list<std::shared_ptr<GreenletBase>> objects,
                          absl::Duration timeout = absl::InfiniteDuration(),

@@ -554,6 +554,80 @@ TEST_P(WaitTest, KillallAndKillTakeAnExceptionValue) {
   EXPECT_EQ(exception_message(b->exception()), "stop b");
 }
 
+// killall takes raw greenlets too, as gevent does: each gets the exception
+// at its blocking point, one that has not run never runs its function, and
+// with `block` killall returns only once every one has finished, even one
+// that caught the exception and blocked again.
+TEST_P(WaitTest, KillallKillsRawGreenlets) {
+  std::vector<std::string> log;
+  auto sleeper = spawn_raw([&] {
+    try {
+      sleep(Seconds(10));
+      log.push_back("sleeper woke");
+    } catch (const GreenletExit&) {
+      log.push_back("sleeper killed");
+      throw;
+    }
+  });
+  auto careful = spawn_raw([&] {
+    try {
+      sleep(Seconds(10));
+    } catch (const GreenletExit&) {
+      log.push_back("careful cleaning up");
+      sleep(Milliseconds(20));
+      log.push_back("careful done");
+    }
+  });
+  auto typed = spawn([] { sleep(Seconds(10)); return 7; });
+  sleep(ZeroDuration());
+  auto unstarted = spawn_raw([&] { log.push_back("unstarted ran"); });
+  killall({sleeper, careful, typed, unstarted});
+  EXPECT_TRUE(sleeper->finished());
+  EXPECT_TRUE(careful->finished());
+  EXPECT_TRUE(unstarted->finished());
+  EXPECT_TRUE(typed->killed());
+  EXPECT_EQ(log, (std::vector<std::string>{"sleeper killed", "careful cleaning up", "careful done"}));
+  // A plain vector of raw greenlets, without blocking.
+  std::vector<std::shared_ptr<RawGreenlet>> raws{spawn_raw([] { sleep(Seconds(10)); })};
+  sleep(ZeroDuration());
+  killall(raws, nullptr, /*block=*/false);
+  EXPECT_FALSE(raws[0]->finished());
+  sleep(Milliseconds(10));
+  EXPECT_TRUE(raws[0]->finished());
+}
+
+// A raw greenlet that will not die makes a blocking killall time out, as a
+// Greenlet does; the main greenlet and the hub cannot be killed.
+TEST_P(WaitTest, KillallOfRawGreenletsTimesOutAndRefusesMainAndHub) {
+  bool refuse = true;
+  auto stubborn = spawn_raw([&] {
+    for (;;) {
+      try {
+        sleep(Seconds(1));
+        return;
+      } catch (const GreenletExit&) {
+        if (!refuse) return;
+      }
+    }
+  });
+  sleep(ZeroDuration());
+  EXPECT_THROW(killall({stubborn}, nullptr, true, Milliseconds(20)), TimeoutError);
+  EXPECT_FALSE(stubborn->finished());
+  refuse = false;
+  killall({stubborn});
+  EXPECT_TRUE(stubborn->finished());
+  std::shared_ptr<RawGreenlet> main = getcurrent()->shared_from_this();
+  try {
+    killall({main});
+    ADD_FAILURE() << "killall of the main greenlet did not throw";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("the main greenlet, which cannot be killed"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(sleep(Milliseconds(30)));  // no stray timeout later
+}
+
 GEVENT_INSTANTIATE_BACKENDS(WaitTest);
 
 }  // namespace
