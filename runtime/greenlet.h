@@ -173,9 +173,53 @@ class GreenletBase : public RawGreenlet, public Waitable {
   uint64_t hub_id_;
 };
 
+namespace internal {
+template <typename F>
+struct IsStdFunction : std::false_type {};
+template <typename R, typename... A>
+struct IsStdFunction<std::function<R(A...)>> : std::true_type {};
+
+// A link callback of a Greenlet<T>, called with the greenlet as its own
+// type (the greenlet a link runs for is always the one it was made on).
+template <typename Self, typename F>
+std::function<void(GreenletBase&)> TypedLink(F&& callback) {
+  using Fn = std::decay_t<F>;
+  if constexpr (std::is_same_v<Fn, std::nullptr_t>) {
+    return nullptr;  // link() refuses it by name
+  } else {
+    static_assert(std::is_invocable_v<Fn&, Self&>,
+                  "gevent: a link callback takes the greenlet, as Greenlet<T>& "
+                  "(or GreenletBase&)");
+    if constexpr (IsStdFunction<Fn>::value || std::is_pointer_v<Fn>) {
+      if (!callback) return nullptr;
+    }
+    return [fn = Fn(std::forward<F>(callback))](GreenletBase& g) mutable {
+      fn(static_cast<Self&>(g));
+    };
+  }
+}
+}  // namespace internal
+
 template <typename T>
 class Greenlet : public GreenletBase {
  public:
+  // Links, as GreenletBase's, but the callback may take this greenlet as
+  // its own type, so that value() needs no cast:
+  //   g->link_value([](Greenlet<int>& g) { use(*g.value()); });
+  // A callback taking GreenletBase& works as before.
+  template <typename F>
+  LinkId link(F&& callback) {
+    return GreenletBase::link(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+  }
+  template <typename F>
+  LinkId link_value(F&& callback) {
+    return GreenletBase::link_value(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+  }
+  template <typename F>
+  LinkId link_exception(F&& callback) {
+    return GreenletBase::link_exception(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+  }
+
   // Waits for the result (up to `timeout`) and returns it, or rethrows the
   // exception the greenlet died with. Not ready in time (or `block` false and
   // not ready): throws TimeoutError. A greenlet killed by GreenletExit has no
@@ -214,6 +258,23 @@ class Greenlet : public GreenletBase {
 template <>
 class Greenlet<void> : public GreenletBase {
  public:
+  // Links, as GreenletBase's, but the callback may take this greenlet as
+  // its own type, so that value() needs no cast:
+  //   g->link_value([](Greenlet<int>& g) { use(*g.value()); });
+  // A callback taking GreenletBase& works as before.
+  template <typename F>
+  LinkId link(F&& callback) {
+    return GreenletBase::link(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+  }
+  template <typename F>
+  LinkId link_value(F&& callback) {
+    return GreenletBase::link_value(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+  }
+  template <typename F>
+  LinkId link_exception(F&& callback) {
+    return GreenletBase::link_exception(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+  }
+
   // Waits for the greenlet to finish, or rethrows its exception. A greenlet
   // killed by GreenletExit returns normally (like gevent's get() returning
   // the GreenletExit).

@@ -406,6 +406,40 @@ TEST_P(GreenletTest, LinkValueAndLinkExceptionFilter) {
   EXPECT_EQ(killed.exception, 0);
 }
 
+// A Greenlet<T>'s links may take it as its own type: value() without a cast
+// (gevent's link callbacks get the greenlet itself). Base-typed and generic
+// callbacks, function pointers and std::functions keep working; an empty
+// one is refused by name.
+TEST_P(GreenletTest, TypedLinksGetTheGreenletAsItsOwnType) {
+  RecordErrors();
+  std::vector<std::string> log;
+  auto g = spawn([] {
+    sleep(Milliseconds(10));
+    return std::string("forty-two");
+  });
+  g->link_value([&](Greenlet<std::string>& done) { log.push_back("value " + *done.value()); });
+  g->link([&](auto& done) { log.push_back("generic " + done.get()); });
+  g->link([&](GreenletBase& done) { log.push_back(done.successful() ? "base ok" : "base failed"); });
+  g->link_exception([&](Greenlet<std::string>&) { log.push_back("exception"); });
+  std::function<void(GreenletBase&)> as_function = [&](GreenletBase&) { log.push_back("function"); };
+  g->link(as_function);
+  static int pointer_calls = 0;
+  pointer_calls = 0;
+  g->link(+[](Greenlet<std::string>&) { ++pointer_calls; });
+  auto v = spawn([]() -> void { throw Boom(); });
+  v->link_exception([&](Greenlet<void>& failed) {
+    log.push_back("void failed: " + exception_message(failed.exception()));
+  });
+  g->join();
+  v->join();
+  sleep(Milliseconds(10));
+  EXPECT_EQ(log, (std::vector<std::string>{"void failed: boom", "value forty-two",
+                                           "generic forty-two", "base ok", "function"}));
+  EXPECT_EQ(pointer_calls, 1);
+  EXPECT_THROW(g->link(std::function<void(Greenlet<std::string>&)>()), std::invalid_argument);
+  EXPECT_THROW(g->link(static_cast<void (*)(GreenletBase&)>(nullptr)), std::invalid_argument);
+}
+
 TEST_P(GreenletTest, UnlinkRemovesPendingLinks) {
   std::vector<std::string> log;
   auto g = spawn([] { sleep(Milliseconds(10)); });
