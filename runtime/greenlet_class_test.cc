@@ -3,6 +3,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -59,6 +60,18 @@ class Waiter : public GreenletClass<> {
  private:
   Event* event_;
 };
+
+// gevent's "you SHOULD NOT override run()": here the body is _run(), and a
+// class that defines some other run function instead is abstract, so
+// spawn_greenlet<OnlyRun>() and std::make_shared<OnlyRun>() do not compile.
+// (Run() and RunFunction() are final: a class that overrides them does
+// not compile either.)
+class OnlyRun : public GreenletClass<int> {
+ public:
+  int run() { return 1; }
+};
+static_assert(std::is_abstract_v<OnlyRun>, "a GreenletClass without _run() cannot be made");
+static_assert(!std::is_abstract_v<Counter>);
 
 class GreenletClassTest : public testing::HubTest {};
 

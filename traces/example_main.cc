@@ -4,7 +4,7 @@
 //   GEVENT_HUB=replay GEVENT_REPLAY=/tmp/w.gtrace bazel-bin/traces/example workers
 //   GEVENT_HUB=sim GEVENT_SEED=7 GEVENT_TRACE=/tmp/r.gtrace bazel-bin/traces/example race
 //
-// Programs: workers, failing, race, pingpong [N], naps [N].
+// Programs: workers, failing, race, pingpong [N], naps [N], notes [N].
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
+#include "traces/recorder.h"
 #include "traces/test_programs.h"
 
 int main(int argc, char** argv) {
@@ -30,6 +31,14 @@ int main(int argc, char** argv) {
   } else if (what == "naps") {
     p::Naps(n);
     printf("naps: %d\n", n);
+  } else if (what == "notes") {
+    // N notes of 16 KiB: a large trace of few records (tool_test's
+    // Memory.ReplayHoldsSteadyOnALargeTrace).
+    for (int i = 0; i < n; ++i) {
+      gevent::trace::note(std::string(16 * 1024, static_cast<char>('a' + i % 26)));
+      gevent::sleep();
+    }
+    printf("notes: %d\n", n);
   } else if (what == "naps-caught") {
     // As a program that catches every std::exception, a replay's
     // Divergence included.
@@ -40,7 +49,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   } else {
-    fprintf(stderr, "usage: example workers|failing|race|pingpong [N]|naps [N]|naps-caught [N]\n");
+    fprintf(stderr, "usage: example workers|failing|race|pingpong [N]|naps [N]|naps-caught [N]|notes [N]\n");
     return 2;
   }
   return 0;
