@@ -60,6 +60,7 @@ Hub::Hub(std::unique_ptr<HubBackend> backend)
       backend_(std::move(backend)),
       policy_(DefaultOrderPolicy()) {
   if (backend_ == nullptr) throw std::invalid_argument("Hub: no backend");
+  defers_foreign_ = backend_->defers_foreign_work();
   sigemptyset(&blocked_by_hub_);
   main_ = std::make_shared<MainGreenlet>(this);
   main_->name_ = "main";
@@ -80,7 +81,7 @@ void Hub::ShutdownForDestruction() { destroy(); }
 
 bool Hub::alive() const {
   return !callbacks_.empty() || ref_timers_ > 0 || ref_io_ > 0 ||
-         !idle_.empty() || extra_refs_ > 0 ||
+         !idle_.empty() || extra_refs_ > 0 || local_refs_ > 0 ||
          threadsafe_pending_.load(std::memory_order_acquire) > 0;
 }
 
@@ -112,7 +113,8 @@ void Hub::set_scheduling_policy(SchedulingPolicy* policy) {
 
 // One iteration: the phases in order (see hub.h).
 void Hub::RunOnce() {
-  if (threadsafe_pending_.load(std::memory_order_acquire) != 0) {
+  const bool defer_foreign = defers_foreign_;
+  if (threadsafe_pending_.load(std::memory_order_acquire) != 0 && !defer_foreign) {
     DrainThreadsafe();
   }
   if (!callbacks_.empty()) RunCallbacks();
@@ -120,19 +122,27 @@ void Hub::RunOnce() {
   if (!alive()) return;
   int64_t deadline;
   if (!callbacks_.empty() || !idle_.empty() ||
-      threadsafe_pending_.load(std::memory_order_acquire) > 0) {
+      (!defer_foreign && threadsafe_pending_.load(std::memory_order_acquire) > 0)) {
     deadline = kNanosPast;
   } else if (!timers_.empty()) {
     deadline = timers_.top_deadline();
-    if (deadline == kNanosFuture && ref_io_ == 0 && extra_refs_ == 0) {
-      // Only timers that can never fire keep the loop alive (a saturated
-      // deadline: sleep(absl::InfiniteDuration())), and nothing else could
-      // wake it: it would wait for ever. It stops, as when no work is left.
-      never_wakes_ = true;
-      return;
-    }
   } else {
     deadline = kNanosFuture;
+  }
+  // A virtual clock takes work from other threads only here, with nothing
+  // left to run at the current time, and waits for it rather than move on.
+  if (ABSL_PREDICT_FALSE(defer_foreign) && deadline > now_ns_ &&
+      (extra_refs_ > 0 || threadsafe_pending_.load(std::memory_order_acquire) > 0)) {
+    TakeForeignWork();
+    return;
+  }
+  if (deadline == kNanosFuture && !timers_.empty() && ref_io_ == 0 && extra_refs_ == 0 &&
+      local_refs_ == 0) {
+    // Only timers that can never fire keep the loop alive (a saturated
+    // deadline: sleep(absl::InfiniteDuration())), and nothing else could
+    // wake it: it would wait for ever. It stops, as when no work is left.
+    never_wakes_ = true;
+    return;
   }
   const int64_t before = now_ns_;
   if (observe_waits_ && deadline > now_ns_ &&
@@ -155,6 +165,22 @@ void Hub::RunOnce() {
   if (!fired && !io && callbacks_.empty() &&
       threadsafe_pending_.load(std::memory_order_acquire) == 0) {
     RunIdle();
+  }
+}
+
+void Hub::TakeForeignWork() {
+  if (threadsafe_pending_.load(std::memory_order_acquire) > 0) {
+    DrainThreadsafe();
+  } else if (extra_refs_ > 0) {
+    // Referenced work on another thread has not come back: time stands
+    // still until it does (the next iteration takes it). A real wait with
+    // no end in sight: a recorder writes its trace first.
+    if (observe_waits_ && (lane_ == nullptr || lane_->BeforeWaitDue(kNanosFuture))) {
+      observer_->BeforeWait(now_ns_, kNanosFuture);
+    }
+    polling_.store(true, std::memory_order_relaxed);
+    backend_->AwaitForeignWork();
+    polling_.store(false, std::memory_order_relaxed);
   }
 }
 

@@ -182,9 +182,19 @@ class Hub {
   void reinit();
 
   // ---- Liveness ----
-  // Extra references that keep the loop running (e.g. work on another thread).
+  // References for work on other threads (a ThreadPool task, a thread that
+  // will call run_callback_threadsafe() or Event::set()): they keep the loop
+  // running. On the simulator they also hold the virtual clock: while any is
+  // held, time does not move on; the loop waits for the other thread's
+  // callback and runs it at the virtual time the wait began (see
+  // docs/simulation.md, "Work on other threads").
   void ref() { ++extra_refs_; }
   void unref() { --extra_refs_; }
+  // References held by work inside this loop that the loop itself will
+  // complete (a simulated network delivery someone waits for): they keep
+  // the loop running, but do not hold a virtual clock.
+  void ref_local() { ++local_refs_; }
+  void unref_local() { --local_refs_; }
   // True if the loop has referenced work left.
   bool alive() const;
 
@@ -372,6 +382,10 @@ class Hub {
   bool DispatchIo();
   void RunIdle();
   void DrainThreadsafe();
+  // With a backend that defers foreign work, at a point where the clock
+  // would move: takes what other threads sent, or else waits for the work
+  // the hub is referenced for (ref()).
+  void TakeForeignWork();
   uint32_t MaskOf(const FdWatchers& f) const;
   static void HubGreenletMain(void* hub);
   void SwitchToHub();
@@ -480,6 +494,8 @@ class Hub {
   const std::unique_ptr<HubBackend> backend_;
   SchedulingPolicy* policy_;
   bool perturbs_ = false;
+  // The backend's defers_foreign_work(), read once (a virtual clock).
+  bool defers_foreign_ = false;
   bool delays_timers_ = false;
   int64_t now_ns_ = 0;
   internal::IntrusiveList<Callback> callbacks_;
@@ -510,6 +526,7 @@ class Hub {
   void UpdateSignalFd();
   void DispatchSignals();
   int64_t extra_refs_ = 0;
+  int64_t local_refs_ = 0;
 
   std::mutex threadsafe_mu_;
   std::vector<std::function<void()>> threadsafe_;

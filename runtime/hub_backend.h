@@ -94,8 +94,18 @@ class HubBackend {
   }
   bool extends_io_batches() const { return extends_io_batches_; }
 
+  // A virtual clock must not move past work on other threads that the hub
+  // is referenced for (Hub::ref()): with defers_foreign_work(), the loop
+  // takes cross-thread callbacks only when it has nothing left to run at
+  // the current time, and while references are held and nothing has
+  // arrived, it calls AwaitForeignWork() (which returns after Wakeup())
+  // instead of moving the clock. Real clocks need neither.
+  bool defers_foreign_work() const { return defers_foreign_work_; }
+  virtual void AwaitForeignWork() {}
+
  protected:
   bool extends_io_batches_ = false;
+  bool defers_foreign_work_ = false;
 };
 
 }  // namespace gevent

@@ -110,6 +110,9 @@ void Hub::RunCallbacks() {
     if ((++pass_count_ & 255) == 0 && !callbacks_.empty() &&
         backend_->CallbackPassOver(pass_start, pass_count_,
                                    ToNanos(switch_interval_), &now_ns_)) {
+      // A busy loop moves a virtual clock too: work from other threads is
+      // taken (or waited for) at that point, or it would never come in.
+      if (ABSL_PREDICT_FALSE(defers_foreign_)) TakeForeignWork();
       break;
     }
   }

@@ -92,12 +92,12 @@ SocketTransport::WaitResult SocketTransport::WaitReady(uint32_t direction,
     ~Cleanup() {
       // The transport is gone once closed: touch nothing of it then.
       if (!w->closed && t->waiters_[slot] == w) t->waiters_[slot] = nullptr;
-      if (ref) hub->unref();
+      if (ref) hub->unref_local();
       if (tracker != nullptr) tracker->WaitEnds();
       w->waiter.greenlet()->set_blocked_on(nullptr);
     }
   } cleanup{this, &wait, slot, waits_keep_loop_alive_, hub_, wait_tracker_};
-  if (waits_keep_loop_alive_) hub_->ref();
+  if (waits_keep_loop_alive_) hub_->ref_local();
   if (wait_tracker_ != nullptr) wait_tracker_->WaitBegins();
   wait.waiter.greenlet()->set_blocked_on(this);
   const bool woken = wait.waiter.wait(what, timeout);

@@ -12,9 +12,11 @@
 // alive, so waiting for it never ends in LoopExit. The destructor waits for
 // queued tasks to finish.
 //
-// On the simulated hub the pool works, but when a thread finishes is real
-// time: a simulation that uses it is only deterministic if it waits for each
-// result before doing anything time-dependent.
+// On the simulated hub, virtual time stands still while a task is queued or
+// running: its result arrives at the virtual time the loop went idle, and a
+// get() with a timeout never times out early. A task that waits for
+// virtual time to pass cannot finish there (docs/simulation.md, "Work on
+// other threads").
 #ifndef GEVENTPP_RUNTIME_THREADPOOL_H_
 #define GEVENTPP_RUNTIME_THREADPOOL_H_
 

@@ -16,6 +16,8 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/time.h"
+#include "runtime/async_result.h"
+#include "runtime/event.h"
 #include "runtime/exceptions.h"
 #include "runtime/greenlet.h"
 #include "runtime/sleep.h"
@@ -27,6 +29,7 @@ namespace {
 
 using absl::Milliseconds;
 using absl::Seconds;
+using absl::ZeroDuration;
 using std::chrono::milliseconds;
 
 struct Boom : std::runtime_error {
@@ -149,14 +152,16 @@ TEST_P(ThreadPoolTest, QueuedTasksStartInFifoOrder) {
 }
 
 // The task cannot finish until a greenlet has ticked three times: if the
-// hub were blocked while the task runs, it would give up after 10 s.
+// hub were blocked while the task runs, it would give up after 10 s. (The
+// ticker yields rather than sleeps: on the simulator, time stands still
+// while the task runs.)
 TEST_P(ThreadPoolTest, GreenletsRunWhileTaskBlocks) {
   ThreadPool pool(1);
   std::atomic<int> ticks{0};
   bool stop = false;
   auto ticker = spawn([&] {
     while (!stop) {
-      sleep(Milliseconds(1));
+      sleep(ZeroDuration());
       ++ticks;
     }
   });
@@ -172,8 +177,10 @@ TEST_P(ThreadPoolTest, GreenletsRunWhileTaskBlocks) {
   ticker->join();
 }
 
-// A task sleeps 30 ms (real time) while a greenlet counts 1 ms ticks. (On
-// the simulated hub the ticks are virtual and come as fast as the loop runs.)
+// A task sleeps 30 ms (real time) while a greenlet counts 1 ms ticks. On
+// epoll the ticks come while the task sleeps. On the simulator the virtual
+// clock stands still until the task is back, however long it takes in real
+// time: no tick, no virtual time, the result at the time it was asked for.
 TEST_P(ThreadPoolTest, TicksDuringBlockingSleep) {
   ThreadPool pool(1);
   std::atomic<bool> started{false};
@@ -196,10 +203,70 @@ TEST_P(ThreadPoolTest, TicksDuringBlockingSleep) {
   EXPECT_EQ(r->get(), 1);
   if (!simulated()) {
     EXPECT_GE(hub()->now() - start, Milliseconds(25));
+  } else {
+    EXPECT_EQ(hub()->now() - start, ZeroDuration());
   }
   stop = true;
   ticker->join();
-  EXPECT_GE(ticks_during, 1);
+  if (!simulated()) {
+    EXPECT_GE(ticks_during, 1);
+  } else {
+    EXPECT_EQ(ticks_during, 0);
+  }
+}
+
+// A wait with a timeout does not time out on the simulator while the hub is
+// referenced for work on another thread: the clock does not jump past it.
+// A pool task, a thread that sets an Event, a thread that calls
+// run_callback_threadsafe: each takes 20 ms of real time against a 1 s
+// timeout, and each arrives in time, on both hubs.
+TEST_P(ThreadPoolTest, WaitsDoNotTimeOutPastReferencedWork) {
+  ThreadPool pool(1);
+  auto r = pool.spawn([] {
+    std::this_thread::sleep_for(milliseconds(20));
+    return 7;
+  });
+  EXPECT_EQ(r->get(Seconds(1)), 7);
+
+  Event ev;
+  hub()->ref();
+  std::thread setter([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    ev.set();
+  });
+  const absl::Time before = hub()->now();
+  EXPECT_TRUE(ev.wait(Seconds(1)));
+  hub()->unref();
+  setter.join();
+  if (simulated()) EXPECT_EQ(hub()->now(), before);
+
+  AsyncResult<int> called;
+  Hub* h = hub();
+  h->ref();
+  std::thread caller([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    h->run_callback_threadsafe([&] {
+      called.set(3);
+      h->unref();
+    });
+  });
+  EXPECT_EQ(called.get(Seconds(1)), 3);
+  caller.join();
+}
+
+// Without a reference, the simulated clock does not wait: work from another
+// thread lands whenever it comes (here: after the timeout).
+TEST_P(ThreadPoolTest, UnreferencedWorkDoesNotHoldTheSimulatedClock) {
+  if (!simulated()) GTEST_SKIP() << "a property of the virtual clock";
+  Event ev;
+  std::atomic<bool> go{false};
+  std::thread setter([&] {
+    while (!go.load()) std::this_thread::sleep_for(milliseconds(1));
+    ev.set();
+  });
+  EXPECT_FALSE(ev.wait(Seconds(1)));
+  go = true;
+  setter.join();
 }
 
 // Waiting for a pool result with nothing else to do is not "blocking

@@ -978,9 +978,9 @@ void Network::UpdateRef() {
   if (want == holding_ref_) return;
   holding_ref_ = want;
   if (want) {
-    hub_->ref();
+    hub_->ref_local();
   } else {
-    hub_->unref();
+    hub_->unref_local();
   }
 }
 

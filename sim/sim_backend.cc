@@ -2,9 +2,12 @@
 
 #include <poll.h>
 
+#include <chrono>
+#include <cstdio>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "runtime/nanos.h"
 
 #include "sim/network.h"
@@ -41,7 +44,9 @@ void SimBackend::OnHubDestroyed() {
 }
 
 SimBackend::SimBackend(absl::Time epoch)
-    : epoch_ns_(ToNanos(epoch)), virtual_now_(epoch_ns_) {}
+    : epoch_ns_(ToNanos(epoch)), virtual_now_(epoch_ns_) {
+  defers_foreign_work_ = true;
+}
 
 void SimBackend::WaitForEvents(int64_t deadline, std::vector<IoEvent>* ready) {
   // The simulated network's next delivery is a deadline too; when the clock
@@ -81,6 +86,26 @@ void SimBackend::MoveClock(int64_t deadline) {
 
 void SimBackend::WatchInternalFd(int fd, bool watch) {
   internal_fd_ = watch ? fd : -1;
+}
+
+void SimBackend::AwaitForeignWork() {
+  std::unique_lock<std::mutex> lock(wake_mu_);
+  if (!woken_) {
+    // A program that holds Hub::ref() for work that never comes back would
+    // wait here for ever: say so once, after a while of real time (a
+    // message only: what the run does never depends on it).
+    if (!wake_cv_.wait_for(lock, std::chrono::seconds(10), [this] { return woken_; }) &&
+        !warned_stuck_) {
+      warned_stuck_ = true;
+      std::fprintf(stderr,
+                   "geventpp: the simulated clock has waited 10 s (real time) at t=%s for "
+                   "work on other threads that the hub is referenced for (Hub::ref()); it "
+                   "stands still until that work calls back\n",
+                   absl::FormatDuration(absl::Nanoseconds(virtual_now_ - epoch_ns_)).c_str());
+    }
+    wake_cv_.wait(lock, [this] { return woken_; });
+  }
+  woken_ = false;
 }
 
 void SimBackend::Wakeup() {

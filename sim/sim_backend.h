@@ -47,6 +47,7 @@ class SimBackend final : public HubBackend {
   int64_t NowNs() override { return virtual_now_; }
   void WaitForEvents(int64_t deadline_ns, std::vector<IoEvent>* ready) override;
   void Wakeup() override;
+  void AwaitForeignWork() override;
   void UpdateInterest(int fd, uint32_t old_mask, uint32_t new_mask) override;
   void WatchInternalFd(int fd, bool watch) override;
   bool CallbackPassOver(int64_t pass_start_ns, uint64_t callbacks_run,
@@ -104,6 +105,7 @@ class SimBackend final : public HubBackend {
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
   bool woken_ = false;
+  bool warned_stuck_ = false;
   int internal_fd_ = -1;  // the hub's signalfd, polled before time jumps
 };
 
