@@ -75,6 +75,17 @@ int ErrnoOf(const std::function<void()>& fn) {
   return 0;
 }
 
+// The error sending gives on a connection the peer reset (none: 0). The
+// first sends may still succeed (the kernel may not have seen the reset).
+int ErrnoOfSendingAfterAReset(Socket& s) {
+  return ErrnoOf([&] {
+    for (int i = 0; i < 10; ++i) {
+      s.sendall("more");
+      sleep(Milliseconds(10));
+    }
+  });
+}
+
 // Waits (10 ms steps, at most 5 s) until `done()`: robust on a loaded
 // machine, where a fixed pause may end before the other side has run.
 template <typename F>
@@ -307,12 +318,7 @@ TEST_P(SocketTest, ClosingWithUnreadDataResetsThePeer) {
   char buf[16];
   EXPECT_EQ(ErrnoOf([&] { client.recv(buf, sizeof buf); }), ECONNRESET);
   // Writing after the reset fails too.
-  int err = ErrnoOf([&] {
-    for (int i = 0; i < 10; ++i) {
-      client.sendall("more");
-      sleep(Milliseconds(10));
-    }
-  });
+  const int err = ErrnoOfSendingAfterAReset(client);
   EXPECT_TRUE(err == EPIPE || err == ECONNRESET) << err;
   server.stop();
 }
@@ -434,6 +440,56 @@ TEST_P(SocketTest, StopKillsHandlersThatDoNotFinish) {
   EXPECT_EQ(client.recv(1), "");  // the server side was closed
   Socket late(AF_INET, SocketType::kStream);
   EXPECT_EQ(late.connect_ex(server.address()), ECONNREFUSED);
+}
+
+TEST_P(SocketTest, StopLetsHandlersFinishAndEndsServeForever) {
+  auto started = std::make_shared<Event>();
+  auto finished = std::make_shared<bool>(false);
+  StreamServer server(Address::Parse("127.0.0.1:0"),
+                      [started, finished](Socket& conn, const Address&) {
+                        started->set();
+                        sleep(Milliseconds(20));  // still busy when stop() comes
+                        conn.sendall("done");
+                        *finished = true;
+                      });
+  auto serving = spawn([&server] { server.serve_forever(); });
+  ASSERT_TRUE(WaitUntil([&] { return server.started(); }));
+  Socket client = create_connection(server.address());
+  started->wait();
+  server.stop(Seconds(5));  // the handler finishes well within it
+  EXPECT_TRUE(*finished);
+  EXPECT_EQ(RecvExactly(client, 4), "done");
+  serving->join(Seconds(5));
+  EXPECT_TRUE(serving->dead());
+  EXPECT_TRUE(serving->successful());
+}
+
+// The peer goes away in the middle of a stream (it closes with data it never
+// read, so the kernel resets the connection): a greenlet blocked in recv
+// wakes with ECONNRESET, after reading everything sent before.
+TEST_P(SocketTest, PeerVanishingMidStreamWakesABlockedReader) {
+  auto vanish = std::make_shared<Event>();
+  StreamServer server(Address::Parse("127.0.0.1:0"), [vanish](Socket& conn, const Address&) {
+    std::string head = conn.recv(4);
+    conn.sendall("partial:" + head);
+    vanish->wait();  // returns with the client's tail unread
+  });
+  server.start();
+  Socket client = create_connection(server.address());
+  client.sendall("head");
+  EXPECT_EQ(RecvExactly(client, 12), "partial:head");
+  client.sendall("tail the server never reads");
+  auto reader = spawn([&client] {
+    char buf[16];
+    return ErrnoOf([&] { client.recv(buf, sizeof buf); });
+  });
+  sleep(Milliseconds(10));  // the reader is blocked in recv
+  EXPECT_FALSE(reader->ready());
+  vanish->set();
+  EXPECT_EQ(reader->get(), ECONNRESET);
+  const int err = ErrnoOfSendingAfterAReset(client);
+  EXPECT_TRUE(err == EPIPE || err == ECONNRESET) << err;
+  server.stop();
 }
 
 TEST_P(SocketTest, StopGivesUpOnAHandlerThatRefusesToDie) {
