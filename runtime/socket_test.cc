@@ -605,10 +605,12 @@ TEST_P(SocketTest, WrongUseGivesTheKernelsErrors) {
 
 TEST_P(SocketTest, SetAndGetOptions) {
   Socket s(AF_INET, SocketType::kStream);
-  s.setsockopt(SocketOption::kReuseAddr, 1);
-  EXPECT_NE(s.getsockopt(SocketOption::kReuseAddr), 0);
-  s.setsockopt(SocketOption::kKeepAlive, 1);
-  EXPECT_NE(s.getsockopt(SocketOption::kKeepAlive), 0);
+  for (SocketOption o : {SocketOption::kTcpNoDelay, SocketOption::kReuseAddr,
+                         SocketOption::kReusePort, SocketOption::kKeepAlive}) {
+    EXPECT_EQ(s.getsockopt(o), 0) << SocketOptionName(o);
+    s.setsockopt(o, 1);
+    EXPECT_NE(s.getsockopt(o), 0) << SocketOptionName(o);
+  }
   EXPECT_THROW(s.settimeout(Seconds(-1)), std::invalid_argument);
   EXPECT_THROW(s.shutdown(42), std::invalid_argument);
 }
