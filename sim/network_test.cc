@@ -318,11 +318,16 @@ TEST(SimNetwork, CrashResetsPeersAndRestartServesAgain) {
     EXPECT_EQ(RecvExactly(s, 3), "one");
     first_error = ErrnoOf([&] { s.recv(10); });  // the server crashes meanwhile
   });
+  auto on_server = net.host("server").spawn([] { sleep(Seconds(3600)); });
+  auto on_client = net.host("client").spawn([] { sleep(Seconds(3600)); });
   sim.run_for(Seconds(1));
   net.crash("server");
   EXPECT_FALSE(net.host("server").up());
   sim.run_for(Seconds(1));
   EXPECT_EQ(first_error, ECONNRESET);
+  // The crashed host's greenlets were killed, and only its own.
+  EXPECT_TRUE(on_server->dead());
+  EXPECT_FALSE(on_client->dead());
   // While it is down, nobody answers.
   int down_error = -1;
   net.host("client").spawn([&] {
