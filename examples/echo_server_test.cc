@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -18,6 +19,7 @@
 #include "sim/network.h"
 #include "sim/simulation.h"
 #include "testing/hub_test.h"
+#include "traces/reader.h"
 #include "traces/recorder.h"
 #include "traces/replay.h"
 
@@ -160,7 +162,8 @@ TEST(EchoOnSimulatedNetwork, EveryAcknowledgedMessageArrivedOnceInOrder) {
 }
 
 // A seeded run with faults, recorded to a trace, replays exactly: every
-// network choice (latency, splits) comes back from the trace.
+// network choice (latency, splits) comes back from the trace, and the
+// trace names each fault.
 std::vector<std::string> FaultyEchoRun() {
   auto& net = gevent::sim::Network::current();
   net.add_host("server", [] { echo::Start(Address::Parse(":7000"))->serve_forever(); });
@@ -203,6 +206,19 @@ TEST(EchoOnSimulatedNetwork, ARecordedRunReplaysExactly) {
     recorded_hash = sim.event_hash();
   }
   ASSERT_EQ(recorded.size(), 40u);
+  // The trace holds every fault, where it happened.
+  std::vector<std::string> faults;
+  gevent::trace::TraceReader reader;
+  ASSERT_TRUE(reader.Open(path)) << reader.error();
+  for (gevent::trace::Event e; reader.Next(&e);) {
+    if (e.kind == gevent::HubEventKind::kNote && absl::StartsWith(e.text, "net: ")) {
+      faults.push_back(e.text);
+    }
+  }
+  EXPECT_TRUE(reader.complete()) << reader.error();
+  EXPECT_EQ(faults, (std::vector<std::string>{
+                        "net: cut client0,client1 -> server", "net: cut server -> client0,client1",
+                        "net: heal", "net: crash server", "net: restart server"}));
   std::vector<std::string> replayed;
   gevent::trace::ReplayResult result;
   {

@@ -16,6 +16,7 @@
 
 #include "absl/time/time.h"
 #include "runtime/gevent.h"
+#include "runtime/hub_backend.h"
 #include "runtime/server.h"
 #include "testing/hub_test.h"
 
@@ -27,13 +28,19 @@ using absl::Seconds;
 
 class SocketTest : public testing::HubTest {
  protected:
+  // Counted before the hub exists and after it is gone: the hub's own
+  // descriptors (epoll, eventfd, the resolver's) are in neither count, and
+  // a descriptor leaked by the test cannot hide behind them.
   void SetUp() override {
-    HubTest::SetUp();
     fds_before_ = OpenFds();
+    HubTest::SetUp();
   }
   void TearDown() override {
+    // Checked while the hub lives: destroying it closes what is still open.
+    // On the simulator this is the only count (it has no descriptors).
+    NetworkBackend* net = hub()->backend().network();
+    if (net != nullptr) EXPECT_EQ(net->open_count(), 0u) << "sockets left open";
     HubTest::TearDown();
-    // The resolver's and the hub's own descriptors aside, no socket is left.
     EXPECT_LE(OpenFds(), fds_before_) << "descriptors leaked";
   }
   static int OpenFds() {
@@ -66,6 +73,17 @@ int ErrnoOf(const std::function<void()>& fn) {
     return e.code().value();
   }
   return 0;
+}
+
+// The error sending gives on a connection the peer reset (none: 0). The
+// first sends may still succeed (the kernel may not have seen the reset).
+int ErrnoOfSendingAfterAReset(Socket& s) {
+  return ErrnoOf([&] {
+    for (int i = 0; i < 10; ++i) {
+      s.sendall("more");
+      sleep(Milliseconds(10));
+    }
+  });
 }
 
 // Waits (10 ms steps, at most 5 s) until `done()`: robust on a loaded
@@ -300,12 +318,7 @@ TEST_P(SocketTest, ClosingWithUnreadDataResetsThePeer) {
   char buf[16];
   EXPECT_EQ(ErrnoOf([&] { client.recv(buf, sizeof buf); }), ECONNRESET);
   // Writing after the reset fails too.
-  int err = ErrnoOf([&] {
-    for (int i = 0; i < 10; ++i) {
-      client.sendall("more");
-      sleep(Milliseconds(10));
-    }
-  });
+  const int err = ErrnoOfSendingAfterAReset(client);
   EXPECT_TRUE(err == EPIPE || err == ECONNRESET) << err;
   server.stop();
 }
@@ -429,25 +442,79 @@ TEST_P(SocketTest, StopKillsHandlersThatDoNotFinish) {
   EXPECT_EQ(late.connect_ex(server.address()), ECONNREFUSED);
 }
 
+TEST_P(SocketTest, StopLetsHandlersFinishAndEndsServeForever) {
+  auto started = std::make_shared<Event>();
+  auto finished = std::make_shared<bool>(false);
+  StreamServer server(Address::Parse("127.0.0.1:0"),
+                      [started, finished](Socket& conn, const Address&) {
+                        started->set();
+                        sleep(Milliseconds(20));  // still busy when stop() comes
+                        conn.sendall("done");
+                        *finished = true;
+                      });
+  auto serving = spawn([&server] { server.serve_forever(); });
+  ASSERT_TRUE(WaitUntil([&] { return server.started(); }));
+  Socket client = create_connection(server.address());
+  started->wait();
+  server.stop(Seconds(5));  // the handler finishes well within it
+  EXPECT_TRUE(*finished);
+  EXPECT_EQ(RecvExactly(client, 4), "done");
+  serving->join(Seconds(5));
+  EXPECT_TRUE(serving->dead());
+  EXPECT_TRUE(serving->successful());
+}
+
+// The peer goes away in the middle of a stream (it closes with data it never
+// read, so the kernel resets the connection): a greenlet blocked in recv
+// wakes with ECONNRESET, after reading everything sent before.
+TEST_P(SocketTest, PeerVanishingMidStreamWakesABlockedReader) {
+  auto vanish = std::make_shared<Event>();
+  StreamServer server(Address::Parse("127.0.0.1:0"), [vanish](Socket& conn, const Address&) {
+    std::string head = conn.recv(4);
+    conn.sendall("partial:" + head);
+    vanish->wait();  // returns with the client's tail unread
+  });
+  server.start();
+  Socket client = create_connection(server.address());
+  client.sendall("head");
+  EXPECT_EQ(RecvExactly(client, 12), "partial:head");
+  client.sendall("tail the server never reads");
+  auto reader = spawn([&client] {
+    char buf[16];
+    return ErrnoOf([&] { client.recv(buf, sizeof buf); });
+  });
+  sleep(Milliseconds(10));  // the reader is blocked in recv
+  EXPECT_FALSE(reader->ready());
+  vanish->set();
+  EXPECT_EQ(reader->get(), ECONNRESET);
+  const int err = ErrnoOfSendingAfterAReset(client);
+  EXPECT_TRUE(err == EPIPE || err == ECONNRESET) << err;
+  server.stop();
+}
+
 TEST_P(SocketTest, StopGivesUpOnAHandlerThatRefusesToDie) {
   auto stubborn = std::make_shared<int>(0);
   auto started = std::make_shared<Event>();
-  StreamServer server(Address::Parse("127.0.0.1:0"), [stubborn, started](Socket&, const Address&) {
-    started->set();
-    for (;;) {
-      try {
-        sleep(Seconds(60));
-      } catch (const GreenletExit&) {
-        ++*stubborn;  // swallowed: it goes on
-        if (*stubborn > 3) return;
-      }
-    }
-  });
+  auto let_go = std::make_shared<Event>();
+  StreamServer server(Address::Parse("127.0.0.1:0"),
+                      [stubborn, started, let_go](Socket&, const Address&) {
+                        started->set();
+                        for (;;) {
+                          try {
+                            if (let_go->wait(Seconds(60))) return;
+                          } catch (const GreenletExit&) {
+                            ++*stubborn;  // swallowed: it goes on
+                          }
+                        }
+                      });
   server.start();
   Socket client = create_connection(server.address());
   started->wait();
   server.stop(Milliseconds(10));  // returns: it does not wait for ever, nor throw
   EXPECT_GE(*stubborn, 1);
+  EXPECT_EQ(server.connection_count(), 1u);  // still running
+  let_go->set();  // it ends on its own, and its connection closes
+  EXPECT_TRUE(WaitUntil([&] { return server.connection_count() == 0; }));
   client.close();
 }
 
@@ -538,10 +605,12 @@ TEST_P(SocketTest, WrongUseGivesTheKernelsErrors) {
 
 TEST_P(SocketTest, SetAndGetOptions) {
   Socket s(AF_INET, SocketType::kStream);
-  s.setsockopt(SocketOption::kReuseAddr, 1);
-  EXPECT_NE(s.getsockopt(SocketOption::kReuseAddr), 0);
-  s.setsockopt(SocketOption::kKeepAlive, 1);
-  EXPECT_NE(s.getsockopt(SocketOption::kKeepAlive), 0);
+  for (SocketOption o : {SocketOption::kTcpNoDelay, SocketOption::kReuseAddr,
+                         SocketOption::kReusePort, SocketOption::kKeepAlive}) {
+    EXPECT_EQ(s.getsockopt(o), 0) << SocketOptionName(o);
+    s.setsockopt(o, 1);
+    EXPECT_NE(s.getsockopt(o), 0) << SocketOptionName(o);
+  }
   EXPECT_THROW(s.settimeout(Seconds(-1)), std::invalid_argument);
   EXPECT_THROW(s.shutdown(42), std::invalid_argument);
 }

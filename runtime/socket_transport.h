@@ -150,6 +150,8 @@ class NetworkBackend {
   // its constructor and leaves in its destructor).
   void Register(SocketTransport* t) { open_.insert(t); }
   void Unregister(SocketTransport* t) { open_.erase(t); }
+  // How many transports are open now (tests check that none leaked).
+  size_t open_count() const { return open_.size(); }
   // The hub is being destroyed: closes every transport still open and marks
   // it orphaned (HubBackend::OnHubDestroyed).
   void OrphanAll();

@@ -49,6 +49,30 @@ void AddEchoHost(Network& net, const std::string& name) {
   });
 }
 
+// Counts the datagrams arriving at host `name`, port 53.
+void AddDatagramSink(Network& net, const std::string& name, int* count) {
+  net.add_host(name, [count] {
+    Socket u(AF_INET, SocketType::kDatagram);
+    u.bind(Address::Parse(":53"));
+    char buf[16];
+    for (;;) {
+      u.recvfrom(buf, sizeof buf, nullptr);
+      ++*count;
+    }
+  });
+}
+
+// Accepts one connection on `port` and appends what it reads to *out, until
+// the end of the stream.
+void CollectStream(const char* port, std::string* out) {
+  Socket l(AF_INET, SocketType::kStream);
+  l.bind(Address::Parse(port));
+  l.listen();
+  Socket c = l.accept();
+  char buf[100];
+  while (size_t n = c.recv(buf, sizeof buf)) out->append(buf, n);
+}
+
 std::string RecvExactly(Socket& s, size_t n) {
   std::string out;
   while (out.size() < n) {
@@ -194,14 +218,7 @@ TEST(SimNetwork, PartitionHoldsStreamDataUntilHeal) {
   Simulation sim(3);
   Network& net = Network::current();
   std::string received;
-  net.add_host("server", [&] {
-    Socket l(AF_INET, SocketType::kStream);
-    l.bind(Address::Parse(":9"));
-    l.listen();
-    Socket c = l.accept();
-    char buf[100];
-    while (size_t n = c.recv(buf, sizeof buf)) received.append(buf, n);
-  });
+  net.add_host("server", [&received] { CollectStream(":9", &received); });
   net.add_host("client").spawn([&] {
     Socket s = create_connection("server:9");
     s.sendall("before ");
@@ -226,15 +243,7 @@ TEST(SimNetwork, PartitionLosesDatagramsAndConnectsWait) {
   Simulation sim(3);
   Network& net = Network::current();
   int datagrams = 0;
-  net.add_host("server", [&] {
-    Socket u(AF_INET, SocketType::kDatagram);
-    u.bind(Address::Parse(":53"));
-    char buf[16];
-    for (;;) {
-      u.recvfrom(buf, sizeof buf, nullptr);
-      ++datagrams;
-    }
-  });
+  AddDatagramSink(net, "server", &datagrams);
   net.add_host("client");
   net.partition({"client"}, {"server"});
   int connect_error = -1;
@@ -309,11 +318,16 @@ TEST(SimNetwork, CrashResetsPeersAndRestartServesAgain) {
     EXPECT_EQ(RecvExactly(s, 3), "one");
     first_error = ErrnoOf([&] { s.recv(10); });  // the server crashes meanwhile
   });
+  auto on_server = net.host("server").spawn([] { sleep(Seconds(3600)); });
+  auto on_client = net.host("client").spawn([] { sleep(Seconds(3600)); });
   sim.run_for(Seconds(1));
   net.crash("server");
   EXPECT_FALSE(net.host("server").up());
   sim.run_for(Seconds(1));
   EXPECT_EQ(first_error, ECONNRESET);
+  // The crashed host's greenlets were killed, and only its own.
+  EXPECT_TRUE(on_server->dead());
+  EXPECT_FALSE(on_client->dead());
   // While it is down, nobody answers.
   int down_error = -1;
   net.host("client").spawn([&] {
@@ -371,10 +385,74 @@ TEST(SimNetwork, DatagramsAreLostAndDuplicatedByTheSeed) {
   bool reordered = false;
   for (size_t i = 1; i < got.size(); ++i) reordered |= got[i] < got[i - 1];
   EXPECT_TRUE(reordered);
-  LinkOptions dead;
-  dead.loss = 1;  // a dropped link loses everything, whatever the seed
   EXPECT_THROW(net.set_link("client", "server", LinkOptions{absl::Seconds(-1)}),
                std::invalid_argument);
+}
+
+TEST(SimNetwork, OneLinkCanBeDroppedOrDelayed) {
+  Simulation sim(8);
+  Network& net = Network::current();
+  int at_a = 0, at_b = 0;
+  AddDatagramSink(net, "a", &at_a);
+  AddDatagramSink(net, "b", &at_b);
+  auto send_each = [&net](const std::string& from, int n) {
+    net.host(from).spawn([n] {
+      Socket u(AF_INET, SocketType::kDatagram);
+      for (int i = 0; i < n; ++i) {
+        u.sendto("x", Address::Parse("10.0.0.2:53"));  // a
+        u.sendto("x", Address::Parse("10.0.0.3:53"));  // b
+      }
+    });
+  };
+  // A dropped link (loss 1) loses everything, whatever the seed; the way
+  // back and the other links are untouched.
+  LinkOptions dead;
+  dead.loss = 1;
+  net.set_link("b", "a", dead);
+  send_each("b", 20);
+  send_each("a", 20);
+  sim.run_for(Seconds(1));
+  EXPECT_EQ(at_a, 20);  // a to itself only
+  EXPECT_EQ(at_b, 40);
+  // A one-way cut: b reaches a, a does not reach b; streams wait for heal.
+  net.set_link("b", "a", LinkOptions{});
+  net.partition_oneway({"a"}, {"b"});
+  at_a = at_b = 0;
+  send_each("a", 10);
+  send_each("b", 10);
+  std::string got;
+  net.host("b").spawn([&got] { CollectStream(":9", &got); });
+  net.host("a").spawn([] {
+    Socket s = create_connection("b:9");
+    s.sendall("held");
+  });
+  sim.run_for(Seconds(1));
+  EXPECT_EQ(at_a, 20);
+  EXPECT_EQ(at_b, 10);  // b to itself only
+  EXPECT_EQ(got, "");
+  net.heal();
+  sim.run_for(Seconds(1));
+  EXPECT_EQ(got, "held");
+  // A delayed link: a's messages to b take 300 ms, b's answers 100 us.
+  LinkOptions slow;
+  slow.latency = Milliseconds(300);
+  slow.jitter = absl::ZeroDuration();
+  net.set_link("a", "b", slow);
+  absl::Duration one_way;
+  net.host("b").spawn([&one_way] {
+    Socket u(AF_INET, SocketType::kDatagram);
+    u.bind(Address::Parse(":54"));
+    char buf[32];
+    size_t n = u.recvfrom(buf, sizeof buf, nullptr);
+    one_way = get_hub()->now() - absl::FromUnixNanos(std::stoll(std::string(buf, n)));
+  });
+  net.host("a").spawn([] {
+    Socket u(AF_INET, SocketType::kDatagram);
+    u.sendto(std::to_string(absl::ToUnixNanos(get_hub()->now())),
+             Address::Parse("10.0.0.3:54"));
+  });
+  sim.run_for(Seconds(1));
+  EXPECT_EQ(one_way, Milliseconds(300));  // virtual time: exact
 }
 
 TEST(SimNetwork, AGreenletWaitingForDataNobodySendsIsADeadlock) {
@@ -414,12 +492,21 @@ TEST(SimNetwork, FaultsAreReportedToTheHubsObservers) {
   net.add_host("b");
   net.partition({"a"}, {"b"});
   net.heal();
+  net.partition_oneway({"b"}, {"a"});
+  net.heal();
+  LinkOptions slow;
+  slow.latency = Milliseconds(5);
+  slow.loss = 0.5;
+  net.set_link("a", "b", slow);
+  net.set_clock_skew("a", Seconds(3));
   net.crash("b");
   net.restart("b");
   sim.hub()->set_observer(nullptr);
-  EXPECT_EQ(log.notes, (std::vector<std::string>{"net: cut a -> b", "net: cut b -> a",
-                                                 "net: heal", "net: crash b",
-                                                 "net: restart b"}));
+  EXPECT_EQ(log.notes,
+            (std::vector<std::string>{
+                "net: cut a -> b", "net: cut b -> a", "net: heal", "net: cut b -> a",
+                "net: heal", "net: link a -> b latency 5ms jitter 100us loss 0.5 duplicate 0",
+                "net: clock skew a 3s", "net: crash b", "net: restart b"}));
 }
 
 TEST(SimNetwork, ClockSkewIsSeenByTheHostsOwnReadsOnly) {
