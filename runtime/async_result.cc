@@ -1,5 +1,6 @@
 #include "runtime/async_result.h"
 
+#include "absl/base/optimization.h"
 #include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter_list.h"
 
@@ -19,11 +20,19 @@ void AsyncResultBase::set_exception(std::exception_ptr error) {
 bool AsyncResultBase::wait(absl::Duration timeout) {
   CheckOwnHub(hub(), "AsyncResult", "wait");
   if (ready_) return true;
+  if (ABSL_PREDICT_FALSE(name_.named())) {
+    WaitName::Scope named(name_, hub());
+    return Block("AsyncResult.wait", timeout);
+  }
+  return Block("AsyncResult.wait", timeout);
+}
+
+bool AsyncResultBase::Block(const char* what, absl::Duration timeout) {
   Waiter waiter(hub());
   Waiter::WakeLink link(&waiter);
   rawlink(&link);
-  if (!waiter.wait("AsyncResult.wait", timeout) && !link.linked()) {
-    internal::ThrowDestroyedWhileWaiting("AsyncResult.wait");
+  if (!waiter.wait(what, timeout) && !link.linked()) {
+    internal::ThrowDestroyedWhileWaiting(what);
   }
   return ready_;
 }
@@ -32,11 +41,11 @@ void AsyncResultBase::WaitForGet(bool block, absl::Duration timeout) {
   CheckOwnHub(hub(), "AsyncResult", "get");
   if (!ready_) {
     if (!block) throw TimeoutError(absl::ZeroDuration(), 0);
-    Waiter waiter(hub());
-    Waiter::WakeLink link(&waiter);
-    rawlink(&link);
-    if (!waiter.wait("AsyncResult.get", timeout) && !link.linked()) {
-      internal::ThrowDestroyedWhileWaiting("AsyncResult.get");
+    if (ABSL_PREDICT_FALSE(name_.named())) {
+      WaitName::Scope named(name_, hub());
+      Block("AsyncResult.get", timeout);
+    } else {
+      Block("AsyncResult.get", timeout);
     }
     if (!ready_) throw TimeoutError(timeout, 0);
   }

@@ -25,6 +25,7 @@
 #include "runtime/hub.h"
 #include "runtime/internal/waiter.h"
 #include "runtime/timeout.h"
+#include "runtime/internal/wait_name.h"
 #include "runtime/waitable.h"
 
 namespace gevent {
@@ -50,12 +51,18 @@ class AsyncResultBase : public Waitable {
   }
   // Blocks until ready or `timeout`; returns ready().
   bool wait(absl::Duration timeout = absl::InfiniteDuration());
+  // An optional name, for deadlock reports ("main waits for AsyncResult
+  // 'reply'").
+  void set_name(std::string name) { name_.Set("AsyncResult", std::move(name)); }
+  const std::string& name() const { return name_.Get(); }
 
  protected:
   AsyncResultBase() : Waitable(get_hub()) {}
   // Blocks for get(): throws TimeoutError if not ready in time, rethrows the
   // error if there is one.
   void WaitForGet(bool block, absl::Duration timeout);
+  // Waits (as `what`) until ready or `timeout`; returns ready().
+  bool Block(const char* what, absl::Duration timeout);
   // True if called on this object's own hub (its thread, with that hub
   // installed).
   bool OnOwnThread() const { return get_hub_if_exists() == hub(); }
@@ -75,6 +82,7 @@ class AsyncResultBase : public Waitable {
   }
   bool ready_ = false;
   std::exception_ptr error_;
+  WaitName name_;
 };
 
 }  // namespace internal

@@ -1,5 +1,7 @@
 #include "runtime/event.h"
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "runtime/internal/hub_check.h"
 #include "runtime/internal/waiter.h"
 #include "runtime/internal/waiter_list.h"
@@ -33,9 +35,7 @@ bool Event::keep_notifying() const {
   return flag_;
 }
 
-bool Event::wait(absl::Duration timeout) {
-  internal::CheckOwnHub(hub(), "Event", "wait");
-  if (flag_) return true;
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool Event::Block(absl::Duration timeout) {
   if (timeout != absl::InfiniteDuration()) {
     internal::Waiter waiter(hub());
     internal::Waiter::WakeLink link(&waiter);
@@ -53,6 +53,16 @@ bool Event::wait(absl::Duration timeout) {
   LinkNotReady(&link);
   h->wait("Event.wait");
   return true;
+}
+
+bool Event::wait(absl::Duration timeout) {
+  internal::CheckOwnHub(hub(), "Event", "wait");
+  if (flag_) return true;
+  if (ABSL_PREDICT_FALSE(name_.named())) {
+    internal::WaitName::Scope named(name_, hub());
+    return Block(timeout);
+  }
+  return Block(timeout);
 }
 
 }  // namespace gevent

@@ -17,7 +17,10 @@
 
 #include <cstddef>
 
+#include <string>
+
 #include "absl/time/time.h"
+#include "runtime/internal/wait_name.h"
 #include "runtime/waitable.h"
 
 namespace gevent {
@@ -37,12 +40,19 @@ class Event : public Waitable {
   // flag was set (or this waiter was woken by a set()), false on timeout.
   bool wait(absl::Duration timeout = absl::InfiniteDuration());
 
+  // An optional name, for deadlock reports ("main waits for Event 'ready'").
+  void set_name(std::string name) { name_.Set("Event", std::move(name)); }
+  const std::string& name() const { return name_.Get(); }
+
  private:
   bool keep_notifying() const override;
+  // wait() once the flag was found clear.
+  bool Block(absl::Duration timeout);
 
   bool flag_ = false;
   // Links that a set() must wake even if the flag was cleared since.
   mutable size_t owed_wakeups_ = 0;
+  internal::WaitName name_;
 };
 
 }  // namespace gevent

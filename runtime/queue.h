@@ -36,6 +36,7 @@
 #include "runtime/internal/hub_check.h"
 #include "runtime/internal/intrusive_list.h"
 #include "runtime/internal/waiter.h"
+#include "runtime/internal/wait_name.h"
 #include "runtime/internal/waiter_list.h"
 #include "runtime/waitable.h"
 
@@ -124,6 +125,10 @@ class BasicQueue : public Waitable {
   size_t maxsize() const { return maxsize_; }
   bool ready() const override { return !empty(); }
 
+  // An optional name, for deadlock reports ("worker waits for Queue 'jobs'").
+  void set_name(std::string name) { name_.Set("Queue", std::move(name)); }
+  const std::string& name() const { return name_.Get(); }
+
   // Adds `item`, blocking (if `block`) while the queue is full, up to
   // `timeout`; throws QueueFull if there is no room in time.
   void put(T item, bool block = true,
@@ -144,6 +149,7 @@ class BasicQueue : public Waitable {
     }
     if (!block) throw QueueFull();
     Hub* const hub = this->hub();
+    internal::WaitName::Scope named(name_, hub);
     Putter p(hub, std::move(item));
     putters_.Wait(&p);
     struct Leave {
@@ -174,6 +180,7 @@ class BasicQueue : public Waitable {
     }
     if (!block) throw QueueEmpty();
     Hub* const hub = this->hub();
+    internal::WaitName::Scope named(name_, hub);
     Getter g(hub);
     getters_.Wait(&g);
     struct Leave {
@@ -251,6 +258,7 @@ class BasicQueue : public Waitable {
   Order order_;
   internal::WaiterList<Getter> getters_;
   internal::WaiterList<Putter> putters_;
+  internal::WaitName name_;
 };
 
 template <typename T>

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -353,6 +354,73 @@ TEST_P(DeadlockReport, NamesEveryBlockedGreenletAndWhatItWaitsOn) {
               std::string::npos)
         << msg;
   }
+}
+
+// An Event, AsyncResult or Queue given a name is named in the report, for
+// every way of waiting on it; an unnamed one reads as before. A report made
+// after the named object is gone (its waiters still blocked) reads no freed
+// memory (run under ASan).
+TEST_P(DeadlockReport, NamesTheEventQueueOrAsyncResultWaitedOn) {
+  Event ready;
+  ready.set_name("ready");
+  AsyncResult<int> reply;
+  reply.set_name("reply");
+  Queue<int> jobs(1);
+  jobs.set_name("jobs");
+  jobs.put(1);  // full: a second put waits
+  Queue<int> empty;
+  empty.set_name("inbox");
+  Event unnamed;
+  auto e = spawn([&] { ready.wait(); });
+  e->set_name("starter");
+  auto t = spawn([&] { ready.wait(absl::Hours(1)); });
+  t->set_name("patient");
+  auto r = spawn([&] { reply.get(); });
+  r->set_name("caller");
+  auto p = spawn([&] { jobs.put(2); });
+  p->set_name("producer");
+  auto c = spawn([&] { empty.get(); });
+  c->set_name("consumer");
+  auto u = spawn([&] { unnamed.wait(); });
+  u->set_name("plain");
+  sleep(absl::ZeroDuration());
+  const std::string report = hub()->deadlock_report();
+  EXPECT_NE(report.find("starter waits for Event 'ready' (in Event.wait)"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("patient waits for Event 'ready' (in Event.wait)"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("caller waits for AsyncResult 'reply' (in AsyncResult.get)"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("producer waits for Queue 'jobs' (in Queue.put)"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("consumer waits for Queue 'inbox' (in Queue.get)"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find("plain is blocked in Event.wait"), std::string::npos) << report;
+  EXPECT_EQ(ready.name(), "ready");
+  // Served waiters are no longer blocked on anything.
+  ready.set();
+  reply.set(1);
+  jobs.get();
+  sleep(absl::ZeroDuration());
+  const std::string after = hub()->deadlock_report();
+  EXPECT_EQ(after.find("'ready'"), std::string::npos) << after;
+  EXPECT_EQ(after.find("'reply'"), std::string::npos) << after;
+  EXPECT_EQ(after.find("'jobs'"), std::string::npos) << after;
+  EXPECT_EQ(e->blocked_on(), nullptr);
+  // The named object destroyed under its waiter: the report still reads.
+  {
+    auto gone = std::make_unique<Event>();
+    gone->set_name("gone");
+    auto w = spawn([&gone] { gone->wait(); });
+    w->set_name("orphan");
+    sleep(absl::ZeroDuration());
+    gone.reset();
+    const std::string orphaned = hub()->deadlock_report();
+    EXPECT_NE(orphaned.find("orphan waits for Event 'gone'"), std::string::npos) << orphaned;
+    w->kill();
+  }
+  killall({c, u});
 }
 
 GEVENT_INSTANTIATE_BACKENDS(DeadlockReport);
