@@ -61,7 +61,9 @@ void Hub::ReleaseFinished() {
   if (g == nullptr) return;
   finished_ = nullptr;
   stacks_->Release(g->stack_);
-  g->stack_ = internal::Stack();
+  // Keeps stack_.size: stack_size() still answers.
+  g->stack_.base = nullptr;
+  g->stack_.guard = nullptr;
   running_.remove(g);
   std::shared_ptr<RawGreenlet> self = std::move(g->self_);
   self.reset();  // may destroy the greenlet
@@ -130,7 +132,10 @@ void Hub::StartAndSwitchInto(RawGreenlet* g, std::exception_ptr error) {
       g->state_ = RawGreenlet::State::kFinished;
       return;
     }
-    g->stack_ = stacks_->Acquire();
+    // stack_.size is 0 unless set_stack_size asked for a size.
+    g->stack_ = ABSL_PREDICT_TRUE(g->stack_.size == 0)
+                    ? stacks_->Acquire()
+                    : stacks_->AcquireSized(g->stack_.size);
     internal::MakeContext(&g->ctx_, g->stack_.base, g->stack_.usable(),
                           &RawGreenlet::Entry, g);
     g->state_ = RawGreenlet::State::kActive;

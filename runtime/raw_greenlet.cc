@@ -2,6 +2,8 @@
 // starts in, and spawn_raw.
 #include "runtime/raw_greenlet.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -82,17 +84,64 @@ RawGreenlet::~RawGreenlet() {
 
 RawGreenlet* getcurrent() { return get_hub()->current(); }
 
+size_t RawGreenlet::stack_size() const {
+  if (stack_.size != 0) return stack_.size;
+  if (kind_ == Kind::kMain) return 0;
+  return hub_->stack_pool().stack_size();
+}
+
+void RawGreenlet::set_stack_size(size_t bytes) {
+  if (kind_ != Kind::kSpawned) {
+    throw std::logic_error(absl::StrCat(
+        "set_stack_size: greenlet '", name(),
+        "' is not a spawned greenlet; its stack is not its own"));
+  }
+  if (state_ != State::kNotRun) {
+    throw std::logic_error(absl::StrCat(
+        "set_stack_size: greenlet '", name(),
+        "' has already run (or finished); set its stack size before it "
+        "first runs"));
+  }
+  if (bytes < kMinStackSize) {
+    throw std::invalid_argument(absl::StrCat(
+        "set_stack_size(", bytes, ") for greenlet '", name(),
+        "': below the minimum of ", kMinStackSize, " bytes (16 KiB)"));
+  }
+  if (bytes > kMaxStackSize) {
+    throw std::invalid_argument(absl::StrCat(
+        "set_stack_size(", bytes, ") for greenlet '", name(),
+        "': above the maximum of ", kMaxStackSize, " bytes (1 GiB)"));
+  }
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  stack_.size = (bytes + page - 1) / page * page;
+}
+
 namespace internal {
-bool CurrentGreenletGuard(const void* addr, char* name, size_t name_size,
-                          size_t* size) {
+bool CurrentGreenletGuard(const void* addr, const void* sp, char* name,
+                          size_t name_size, size_t* size) {
   Hub* hub = get_hub_if_exists();
   if (hub == nullptr) return false;
   const RawGreenlet* g = hub->current();
+  if (g == nullptr) return false;
   const Stack& s = g->stack_;
-  if (s.guard == nullptr) return false;
-  // A large frame can jump past the guard page; accept a little below it.
-  const char* a = static_cast<const char*>(addr);
-  if (a < s.guard - 64 * 1024 || a >= s.base) return false;
+  if (!s.valid()) return false;  // the main greenlet: the thread's stack
+  // The guard page, or a little below it: a frame a bit larger than the
+  // page can fault past it.
+  constexpr size_t kAddrWindow = 64 * 1024;
+  // A stack pointer below the stack: a frame larger than the guard page
+  // (or than the canary's reach on a slab stack) was pushed, and faulted
+  // where nothing is mapped. Beyond this window below the base the stack
+  // pointer is taken for one on some other stack the code switched to.
+  constexpr size_t kSpWindow = 1024 * 1024;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(s.base);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(sp);
+  const uintptr_t addr_low =
+      (s.guard != nullptr ? reinterpret_cast<uintptr_t>(s.guard) : base) -
+      kAddrWindow;
+  const bool addr_below = a >= addr_low && a < base;
+  const bool sp_below = sp != nullptr && p >= base - kSpWindow && p < base;
+  if (!addr_below && !sp_below) return false;
   // No allocation here (a signal handler): copy the name, or format the
   // default one that was never made.
   if (!g->name_.empty() || g->kind_ != RawGreenlet::Kind::kSpawned) {

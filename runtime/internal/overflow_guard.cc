@@ -1,6 +1,7 @@
 #include "runtime/internal/overflow_guard.h"
 
 #include <signal.h>
+#include <ucontext.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,8 +17,8 @@ namespace gevent {
 namespace internal {
 
 // Reads the running greenlet's stack; defined in raw_greenlet access below.
-bool CurrentGreenletGuard(const void* addr, char* name, size_t name_size,
-                          size_t* size);
+bool CurrentGreenletGuard(const void* addr, const void* sp, char* name,
+                          size_t name_size, size_t* size);
 
 namespace {
 
@@ -32,10 +33,26 @@ void WriteAll(const char* s, size_t n) {
   }
 }
 
+// The stack pointer of the interrupted code (this handler runs on the
+// alternate signal stack), or nullptr where it is not known.
+const void* InterruptedSp(void* uctx) {
+  if (uctx == nullptr) return nullptr;
+  const ucontext_t* uc = static_cast<const ucontext_t*>(uctx);
+#if defined(__x86_64__)
+  return reinterpret_cast<const void*>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+  return reinterpret_cast<const void*>(uc->uc_mcontext.sp);
+#else
+  (void)uc;
+  return nullptr;
+#endif
+}
+
 void OnSegv(int sig, siginfo_t* info, void* uctx) {
   char name[256];
   size_t size = 0;
-  if (CurrentGreenletGuard(info->si_addr, name, sizeof name, &size)) {
+  if (CurrentGreenletGuard(info->si_addr, InterruptedSp(uctx), name,
+                           sizeof name, &size)) {
     DieOfStackOverflow(name, size);
   }
   // Not ours: hand it to the previous handler, or die the default way.

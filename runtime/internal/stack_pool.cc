@@ -111,7 +111,47 @@ Stack StackPool::Acquire() {
   return s;
 }
 
-void StackPool::Release(const Stack& s) { free_.push_back(s); }
+Stack StackPool::AcquireSized(size_t bytes) {
+  if (bytes == stack_size_) return Acquire();
+  // Rare (a greenlet that asked for its own size): one mapping each, made
+  // and unmapped per greenlet, always with a guard page if the kernel
+  // allows one (such stacks are few, so they may exceed the budget).
+  const size_t total = bytes + page_;
+  void* mem = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) DieOutOfMemory(total);
+  char* p = static_cast<char*>(mem);
+  Stack s;
+  s.base = p + page_;
+  s.size = bytes;
+  if (mprotect(p, page_, PROT_NONE) == 0) {
+    s.guard = p;
+    g_guarded_stacks.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    WriteCanary(s.base);  // in the spare page below it
+  }
+  UnpoisonForAsan(s);
+  s.valgrind_id = VALGRIND_STACK_REGISTER(s.base, s.base + s.size);
+  s.colour = ColourOf(sized_made_++);
+  g_stacks_made.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void StackPool::ReleaseSized(const Stack& s) {
+  VALGRIND_STACK_DEREGISTER(s.valgrind_id);
+  // Its frames' redzones may still be poisoned; the next mapping here may
+  // be anything.
+  UnpoisonForAsan(s);
+  munmap(s.base - page_, s.size + page_);
+  if (s.guard != nullptr) {
+    g_guarded_stacks.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void StackPool::WriteCanary(char* base) {
+  uint64_t* w = reinterpret_cast<uint64_t*>(base - kCanaryBytes);
+  for (size_t i = 0; i < kCanaryBytes / 8; ++i) w[i] = kCanaryWord;
+}
 
 size_t StackPool::Trim(size_t keep_warm) {
   // The most recently freed stacks are at the back and stay warm. Giving
@@ -124,8 +164,10 @@ size_t StackPool::Trim(size_t keep_warm) {
   const size_t cold = free_.size() > keep_warm ? free_.size() - keep_warm : 0;
   for (size_t i = trimmed_; i < cold; ++i) {
     const Stack& s = free_[i];
-    // Its pages read as zeros again, the canary of the stack above too.
-    madvise(s.base, s.size, MADV_DONTNEED);
+    // Its pages read as zeros again. The top page of a slab stack stays: it
+    // holds the canary of the stack above, which may be running.
+    madvise(s.base, s.guard != nullptr ? s.size : s.size - page_,
+            MADV_DONTNEED);
     ++trimmed;
   }
   if (cold > trimmed_) trimmed_ = cold;
@@ -172,7 +214,10 @@ Stack StackPool::NewFromSlab() {
   if (slab_free_.empty()) {
     // Stacks sit back to back above one spare page, which holds the canary
     // of the lowest; the canary of every other one is in the unused top
-    // (colour) of the stack below it.
+    // (colour) of the stack below it. Each canary is written when its
+    // stack is handed out, below: stacks go from the low end up, so the
+    // page it lands in is already resident (the stack below ran), and the
+    // slab costs no memory until its stacks are used.
     const size_t stride = stack_size_;
     size_t bytes = page_ + stride * kSlabStacks;
     void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -189,6 +234,7 @@ Stack StackPool::NewFromSlab() {
   }
   Stack s = slab_free_.back();
   slab_free_.pop_back();
+  WriteCanary(s.base);
   return s;
 }
 

@@ -10,11 +10,18 @@
 // stacks get a guard page; the rest are carved from large unguarded slabs.
 // An unguarded stack is protected by a canary: the cache line just below its
 // low end, which lies in the unused top (the colour, see kColours) of the
-// slab stack below it and is never written by anything but an overflow, so
-// it reads as zeros until one happens. It is checked whenever the greenlet
-// switches out, and costs no memory of its own: the stack's low pages are
-// never touched unless the greenlet really runs that deep. Either way an
-// overflow ends the process with a message naming the greenlet.
+// slab stack below it (or in a spare page under the slab for the lowest).
+// The canary is a fixed non-zero pattern, written when the stack is first
+// handed out (into the top page of the stack below, which was handed out
+// before it and whose own first frame touched that page already), so an
+// overflow is seen even when it writes only zeros there. It is checked
+// whenever the greenlet switches out. The stack's own low pages are never
+// touched unless the greenlet really runs that deep. Either way an overflow
+// ends the process with a message naming the greenlet.
+//
+// A greenlet may ask for a stack of another size (RawGreenlet::
+// set_stack_size): such a stack is mapped for it alone, with a guard page,
+// and unmapped when it finishes (AcquireSized / Release).
 #ifndef GEVENTPP_RUNTIME_INTERNAL_STACK_POOL_H_
 #define GEVENTPP_RUNTIME_INTERNAL_STACK_POOL_H_
 
@@ -22,6 +29,10 @@
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace gevent {
 namespace internal {
@@ -40,8 +51,11 @@ struct Stack {
   bool valid() const { return base != nullptr; }
 };
 
-// Bytes below an unguarded stack's base that must stay zero (its canary).
+// Bytes below an unguarded stack's base that hold its canary, and the word
+// they repeat (non-zero in every byte, and not a value code tends to write:
+// not 0, -1, a small integer, a pointer or ASCII text).
 constexpr size_t kCanaryBytes = 64;
+constexpr uint64_t kCanaryWord = 0xA5C3961E7B2DF08DULL;
 
 class StackPool {
  public:
@@ -70,7 +84,17 @@ class StackPool {
   StackPool& operator=(const StackPool&) = delete;
 
   Stack Acquire();
-  void Release(const Stack& s);
+  // A stack of `bytes` (a multiple of the page size): from the pool if that
+  // is the pool's size, else mapped for the caller alone, with a guard page
+  // (or a canary if the kernel refuses the guard), and unmapped by Release.
+  Stack AcquireSized(size_t bytes);
+  void Release(const Stack& s) {
+    if (__builtin_expect(s.size != stack_size_, 0)) {
+      ReleaseSized(s);
+      return;
+    }
+    free_.push_back(s);
+  }
   // Gives the pages of all but the `keep_warm` most recently freed stacks
   // back to the kernel (their mappings stay), except those it gave back
   // before and that were not used since. Returns how many it gave back.
@@ -88,15 +112,32 @@ class StackPool {
   // True if `addr` lies in the guard page of `s`.
   static bool InGuard(const Stack& s, const void* addr);
   // Guarded stacks rely on their guard page and carry no canary. An
-  // unguarded one is intact while the kCanaryBytes below its base are zero
-  // (an overflow that writes only zeros there goes unnoticed).
+  // unguarded one is intact while the kCanaryBytes below its base still
+  // hold kCanaryWord (an overflow that happens to write that very pattern
+  // there, or that skips the line without writing it, goes unnoticed).
   static bool CanaryIntact(const Stack& s) {
     if (s.guard != nullptr) return true;
+#if defined(__SSE2__)
+    // Four 16-byte compares (the line is 16-byte aligned: bases are pages):
+    // about 14 instructions, fewer than the 8-word loop.
+    static_assert(kCanaryBytes == 64, "four 16-byte lanes");
+    const __m128i* v = reinterpret_cast<const __m128i*>(s.base - kCanaryBytes);
+    const __m128i p = _mm_set1_epi64x(static_cast<long long>(kCanaryWord));
+    const __m128i eq = _mm_and_si128(
+        _mm_and_si128(_mm_cmpeq_epi8(_mm_load_si128(v), p),
+                      _mm_cmpeq_epi8(_mm_load_si128(v + 1), p)),
+        _mm_and_si128(_mm_cmpeq_epi8(_mm_load_si128(v + 2), p),
+                      _mm_cmpeq_epi8(_mm_load_si128(v + 3), p)));
+    return _mm_movemask_epi8(eq) == 0xFFFF;
+#else
     const uint64_t* w = reinterpret_cast<const uint64_t*>(s.base - kCanaryBytes);
     uint64_t any = 0;
-    for (size_t i = 0; i < kCanaryBytes / 8; ++i) any |= w[i];
+    for (size_t i = 0; i < kCanaryBytes / 8; ++i) any |= w[i] ^ kCanaryWord;
     return any == 0;
+#endif
   }
+  // Writes the canary of the unguarded stack whose base is `base`.
+  static void WriteCanary(char* base);
   // How many guarded stacks one process may hold, derived from
   // /proc/sys/vm/max_map_count (a quarter of it, at most 16,384).
   static size_t MaxGuardedStacks();
@@ -104,6 +145,7 @@ class StackPool {
  private:
   Stack NewGuarded();
   Stack NewFromSlab();
+  void ReleaseSized(const Stack& s);
 
   size_t stack_size_;
   size_t page_;
@@ -117,6 +159,7 @@ class StackPool {
   };
   std::vector<Slab> slabs_;
   std::vector<Stack> slab_free_;
+  size_t sized_made_ = 0;  // stacks AcquireSized mapped (for their colours)
 };
 
 }  // namespace internal

@@ -56,24 +56,33 @@ TEST(StackPool, ReleasedStackIsReusedMostRecentFirst) {
 }
 
 TEST(StackPool, CanaryDetectsOverwritesOfUnguardedStacks) {
-  // An unguarded stack's canary is the zeroed line just below its base;
-  // guarded ones rely on the guard page.
+  // An unguarded stack's canary is the line just below its base, filled
+  // with a non-zero pattern; guarded ones rely on the guard page.
   alignas(64) static char memory[5 * 4096];
   Stack s;
   s.base = memory + 4096;
   s.size = 4 * 4096;
   s.colour = 128;
+  EXPECT_FALSE(StackPool::CanaryIntact(s));  // not written yet: zeros
+  StackPool::WriteCanary(s.base);
   EXPECT_TRUE(StackPool::CanaryIntact(s));
   // Using the stack from the top down leaves the canary alone.
   std::memset(s.base, 0xAB, s.usable());
   EXPECT_TRUE(StackPool::CanaryIntact(s));
-  // Any non-zero byte in the line below the base is detected.
+  // Any byte changed in the line below the base is detected, to zero too.
   for (size_t i = 1; i <= kCanaryBytes; ++i) {
-    s.base[-static_cast<ptrdiff_t>(i)] = 0x01;
+    char* b = s.base - static_cast<ptrdiff_t>(i);
+    const char saved = *b;
+    *b = 0;
+    EXPECT_FALSE(StackPool::CanaryIntact(s)) << "zero at byte " << i;
+    *b = static_cast<char>(saved ^ 0x40);
     EXPECT_FALSE(StackPool::CanaryIntact(s)) << "byte " << i << " below";
-    s.base[-static_cast<ptrdiff_t>(i)] = 0;
+    *b = saved;
   }
   EXPECT_TRUE(StackPool::CanaryIntact(s));
+  // A zero-filled frame over the whole line.
+  std::memset(s.base - kCanaryBytes, 0, kCanaryBytes);
+  EXPECT_FALSE(StackPool::CanaryIntact(s));
 
   StackPool pool;
   Stack guarded = pool.Acquire();
@@ -117,6 +126,54 @@ TEST(StackPool, ColoursSpreadTheTopsAndStayWithTheStack) {
   }
   for (Stack& s : others) other.Release(s);
   for (Stack& s : stacks) pool.Release(s);
+}
+
+// Slab stacks (once the guarded budget is used up) get their canary when
+// handed out, and a trim of the stack below keeps it.
+TEST(StackPool, SlabStacksCarryTheirCanaryThroughTrims) {
+  StackPool hog;
+  std::vector<Stack> guarded;
+  for (;;) {
+    Stack s = hog.Acquire();
+    if (s.guard == nullptr) {
+      hog.Release(s);
+      break;
+    }
+    guarded.push_back(s);
+  }
+  StackPool pool(Page() * 4);
+  std::vector<Stack> stacks;
+  for (int i = 0; i < 8; ++i) {
+    stacks.push_back(pool.Acquire());
+    ASSERT_EQ(stacks.back().guard, nullptr) << i;
+    EXPECT_TRUE(StackPool::CanaryIntact(stacks.back())) << i;
+  }
+  // Free and trim the even ones: the odd ones above them keep their canary.
+  for (int i = 0; i < 8; i += 2) pool.Release(stacks[i]);
+  EXPECT_EQ(pool.Trim(0), 4u);
+  for (int i = 1; i < 8; i += 2) {
+    EXPECT_TRUE(StackPool::CanaryIntact(stacks[i])) << i;
+  }
+  for (int i = 1; i < 8; i += 2) pool.Release(stacks[i]);
+  for (Stack& s : guarded) hog.Release(s);
+}
+
+TEST(StackPool, SizedStacksAreMappedAloneAndGuarded) {
+  StackPool pool(Page() * 4);
+  Stack same = pool.AcquireSized(Page() * 4);  // the pool's own size
+  EXPECT_EQ(same.size, Page() * 4);
+  pool.Release(same);
+  EXPECT_EQ(pool.free_count(), 1u);
+  const size_t before = pool.free_count();
+  Stack big = pool.AcquireSized(Page() * 64);
+  ASSERT_TRUE(big.valid());
+  EXPECT_EQ(big.size, Page() * 64);
+  EXPECT_NE(big.guard, nullptr);
+  EXPECT_TRUE(StackPool::InGuard(big, big.base - 1));
+  EXPECT_GE(big.colour, StackPool::kColourLine);
+  std::memset(big.base, 0x5A, big.usable());  // all of it is usable
+  pool.Release(big);
+  EXPECT_EQ(pool.free_count(), before);  // unmapped, not pooled
 }
 
 // A stack's pages are given back once, not again at every Trim() while it
