@@ -60,6 +60,7 @@
 #include "runtime/internal/stack_pool.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/hub_backend.h"
+#include "runtime/event_digest.h"
 #include "runtime/event_lane.h"
 #include "runtime/exceptions.h"
 #include "runtime/hub_observer.h"
@@ -209,7 +210,7 @@ class Hub {
     observe_callbacks_ = observer != nullptr && observer->WantsCallbacks();
     observe_waits_ = observer != nullptr && observer->WantsBeforeWait();
     lane_ = observer != nullptr ? observer->lane() : nullptr;
-    observing_ = observer_ != nullptr || hashing_;
+    observing_ = observer_ != nullptr || digest_ != nullptr;
   }
   HubObserver* observer() const { return observer_; }
   // True if events are being observed (by an observer or the backend).
@@ -220,7 +221,7 @@ class Hub {
             int64_t b = 0, const RawGreenlet* who = nullptr, int64_t c = 0,
             const char* text = nullptr) {
     if (!observing_) return;
-    if (hashing_) HashEvent(kind, greenlet, a, b, c, now_ns_);
+    if (digest_ != nullptr) digest_->Fold(kind, greenlet, a, b, c, now_ns_);
     if (lane_ != nullptr && lane_->Take(kind, greenlet, a, b, c, now_ns_)) return;
     if (observer_ != nullptr &&
         (kind != HubEventKind::kCallback || observe_callbacks_)) {
@@ -242,20 +243,14 @@ class Hub {
     Emit(HubEventKind::kNote, g_id, 0, 0, g, 0, text);
   }
 
-  // ---- Event hash ----
-  // Once on, every event is folded into a running 64-bit hash with its time
-  // (since `epoch`): equal hashes mean equal schedules. Timer starts (which
-  // only restate what the program did) and callback runs (which the switch
-  // or wake-up after them restates) are counted but not hashed. The
-  // simulator turns it on; it cannot be turned off.
-  void enable_event_hash(absl::Time epoch) {
-    hashing_ = true;
-    observing_ = true;
-    hash_epoch_ns_ = ToNanos(epoch);
+  // ---- Event digest (event_digest.h) ----
+  // Folds every event into `digest` (not owned; it must outlive the hub or
+  // be removed with nullptr). The simulator installs one.
+  void set_event_digest(EventDigest* digest) {
+    digest_ = digest;
+    observing_ = observer_ != nullptr || digest_ != nullptr;
   }
-  uint64_t event_hash() const { return event_hash_; }
-  // Events seen since the hash was turned on (timer starts excluded).
-  uint64_t event_count() const { return event_count_; }
+  const EventDigest* event_digest() const { return digest_; }
   // ---- Scheduling policy (scheduling_policy.h) ----
   // Asks the scheduling policy to choose one of `n` options at decision
   // point `d`, and reports the choice. n < 2 is not a decision: returns 0.
@@ -537,7 +532,7 @@ class Hub {
   HubObserver* observer_ = nullptr;
   HubEventLane* lane_ = nullptr;  // observer_'s, if it has one
   bool observing_ = false;
-  bool hashing_ = false;
+  EventDigest* digest_ = nullptr;
   bool observe_callbacks_ = false;
   bool observe_waits_ = false;
   // Typed forms of Emit for the loop's own events.
@@ -569,26 +564,6 @@ class Hub {
   bool sleeps_through_lane() const {
     return lane_ != nullptr && !delays_timers_ && !in_hub();
   }
-  void HashEvent(HubEventKind kind, uint64_t greenlet, int64_t a, int64_t b,
-                 int64_t c, int64_t time_ns) {
-    if (kind == HubEventKind::kTimerStarted) return;
-    ++event_count_;
-    if (kind == HubEventKind::kCallback) return;
-    // The fields are folded into one word first (independent multiplies
-    // that overlap), then mixed into the running hash with one multiply.
-    // It only has to tell schedules apart, not resist an adversary.
-    const uint64_t word = (static_cast<uint64_t>(kind) | (greenlet << 8)) ^
-                          (static_cast<uint64_t>(time_ns - hash_epoch_ns_) *
-                           0xff51afd7ed558ccdULL) ^
-                          (static_cast<uint64_t>(a) * 0xc4ceb9fe1a85ec53ULL) ^
-                          (static_cast<uint64_t>(b) * 0x94d049bb133111ebULL) ^
-                          (static_cast<uint64_t>(c) << 56);
-    uint64_t h = ((event_hash_ << 5) | (event_hash_ >> 59)) ^ word;
-    event_hash_ = h * 0x9e3779b97f4a7c15ULL;
-  }
-  uint64_t event_hash_ = 0xcbf29ce484222325ULL;
-  uint64_t event_count_ = 0;
-  int64_t hash_epoch_ns_ = 0;
 
   std::shared_ptr<internal::StackPool> stacks_ =
       internal::StackPool::ForThisThread();

@@ -67,7 +67,7 @@ void Hub::StartSleepWithLane(Timer* t, int64_t ns, bool ref) {
   }
   const uint64_t g = current_->id();
   const int64_t sleep_ns = now_ns_;
-  if (hashing_) HashEvent(HubEventKind::kSleep, g, ns, ref ? 1 : 0, 0, sleep_ns);
+  if (digest_ != nullptr) digest_->Fold(HubEventKind::kSleep, g, ns, ref ? 1 : 0, 0, sleep_ns);
   const int64_t after_ns = Arm(t, ns, ref, 0);
   if (lane_->TakeSleepStart(g, ns, ref ? 1 : 0, sleep_ns, t->seq, now_ns_)) return;
   observer_->OnHubEvent(HubEvent{HubEventKind::kSleep, sleep_ns, g, ns, ref ? 1 : 0});

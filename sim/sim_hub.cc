@@ -10,15 +10,19 @@ SimHub::SimHub(SimOptions options)
     : Hub(std::make_unique<SimBackend>(options.epoch)),
       options_(options),
       clock_(static_cast<SimBackend*>(&backend())),
-      seeded_(options.seed, options.max_jitter) {
+      seeded_(options.seed, options.max_jitter),
+      digest_(options.epoch) {
   set_scheduling_policy(&seeded_);
-  enable_event_hash(options.epoch);
+  set_event_digest(&digest_);
   now();  // the hub's cached loop time starts at the epoch
 }
 
 // The greenlets are killed while the policy still exists: killing them
 // may start timers.
-SimHub::~SimHub() { ShutdownForDestruction(); }
+SimHub::~SimHub() {
+  ShutdownForDestruction();
+  set_event_digest(nullptr);
+}
 
 void SimHub::set_decision_source(DecisionSource source) {
   seeded_.set_decision_source(std::move(source));

@@ -44,9 +44,12 @@ class SimHub final : public Hub {
   absl::Duration elapsed() const {
     return absl::Nanoseconds(clock_->now_ns() - clock_->epoch_ns());
   }
-  // event_hash() and event_count() (from Hub): a hash of every scheduling
-  // event so far (spawns, switches, timers, decisions, time jumps...): equal
-  // hashes mean equal schedules.
+  // A hash of every scheduling event so far (spawns, switches, timers,
+  // decisions, time jumps...): equal hashes mean equal schedules
+  // (runtime/event_digest.h).
+  uint64_t event_hash() const { return digest_.hash(); }
+  // Events seen so far (timer starts excluded).
+  uint64_t event_count() const { return digest_.count(); }
   // Decisions the seeded policy took so far.
   uint64_t decision_count() const { return seeded_.decision_count(); }
   SeededPolicy& seeded_policy() { return seeded_; }
@@ -87,6 +90,7 @@ class SimHub final : public Hub {
   SimOptions options_;
   SimBackend* const clock_;  // the hub's backend
   SeededPolicy seeded_;
+  EventDigest digest_;  // installed as the hub's event digest
 };
 
 }  // namespace sim

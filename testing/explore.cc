@@ -309,7 +309,7 @@ void RunBody(Hub* hub, const std::function<void()>& body, bool expect_errors, bo
            returned);
     }
   }
-  out->event_hash = hub->event_hash();
+  out->event_hash = hub->event_digest() != nullptr ? hub->event_digest()->hash() : 0;
   if (details) {
     if (auto* net = dynamic_cast<sim::Network*>(hub->backend().network())) {
       out->hosts = net->host_names();
