@@ -1,9 +1,9 @@
 // Address: a socket address (IPv4, IPv6 or a Unix path), parsed from text.
 //
-//   Address a = Address::Parse("127.0.0.1:8080");
-//   Address b = Address::Parse("[::1]:8080");
-//   Address c = Address::Parse("unix:/tmp/echo.sock");
-//   Address any = Address::Parse(":8080");        // 0.0.0.0:8080
+//   gevent::Address a = gevent::Address::Parse("127.0.0.1:8080");
+//   gevent::Address b = gevent::Address::Parse("[::1]:8080");
+//   gevent::Address c = gevent::Address::Parse("unix:/tmp/echo.sock");
+//   gevent::Address any = gevent::Address::Parse(":8080");  // 0.0.0.0:8080
 //
 // Parse() takes literal addresses only and throws std::invalid_argument
 // naming what is wrong ("no port", "port 99999 is out of range", ...). For

@@ -1,6 +1,7 @@
 // buggify(): marks a point where code may take a rare path under
 // simulation (FoundationDB's BUGGIFY).
 //
+//   char buf[4096];
 //   size_t chunk = sizeof buf;
 //   if (gevent::buggify()) chunk = 1;          // a short read, now and then
 //   if (gevent::buggify()) gevent::sleep(absl::Milliseconds(200));

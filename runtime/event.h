@@ -1,7 +1,7 @@
 // Event: a flag that greenlets can wait for.
 //
 //   gevent::Event ready;
-//   gevent::spawn([&] { ready.wait(); ... });
+//   gevent::spawn([&] { ready.wait(); /* go */ });
 //   ready.set();   // every waiter wakes, in the order it started waiting
 //
 // set() wakes every greenlet that was waiting at that moment, even if the

@@ -3,8 +3,9 @@
 // What the hub prints when an error escapes a greenlet ("<name> failed with
 // <type>: <message>"), available to tests and error handlers:
 //
-//   gevent::exception_type_name(g->exception())   // e.g. "std::runtime_error"
-//   gevent::exception_message(g->exception())     // its what(), or ""
+// example-prelude: auto g = gevent::spawn([] {});
+//   std::string type = gevent::exception_type_name(g->exception());  // "std::runtime_error"
+//   std::string what = gevent::exception_message(g->exception());    // its what(), or ""
 //
 // Both work for any thrown value (an int, a user type without what()), and
 // name the dynamic type, demangled.

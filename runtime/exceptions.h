@@ -5,7 +5,8 @@
 // `catch (const std::exception&)` in user code cannot swallow a kill or a
 // timeout by accident. Code that uses `catch (...)` must rethrow them:
 //
-//   try { ... } catch (...) { cleanup(); throw; }
+// example-prelude: void work(); void cleanup();
+//   try { work(); } catch (...) { cleanup(); throw; }
 #ifndef GEVENTPP_RUNTIME_EXCEPTIONS_H_
 #define GEVENTPP_RUNTIME_EXCEPTIONS_H_
 

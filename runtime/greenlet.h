@@ -205,7 +205,8 @@ class Greenlet : public GreenletBase {
  public:
   // Links, as GreenletBase's, but the callback may take this greenlet as
   // its own type, so that value() needs no cast:
-  //   g->link_value([](Greenlet<int>& g) { use(*g.value()); });
+  // example-prelude: auto g = gevent::spawn([] { return 1; }); void use(int);
+  //   g->link_value([](gevent::Greenlet<int>& g) { use(*g.value()); });
   // A callback taking GreenletBase& works as before.
   template <typename F>
   LinkId link(F&& callback) {
@@ -259,8 +260,9 @@ template <>
 class Greenlet<void> : public GreenletBase {
  public:
   // Links, as GreenletBase's, but the callback may take this greenlet as
-  // its own type, so that value() needs no cast:
-  //   g->link_value([](Greenlet<int>& g) { use(*g.value()); });
+  // its own type:
+  // example-prelude: auto g = gevent::spawn([] {}); void use(bool);
+  //   g->link([](gevent::Greenlet<void>& g) { use(g.successful()); });
   // A callback taking GreenletBase& works as before.
   template <typename F>
   LinkId link(F&& callback) {

@@ -5,10 +5,11 @@
 // A background thread samples the hub's switch counter. If the hub has
 // neither switched nor waited for events for longer than `threshold`, the
 // greenlet that is running is blocking every other one (a CPU loop, a
-// blocking system call): the monitor prints, once per such stretch,
+// blocking system call): once per such stretch, the monitor prints on stderr
+// example: skip (output)
 //   geventpp: greenlet 'NAME' has held the hub for N ms without switching
 //   (threshold T ms)
-// on stderr and calls `callback` (on the monitor thread). Like gevent's
+// and calls `callback` (on the monitor thread). Like gevent's
 // monitor thread and Seastar's stall detector. It measures real time and
 // never influences scheduling, so it may watch a simulated hub too.
 #ifndef GEVENTPP_RUNTIME_MONITOR_H_

@@ -3,7 +3,7 @@
 //   gevent::Semaphore slots(3);
 //   {
 //     gevent::ScopedAcquire hold(slots);   // acquire(), release() on exit
-//     ...
+//     // ... at most 3 greenlets at a time here ...
 //   }
 //
 // Waiters are served first come, first served: release() hands the permit

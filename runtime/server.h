@@ -8,7 +8,7 @@
 //                                 }
 //                               });
 //   server.start();                      // binds, listens, accepts
-//   ... server.address().port() ...
+//   int port = server.address().port();  // the port it got
 //   server.stop();                       // or serve_forever() to block
 //
 // Each connection runs the handler in its own greenlet; the connection is

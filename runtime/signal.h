@@ -1,7 +1,8 @@
 // Handling POSIX signals in greenlets (gevent.signal_handler).
 //
-//   auto handler = gevent::signal_handler(SIGTERM, [] { shutdown.set(); });
-//   ...
+//   gevent::Event shutdown;
+//   auto handler = gevent::signal_handler(SIGTERM, [&] { shutdown.set(); });
+//   shutdown.wait();
 //   handler->cancel();
 //
 // Each delivery runs `handler` in a new greenlet. The signal is blocked in

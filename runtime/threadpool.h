@@ -1,6 +1,7 @@
 // ThreadPool: run blocking calls that cannot be made cooperative on native
 // threads, and wait for them from greenlets without blocking the hub.
 //
+// example-prelude: int expensive_blocking_call();
 //   gevent::ThreadPool pool(4);
 //   auto result = pool.spawn([] { return expensive_blocking_call(); });
 //   auto value = result->get();   // this greenlet waits; others keep running

@@ -1,26 +1,29 @@
 // Timeout: raise an exception in a greenlet if it is still blocked after a
 // given time.
 //
+// example-prelude: gevent::Socket conn(AF_INET, gevent::SocketType::kStream);
 //   gevent::Timeout t(absl::Seconds(2));
 //   t.start();                 // arms it for the current greenlet
-//   ... blocking calls ...     // may throw gevent::TimeoutError
+//   std::string data = conn.recv(4096);  // blocks: may throw gevent::TimeoutError
 //   t.cancel();
 //
 // or, scoped:
 //
+// example-prelude: gevent::Socket conn(AF_INET, gevent::SocketType::kStream);
 //   try {
 //     gevent::TimeoutScope scope(absl::Seconds(2));
-//     conn.read();
+//     std::string data = conn.recv(4096);
 //   } catch (const gevent::TimeoutError& e) {
 //     // expired (the scope cancelled it on the way out)
 //   }
 //
 // Telling your own timeout from an outer one:
 //
+// example-prelude: gevent::Socket conn(AF_INET, gevent::SocketType::kStream);
 //   gevent::Timeout mine(absl::Seconds(2));
 //   mine.start();
 //   try {
-//     conn.read();
+//     std::string data = conn.recv(4096);
 //   } catch (const gevent::TimeoutError& e) {
 //     if (!e.is(mine)) throw;   // "not my timeout": let outer ones pass
 //   }

@@ -132,6 +132,8 @@ bool wait(absl::Duration timeout = absl::InfiniteDuration());
 // Iterates over `objects` in the order they become ready (up to `count`,
 // until `timeout`). Each step blocks until the next object is ready.
 //
+// example-prelude: std::vector<std::shared_ptr<gevent::Greenlet<int>>> greenlets;
+// example-prelude: void use(int);
 //   for (auto& g : gevent::iwait(greenlets)) use(g->get());
 template <typename E>
 class IWait {

@@ -2,11 +2,12 @@
 // on epoll runs here against in-memory hosts, with latency, partitions and
 // crashes decided by the seed or triggered by the test.
 //
-//   gevent::sim::Simulation sim(seed);
+// example-prelude: void RunServer();
+//   gevent::sim::Simulation sim(/*seed=*/42);
 //   auto& net = gevent::sim::Network::current();
 //   auto& server = net.add_host("server", [] { RunServer(); });  // 10.0.0.2
 //   auto& client = net.add_host("client");                       // 10.0.0.3
-//   client.spawn([] { auto s = gevent::create_connection("server:7000"); ... });
+//   client.spawn([] { gevent::create_connection("server:7000").sendall("hi"); });
 //   sim.run_for(absl::Seconds(10));
 //   net.partition({"client"}, {"server"});   // cut, both ways
 //   net.heal();

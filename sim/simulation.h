@@ -1,10 +1,11 @@
 // Simulation: run the current thread's greenlets on a SimHub.
 //
+// example-prelude: int Work();
 //   TEST(MyRace, Seed) {
 //     gevent::sim::Simulation sim(/*seed=*/42);
-//     auto g = gevent::spawn(...);     // the same code as on epoll
+//     auto g = gevent::spawn(Work);    // the same code as on epoll
 //     sim.run_for(absl::Hours(1));     // an hour of virtual time, instantly
-//     EXPECT_EQ(...);
+//     EXPECT_EQ(g->get(), 42);
 //   }
 //
 // While a Simulation exists, get_hub() on its thread returns its SimHub; when

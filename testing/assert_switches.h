@@ -1,6 +1,7 @@
 // AssertSwitches: a test helper that fails when a block of code does not
 // let other greenlets run (gevent.testing's assert_switches).
 //
+// example-prelude: void code_under_test();
 //   {
 //     gevent::testing::AssertSwitches must_yield;
 //     code_under_test();   // fails the test if it never switched

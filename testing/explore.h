@@ -1,6 +1,7 @@
 // Schedule exploration: run a test body under many schedules on the
 // simulator, fail loudly, and print a line that reproduces the failure.
 //
+// example-prelude: struct Cache { void put(const char*, int); int get(const char*); };
 //   #include "testing/explore.h"
 //
 //   GEVENT_SIM_TEST(Cache, NoStaleRead) {     // a GoogleTest test
@@ -31,6 +32,7 @@
 //
 // Environment (each overrides the option's default; a bad value is an
 // error that names it):
+// example: skip (environment variables)
 //   GEVENT_RUNS=N              how many schedules (default 300)
 //   GEVENT_EXPLORE_TIME=30s    a wall-clock budget instead of a count
 //   GEVENT_STRATEGY=random|ties|pct:D|swarm  (ties: seeds 1-256 walk every order)

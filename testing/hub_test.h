@@ -1,7 +1,7 @@
 // A GoogleTest fixture that runs every test on both hub backends.
 //
 //   class SleepTest : public gevent::testing::HubTest {};
-//   TEST_P(SleepTest, Wakes) { gevent::sleep(absl::Milliseconds(10)); ... }
+//   TEST_P(SleepTest, Wakes) { gevent::sleep(absl::Milliseconds(10)); }
 //   GEVENT_INSTANTIATE_BACKENDS(SleepTest);
 //
 // Each test gets a fresh hub of its backend ("epoll", or "sim" with the seed

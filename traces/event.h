@@ -2,6 +2,7 @@
 //
 // The fields mirror HubEvent (runtime/hub.h):
 //
+// example: skip (a table)
 //   kind            greenlet  a           b           c      text / text2
 //   kSpawn          new id    parent id (-1: the hub)        name: its name
 //   kSwitch         id

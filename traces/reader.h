@@ -1,10 +1,13 @@
 // Reading a trace file: the header, then events one at a time.
 //
-//   gevent::trace::TraceReader r;
-//   if (!r.Open(path)) { puts(r.error().c_str()); return 2; }
-//   gevent::trace::Event e;
-//   while (r.Next(&e)) ...
-//   if (!r.complete()) puts(r.error().c_str());  // where and why it ended
+//   int Dump(const std::string& path) {
+//     gevent::trace::TraceReader r;
+//     if (!r.Open(path)) { puts(r.error().c_str()); return 2; }
+//     gevent::trace::Event e;
+//     while (r.Next(&e)) puts(gevent::trace::FormatLine(e).c_str());
+//     if (!r.complete()) puts(r.error().c_str());  // where and why it ended
+//     return 0;
+//   }
 //
 // The reader never trusts the file: every length is bounded, and records
 // are delivered only once a checksum covered them (a checkpoint's, or the

@@ -1,8 +1,9 @@
 // Recording a hub's events into a trace file.
 //
+// example-prelude: void RunGreenlets();
 //   {
 //     gevent::trace::Recording rec("/tmp/run.gtrace");  // the current hub
-//     ... run greenlets ...
+//     RunGreenlets();
 //   }  // the trace is complete (end record written, file closed)
 //
 // or `gevent::trace::Recorder rec(hub, path)` for a given hub, or, without

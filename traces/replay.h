@@ -1,5 +1,6 @@
 // Replaying a trace on the simulated hub.
 //
+// example-prelude: void RunTheProgram();
 //   TEST(Bug, Replays) {
 //     gevent::trace::Replay replay("/tmp/run.gtrace");  // like sim::Simulation
 //     RunTheProgram();                                  // the same code
@@ -71,6 +72,7 @@ class Divergence : public std::runtime_error {
 };
 
 // The report format shared by replay and `gtrace diff`:
+// example: skip (a text format)
 //   <headline>
 //     expected: <line>
 //     actual:   <line>

@@ -1,6 +1,7 @@
 // The gtrace command-line tool, as functions (the binary is gtrace_main.cc;
 // tests call these directly).
 //
+// example: skip (command lines)
 //   gtrace dump TRACE                      one line per record
 //   gtrace stats TRACE                     counts per kind, duration, greenlets
 //   gtrace diff A B                        the first divergence (replay's report)
