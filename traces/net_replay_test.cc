@@ -157,6 +157,11 @@ TEST(NetReplay, GtraceShowsSocketCallsPerConnection) {
   ASSERT_TRUE(r.Open(path));
   EXPECT_EQ(TimelineSvg(r, TimelineOptions{}, &svg, err), 0) << err.str();
   EXPECT_TRUE(absl::StrContains(svg, "recv 4096 -&gt; 64 bytes")) << svg.substr(0, 3000);
+  // The legend explains the socket markers (only where a trace has them).
+  for (const char* item : {">socket: accept, recv (in)<", ">socket: connect, send (out)<",
+                           ">socket error<", ">I/O ready<"}) {
+    EXPECT_TRUE(absl::StrContains(svg, item)) << item;
+  }
 }
 
 TEST(NetReplay, SendingOtherBytesIsADivergence) {

@@ -710,7 +710,15 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
   const size_t rows = lanes.order.size() + 1;
   const double width = std::max(cx + 40, 1150.0);  // the legend fits
   const double lanes_bottom = kTop + static_cast<double>(rows) * kRow;
-  const double height = lanes_bottom + 56 + (marked.empty() ? 0 : 24);
+  // Markers that only some traces have get a second legend row.
+  bool has_net = false, has_decision = false, has_io = false;
+  for (size_t i = from; i < to; ++i) {
+    has_net |= ev(i).kind == kNetCall;
+    has_decision |= ev(i).kind == HubEventKind::kDecision;
+    has_io |= ev(i).kind == HubEventKind::kIo;
+  }
+  const bool second_row = has_net || has_decision || has_io;
+  const double height = lanes_bottom + 56 + (marked.empty() ? 0 : 24) + (second_row ? 20 : 0);
   auto Y = [&](int row) { return kTop + row * kRow + kRow / 2; };
 
   std::string o;
@@ -1003,12 +1011,29 @@ int TimelineSvg(TraceReader& r, const TimelineOptions& options,
       {"<rect x=\"7\" y=\"-7\" width=\"4\" height=\"14\" fill=\"#2e8b57\"/>", "finished"},
       {"<path d=\"M3,-6 l12,12 M15,-6 l-12,12\" stroke=\"#d03030\" stroke-width=\"3\"/>", "failed"},
   };
-  double lx = 10;
-  for (const Item& it : items) {
-    absl::StrAppend(&o, "<g transform=\"translate(", Num(lx), ",", Num(ly), ")\">", it.svg,
-                    "<text x=\"24\" y=\"4\">", it.text, "</text></g>\n");
-    lx += 24 + 7.0 * static_cast<double>(strlen(it.text)) + 18;
+  std::vector<Item> more;
+  if (has_net) {
+    more.push_back({"<path d=\"M6,6 l3,-12 l3,12 z\" fill=\"#2a7ab0\"/>", "socket: accept, recv (in)"});
+    more.push_back({"<path d=\"M6,-6 l3,12 l3,-12 z\" fill=\"#3a9a3a\"/>", "socket: connect, send (out)"});
+    more.push_back({"<path d=\"M6,6 l3,-12 l3,12 z\" fill=\"#888888\"/>", "other socket call"});
+    more.push_back({"<path d=\"M6,6 l3,-12 l3,12 z\" fill=\"#d03030\"/>", "socket error"});
   }
+  if (has_decision) {
+    more.push_back({"<rect x=\"6\" y=\"-3\" width=\"6\" height=\"6\" fill=\"#8a3ab8\"/>", "decision"});
+  }
+  if (has_io) {
+    more.push_back({"<circle cx=\"9\" cy=\"0\" r=\"3.5\" fill=\"#1f8fa0\"/>", "I/O ready"});
+  }
+  auto draw_row = [&](const Item* begin, const Item* end, double y) {
+    double lx = 10;
+    for (const Item* it = begin; it != end; ++it) {
+      absl::StrAppend(&o, "<g transform=\"translate(", Num(lx), ",", Num(y), ")\">", it->svg,
+                      "<text x=\"24\" y=\"4\">", it->text, "</text></g>\n");
+      lx += 24 + 7.0 * static_cast<double>(strlen(it->text)) + 18;
+    }
+  };
+  draw_row(std::begin(items), std::end(items), ly);
+  draw_row(more.data(), more.data() + more.size(), ly + 20);
   o += "</svg>\n";
   *svg = std::move(o);
   return Finish(r, err);

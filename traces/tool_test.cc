@@ -344,6 +344,8 @@ TEST(Timeline, SvgHasLanesSpansAndTheFailure) {
   EXPECT_NE(svg.find("std::runtime_error: disk on fire"), std::string::npos);
   EXPECT_NE(svg.find("about to write the report"), std::string::npos);  // the note
   EXPECT_NE(svg.find("wakes g2"), std::string::npos);  // a wake-up arrow
+  // No socket calls in this trace: no socket legend.
+  EXPECT_EQ(svg.find("socket:"), std::string::npos);
   // Tags balance (a cheap well-formedness check).
   size_t open = 0, close = 0, self = 0;
   for (size_t i = 0; (i = svg.find('<', i)) != std::string::npos; ++i) {
