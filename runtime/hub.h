@@ -374,6 +374,9 @@ class Hub {
   void RunCallbacks();
   bool FireTimers();
   bool DispatchIo();
+  bool DispatchIoBatches();
+  void DispatchReady(const std::vector<HubBackend::IoEvent>& ready);
+  void ShuffleIfPerturbed(std::vector<HubBackend::IoEvent>* ready);
   void RunIdle();
   void DrainThreadsafe();
   // With a backend that defers foreign work, at a point where the clock

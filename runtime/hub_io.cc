@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 
 namespace gevent {
@@ -68,42 +70,66 @@ void Hub::stop(IoWatcher* w) {
   }
 }
 
-bool Hub::DispatchIo() {
-  if (io_ready_.empty() &&
-      (ABSL_PREDICT_TRUE(!backend_->extends_io_batches()) ||
-       !backend_->MoreIoEvents(&io_ready_))) {
-    return false;
+// Several descriptors ready at once: the scheduling policy orders them.
+inline void Hub::ShuffleIfPerturbed(std::vector<HubBackend::IoEvent>* ready) {
+  if (perturbs() && ready->size() > 1) {
+    for (size_t i = 0; i + 1 < ready->size(); ++i) {
+      size_t pick = i + Decide(Decision::kIoOrder, ready->size() - i);
+      std::swap((*ready)[i], (*ready)[pick]);
+    }
   }
+}
+
+// Runs each ready descriptor's watchers once for this round (a watcher
+// that is stopped or added while the round runs is seen as it is then).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Hub::DispatchReady(
+    const std::vector<HubBackend::IoEvent>& ready) {
+  const uint64_t round = ++io_round_;
+  for (const HubBackend::IoEvent& ev : ready) {
+    for (;;) {
+      auto it = fds_.find(ev.fd);
+      if (it == fds_.end()) break;
+      IoWatcher* next = nullptr;
+      it->second.watchers.for_each([&](IoWatcher* w) {
+        if (next == nullptr && w->round_ != round && (w->events_ & ev.revents)) next = w;
+      });
+      if (next == nullptr) break;
+      next->round_ = round;
+      if (observing_) EmitIo(ev.fd, ev.revents & (IoWatcher::kRead | IoWatcher::kWrite));
+      const uint32_t revents = ev.revents & next->events_;
+      CallWatcher([next, revents] { next->fn_(next, revents); });
+    }
+  }
+}
+
+bool Hub::DispatchIo() {
+  if (ABSL_PREDICT_FALSE(backend_->extends_io_batches())) return DispatchIoBatches();
+  if (io_ready_.empty()) return false;
   std::vector<HubBackend::IoEvent> ready;
   ready.swap(io_ready_);
-  if (perturbs() && ready.size() > 1) {
-    for (size_t i = 0; i + 1 < ready.size(); ++i) {
-      size_t pick = i + Decide(Decision::kIoOrder, ready.size() - i);
-      std::swap(ready[i], ready[pick]);
-    }
+  ShuffleIfPerturbed(&ready);
+  DispatchReady(ready);
+  // The vector's memory goes back for the next wait.
+  io_ready_.swap(ready);
+  io_ready_.clear();
+  return true;
+}
+
+// A replay's backend hands out the recorded batch one descriptor at a time
+// (HubBackend::MoreIoEvents), so that a replayed batch is the recorded one
+// however the greenlets it wakes behave.
+bool Hub::DispatchIoBatches() {
+  std::vector<HubBackend::IoEvent> ready;
+  ready.swap(io_ready_);
+  if (ready.empty() && !backend_->MoreIoEvents(&ready)) {
+    io_ready_.swap(ready);
+    return false;
   }
-  for (;;) {
-    const uint64_t round = ++io_round_;
-    for (const HubBackend::IoEvent& ev : ready) {
-      for (;;) {
-        auto it = fds_.find(ev.fd);
-        if (it == fds_.end()) break;
-        IoWatcher* next = nullptr;
-        it->second.watchers.for_each([&](IoWatcher* w) {
-          if (next == nullptr && w->round_ != round && (w->events_ & ev.revents))
-            next = w;
-        });
-        if (next == nullptr) break;
-        next->round_ = round;
-        if (observing_) EmitIo(ev.fd, ev.revents & (IoWatcher::kRead | IoWatcher::kWrite));
-        const uint32_t revents = ev.revents & next->events_;
-        CallWatcher([next, revents] { next->fn_(next, revents); });
-      }
-    }
-    if (ABSL_PREDICT_TRUE(!backend_->extends_io_batches())) break;
+  ShuffleIfPerturbed(&ready);
+  do {
+    DispatchReady(ready);
     ready.clear();
-    if (!backend_->MoreIoEvents(&ready)) break;
-  }
+  } while (backend_->MoreIoEvents(&ready));
   io_ready_.swap(ready);
   io_ready_.clear();
   return true;
