@@ -198,10 +198,10 @@ std::function<void(GreenletBase&)> TypedLink(F&& callback) {
     };
   }
 }
-}  // namespace internal
-
-template <typename T>
-class Greenlet : public GreenletBase {
+// What Greenlet<T> and Greenlet<void> share: links whose callback may take
+// the greenlet as its own type, `Self`.
+template <typename Self>
+class TypedGreenlet : public GreenletBase {
  public:
   // Links, as GreenletBase's, but the callback may take this greenlet as
   // its own type, so that value() needs no cast:
@@ -210,17 +210,25 @@ class Greenlet : public GreenletBase {
   // A callback taking GreenletBase& works as before.
   template <typename F>
   LinkId link(F&& callback) {
-    return GreenletBase::link(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+    return GreenletBase::link(TypedLink<Self>(std::forward<F>(callback)));
   }
   template <typename F>
   LinkId link_value(F&& callback) {
-    return GreenletBase::link_value(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+    return GreenletBase::link_value(TypedLink<Self>(std::forward<F>(callback)));
   }
   template <typename F>
   LinkId link_exception(F&& callback) {
-    return GreenletBase::link_exception(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
+    return GreenletBase::link_exception(TypedLink<Self>(std::forward<F>(callback)));
   }
 
+ protected:
+  using GreenletBase::GreenletBase;
+};
+}  // namespace internal
+
+template <typename T>
+class Greenlet : public internal::TypedGreenlet<Greenlet<T>> {
+ public:
   // Waits for the result (up to `timeout`) and returns it, or rethrows the
   // exception the greenlet died with. Not ready in time (or `block` false and
   // not ready): throws TimeoutError. A greenlet killed by GreenletExit has no
@@ -232,10 +240,11 @@ class Greenlet : public GreenletBase {
   GetResult get(bool block = true,
                 absl::Duration timeout = absl::InfiniteDuration()) {
     WaitForGet(block, timeout);
-    if (exception() != nullptr) std::rethrow_exception(exception());
+    if (this->exception() != nullptr) std::rethrow_exception(this->exception());
     if (!value_.has_value()) {
-      const std::string why = exit_value().has_value() ? exit_value()->what() : "";
-      throw NoValueError("greenlet '" + name() + "' was killed (" +
+      const std::string why =
+          this->exit_value().has_value() ? this->exit_value()->what() : "";
+      throw NoValueError("greenlet '" + this->name() + "' was killed (" +
                          (why == "GreenletExit" || why.empty() ? "GreenletExit"
                                                                : "GreenletExit: " + why) +
                          ") and has no value");
@@ -248,7 +257,8 @@ class Greenlet : public GreenletBase {
   const std::optional<T>& value() const { return value_; }
 
  protected:
-  using GreenletBase::GreenletBase;
+  using Base = internal::TypedGreenlet<Greenlet<T>>;
+  using Base::Base;
   void SetValue(T v) { value_.emplace(std::move(v)); }
 
  private:
@@ -257,26 +267,8 @@ class Greenlet : public GreenletBase {
 };
 
 template <>
-class Greenlet<void> : public GreenletBase {
+class Greenlet<void> : public internal::TypedGreenlet<Greenlet<void>> {
  public:
-  // Links, as GreenletBase's, but the callback may take this greenlet as
-  // its own type:
-  // example-prelude: auto g = gevent::spawn([] {}); void use(bool);
-  //   g->link([](gevent::Greenlet<void>& g) { use(g.successful()); });
-  // A callback taking GreenletBase& works as before.
-  template <typename F>
-  LinkId link(F&& callback) {
-    return GreenletBase::link(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
-  }
-  template <typename F>
-  LinkId link_value(F&& callback) {
-    return GreenletBase::link_value(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
-  }
-  template <typename F>
-  LinkId link_exception(F&& callback) {
-    return GreenletBase::link_exception(internal::TypedLink<Greenlet>(std::forward<F>(callback)));
-  }
-
   // Waits for the greenlet to finish, or rethrows its exception. A greenlet
   // killed by GreenletExit returns normally (like gevent's get() returning
   // the GreenletExit).
@@ -285,7 +277,7 @@ class Greenlet<void> : public GreenletBase {
   void get(absl::Duration timeout) { get(true, timeout); }
 
  protected:
-  using GreenletBase::GreenletBase;
+  using TypedGreenlet::TypedGreenlet;
 };
 
 // A greenlet defined by a class: gevent's Greenlet subclass that overrides

@@ -41,27 +41,29 @@ int DenseDeep(int n) {
 }
 
 // Uses up the process's guard pages (the next stacks are slab stacks, back
-// to back, each guarded only by its canary), then overflows one: about
-// 150 KiB of frames on a 128 KiB stack run into the top of the stack below,
-// return, and are caught when the greenlet next switches out, before the
-// greenlet below runs again.
-void OverflowAnUnguardedStack() {
+// to back, each guarded only by its canary), then overflows one with
+// `deep(300)`: about 150 KiB of frames on a 128 KiB stack run into the top
+// of the stack below, return, and are caught when the greenlet next
+// switches out, before the greenlet below runs again.
+void OverflowASlabStack(int (*deep)(int), const char* name) {
   internal::StackPool hog;
   while (hog.Acquire().guard != nullptr) {
   }
   Event gate;
   auto below = spawn([&gate] { gate.wait(); });
   sleep();
-  auto g = spawn([] {
-    int r = DenseDeep(300);
+  auto g = spawn([deep] {
+    int r = deep(300);
     sleep();
     return r;
   });
-  g->set_name("slab-recursion");
+  g->set_name(name);
   g->join();
   gate.set();
   below->join();
 }
+
+void OverflowAnUnguardedStack() { OverflowASlabStack(&DenseDeep, "slab-recursion"); }
 
 TEST(StackOverflowDeathTest, UnguardedStackNamesTheGreenletWhenItSwitchesOut) {
 #if GEVENT_ASAN
@@ -152,23 +154,7 @@ int ZeroDeep(int n) {
 
 // As OverflowAnUnguardedStack, with frames that write only zeros over the
 // canary: the canary is a pattern, not zeros, so this is caught too.
-void ZeroOverflowAnUnguardedStack() {
-  internal::StackPool hog;
-  while (hog.Acquire().guard != nullptr) {
-  }
-  Event gate;
-  auto below = spawn([&gate] { gate.wait(); });
-  sleep();
-  auto g = spawn([] {
-    int r = ZeroDeep(300);
-    sleep();
-    return r;
-  });
-  g->set_name("zero-recursion");
-  g->join();
-  gate.set();
-  below->join();
-}
+void ZeroOverflowAnUnguardedStack() { OverflowASlabStack(&ZeroDeep, "zero-recursion"); }
 
 TEST(StackOverflowDeathTest, ZeroFilledOverflowOfAnUnguardedStackIsCaught) {
 #if GEVENT_ASAN
