@@ -107,13 +107,6 @@ void KillEach(const std::vector<std::shared_ptr<RawGreenlet>>& greenlets,
   }
 }
 
-// Wakes a Waiter from the hub (a FinishWatch's callback).
-struct WakeCallback : Callback {
-  explicit WakeCallback(Waiter* w) : Callback(&Fire), waiter(w) {}
-  static void Fire(Callback* c) { static_cast<WakeCallback*>(c)->waiter->wake(); }
-  Waiter* waiter;
-};
-
 }  // namespace
 
 void KillAll(std::vector<std::shared_ptr<RawGreenlet>> greenlets,
@@ -193,7 +186,7 @@ void KillAll(std::vector<std::shared_ptr<RawGreenlet>> greenlets,
   for (auto& g : raw_alive) {
     while (!g->finished()) {
       Waiter finished(hub);
-      WakeCallback woken(&finished);
+      Waiter::WakeCallback woken(&finished);
       FinishWatch watch(hub, &woken);
       watch.Arm();
       finished.wait("killall", absl::InfiniteDuration(), true, g.get());
