@@ -1,6 +1,9 @@
 // Recording a program's network I/O on epoll and replaying it on the
 // simulator (NetCall records, the replay network).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <map>
 #include <sstream>
@@ -22,6 +25,8 @@ namespace trace {
 namespace {
 
 using testing::FreshEpollHub;
+using testing::RecordInChild;
+using testing::Tell;
 using testing::TempPath;
 
 // The trace's socket calls.
@@ -128,6 +133,71 @@ TEST(NetReplay, EchoReplaysWithTheRecordedBytes) {
   const ReplayResult r = replay.Finish();
   EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
 }
+
+// A crash mid-run (abort, SIGSEGV) loses no socket record the program
+// had the result of: every receive it got back is in the trace, with its
+// bytes, and the reader says the trace did not finish.
+class NetCrash : public ::testing::TestWithParam<int> {};
+
+TEST_P(NetCrash, LosesNoSocketRecordReturnedToTheProgram) {
+  const int sig = GetParam();
+  const std::string path = TempPath("net_crash_" + std::to_string(sig) + ".gtrace");
+  constexpr int kTrips = 300;
+  constexpr size_t kSize = 64;
+  int status = 0;
+  const uint64_t written = RecordInChild(path, [sig](const std::string& p, int fd) {
+    alarm(30);  // a hang fails the test
+    FreshEpollHub fresh;
+    auto* rec = new Recorder(get_hub(), p);  // never stopped
+    Socket listener(AF_INET, SocketType::kStream);
+    listener.bind(Address::Parse("127.0.0.1:0"));
+    listener.listen(1);
+    // A client on a thread: the outside world, sending kTrips messages.
+    std::vector<std::thread> clients =
+        programs::EchoClients(listener.local_address().port(), 1, kTrips, kSize);
+    Socket conn = listener.accept();
+    std::string got(kSize, '\0');
+    for (int r = 0; r < kTrips; ++r) {
+      size_t n = 0;
+      while (n < kSize) n += conn.recv(&got[n], kSize - n);
+      if (r + 1 < kTrips) conn.sendall(got);  // the last message is not echoed
+    }
+    Tell(fd, *rec);
+    if (sig == SIGSEGV) raise(SIGSEGV);
+    abort();
+  }, &status);
+  EXPECT_TRUE(WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
+  TraceReader r;
+  ASSERT_TRUE(r.Open(path)) << r.error();
+  uint64_t events = 0;
+  std::string received;  // the payloads of the accepted connection's receives
+  int64_t conn_fd = -1;
+  Event e;
+  while (r.Next(&e)) {
+    ++events;
+    if (e.kind != kNetCall) continue;
+    if (e.a == static_cast<int64_t>(NetOp::kAccept) && e.b == 0) conn_fd = e.new_fd;
+    if (e.a == static_cast<int64_t>(NetOp::kRecv) && e.fd == conn_fd && e.b > 0) {
+      EXPECT_EQ(e.payload.size(), static_cast<size_t>(e.b));
+      received += e.payload;
+    }
+  }
+  EXPECT_FALSE(r.complete());
+  EXPECT_NE(r.error().find("did not finish"), std::string::npos) << r.error();
+  EXPECT_EQ(events, written);
+  // Exactly the bytes the client sent: message r starts with 'a' + r % 26.
+  ASSERT_EQ(received.size(), kTrips * kSize);
+  for (int i = 0; i < kTrips; ++i) {
+    std::string msg(kSize, 'x');
+    msg[0] = static_cast<char>('a' + i % 26);
+    ASSERT_EQ(received.substr(i * kSize, kSize), msg) << "message " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, NetCrash, ::testing::Values(SIGABRT, SIGSEGV),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGSEGV ? "Segfault" : "Abort");
+                         });
 
 // gtrace's output of `path` by `tool` (Stats, Dump).
 template <typename F>

@@ -38,6 +38,8 @@ namespace trace {
 namespace {
 
 using testing::Capture;
+using testing::RecordInChild;
+using testing::Tell;
 using testing::FreshEpollHub;
 using testing::ReadFile;
 using testing::TempPath;
@@ -246,32 +248,6 @@ TEST(Note, OnlyWhenObserved) {
   EXPECT_EQ(ev[1].text, "not utf-8: \xff\xfe");
   EXPECT_NE(FormatLine(ev[1]).find("not utf-8: \\xff\\xfe"), std::string::npos) << FormatLine(ev[1]);
   EXPECT_FALSE(get_hub()->observing());  // detached again
-}
-
-// Runs `body` in a forked child that records into `path` and dies in it;
-// returns how many records the child had written (it says through a pipe
-// just before dying) and how it ended.
-template <typename F>
-uint64_t RecordInChild(const std::string& path, F body, int* status) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    body(path, fds[1]);
-    _exit(1);
-  }
-  close(fds[1]);
-  uint64_t written = 0;
-  EXPECT_EQ(read(fds[0], &written, sizeof written), static_cast<ssize_t>(sizeof written));
-  close(fds[0]);
-  waitpid(pid, status, 0);
-  return written;
-}
-
-void Tell(int fd, const Recorder& rec) {
-  const uint64_t n = rec.records();
-  if (write(fd, &n, sizeof n) != sizeof n) _exit(1);
 }
 
 // A crash (here abort(); likewise SIGSEGV, SIGBUS, an uncaught exception)

@@ -2,6 +2,9 @@
 #ifndef GEVENTPP_TRACES_TRACE_TESTING_H_
 #define GEVENTPP_TRACES_TRACE_TESTING_H_
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -9,12 +12,15 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "absl/time/time.h"
 #include "runtime/hub.h"
 #include "runtime/varint.h"
 #include "traces/event.h"
 #include "traces/internal/crc32c.h"
 #include "traces/internal/wire.h"
+#include "traces/recorder.h"
 #include "traces/trace.pb.h"
 
 namespace gevent {
@@ -40,6 +46,32 @@ class FreshEpollHub {
   Hub* hub_;
   std::unique_ptr<Hub> previous_;
 };
+
+// Runs `body` in a forked child that records into `path` and dies in it;
+// returns how many records the child had written (it says through a pipe
+// just before dying) and how it ended.
+template <typename F>
+uint64_t RecordInChild(const std::string& path, F body, int* status) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    body(path, fds[1]);
+    _exit(1);
+  }
+  close(fds[1]);
+  uint64_t written = 0;
+  EXPECT_EQ(read(fds[0], &written, sizeof written), static_cast<ssize_t>(sizeof written));
+  close(fds[0]);
+  waitpid(pid, status, 0);
+  return written;
+}
+
+inline void Tell(int fd, const Recorder& rec) {
+  const uint64_t n = rec.records();
+  if (write(fd, &n, sizeof n) != sizeof n) _exit(1);
+}
 
 // Captures every event of a hub, as a recorder would write it.
 class Capture : public HubObserver {
