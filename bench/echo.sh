@@ -14,7 +14,9 @@
 #
 # This machine's speed drifts by tens of percent within a minute, so the two
 # servers run side by side and each point alternates them (raw, geventpp,
-# raw, ...); the ratio is per round, the table shows every round. Server on
+# raw, ...; which goes first alternates by round); the ratios are per
+# round, the table shows every round: round trips per second, and the
+# server's CPU time (all its threads) per round trip. Server on
 # core 0, load client on core 1. Installs the peers' packages if missing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
