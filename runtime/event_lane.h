@@ -76,7 +76,7 @@ struct alignas(64) HubEventLane {
   // The lane takes events of `kind` with this record prefix (4 bytes,
   // little-endian); 0: it does not. Sleeps with their timer's start come
   // through OfferSleepWithStart instead of offering kTimerStarted. Kinds
-  // above kLastKind cannot be offered.
+  // after kTimerStarted (rare ones: kForeignWork) cannot be offered.
   void Offer(HubEventKind kind, uint32_t record_prefix) {
     const auto k = static_cast<size_t>(kind) - 1;
     if (k < kKinds && kind != HubEventKind::kTimerStarted) pattern_[k] = record_prefix;
@@ -181,7 +181,8 @@ struct alignas(64) HubEventLane {
   }
 
  private:
-  static constexpr size_t kKinds = static_cast<size_t>(HubEventKind::kLastKind);
+  // The kinds a lane may take (the lane is two cache lines).
+  static constexpr size_t kKinds = static_cast<size_t>(HubEventKind::kTimerStarted);
   uint32_t pattern_[kKinds] = {};  // kind k's at k - 1
   uint32_t length_step_ = 0;
   uint8_t delay_tag_ = 0;

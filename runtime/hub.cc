@@ -116,6 +116,12 @@ void Hub::RunOnce() {
   const bool defer_foreign = defers_foreign_;
   if (threadsafe_pending_.load(std::memory_order_acquire) != 0 && !defer_foreign) {
     DrainThreadsafe();
+  } else if (ABSL_PREDICT_FALSE(replays_foreign_)) {
+    // Where the recorded loop took work from other threads (the top of an
+    // iteration, as above), and only there.
+    const int64_t due = backend_->ForeignWorkDue();
+    foreign_by_replay_ = due >= 0;
+    if (due > 0) TakeReplayedForeignWork(static_cast<size_t>(due));
   }
   if (!callbacks_.empty()) RunCallbacks();
   // The callbacks may have ended the last referenced work: never block then.
@@ -132,7 +138,8 @@ void Hub::RunOnce() {
   // A virtual clock takes work from other threads only here, with nothing
   // left to run at the current time, and waits for it rather than move on.
   if (ABSL_PREDICT_FALSE(defer_foreign) && deadline > now_ns_ &&
-      (extra_refs_ > 0 || threadsafe_pending_.load(std::memory_order_acquire) > 0)) {
+      (extra_refs_ > 0 || threadsafe_pending_.load(std::memory_order_acquire) > 0) &&
+      !foreign_by_replay_) {
     TakeForeignWork();
     return;
   }
@@ -182,6 +189,31 @@ void Hub::TakeForeignWork() {
     backend_->AwaitForeignWork();
     polling_.store(false, std::memory_order_relaxed);
   }
+}
+
+void Hub::TakeReplayedForeignWork(size_t n) {
+  // Real time: the threads do their work again. While work the hub is
+  // referenced for is out, it may still come; otherwise a short while.
+  constexpr int64_t kUnreferencedWaitNs = int64_t{10} * 1000000000;
+  int64_t waited_ns = 0;
+  for (;;) {
+    const auto arrived =
+        static_cast<size_t>(threadsafe_pending_.load(std::memory_order_acquire));
+    if (arrived >= n) break;
+    if (extra_refs_ == 0 && waited_ns >= kUnreferencedWaitNs) {
+      backend_->ForeignWorkMissing(n, arrived);
+      foreign_by_replay_ = false;
+      return;
+    }
+    if (observe_waits_ && (lane_ == nullptr || lane_->BeforeWaitDue(kNanosFuture))) {
+      observer_->BeforeWait(now_ns_, kNanosFuture);
+    }
+    constexpr int64_t kSliceNs = 100000000;  // 100 ms
+    polling_.store(true, std::memory_order_relaxed);
+    if (!backend_->AwaitForeignWorkFor(kSliceNs)) waited_ns += kSliceNs;
+    polling_.store(false, std::memory_order_relaxed);
+  }
+  DrainThreadsafe(n);
 }
 
 void Hub::run_loop() {

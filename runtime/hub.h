@@ -354,6 +354,9 @@ class Hub {
   // ShutdownForDestruction() from its destructor while its own members
   // still exist.
   void ShutdownForDestruction();
+  // The backend decides where work from other threads is taken
+  // (HubBackend::ForeignWorkDue; a replay). A backend that defers it only.
+  void set_replays_foreign_work(bool on) { replays_foreign_ = on && defers_foreign_; }
 
  private:
   friend class RawGreenlet;
@@ -378,7 +381,11 @@ class Hub {
   void DispatchReady(const std::vector<HubBackend::IoEvent>& ready);
   void ShuffleIfPerturbed(std::vector<HubBackend::IoEvent>* ready);
   void RunIdle();
-  void DrainThreadsafe();
+  // Moves up to `max` callbacks other threads sent into the FIFO.
+  void DrainThreadsafe(size_t max = SIZE_MAX);
+  // A replay took `n` callbacks from other threads here
+  // (HubBackend::ForeignWorkDue): waits for them, then takes them.
+  void TakeReplayedForeignWork(size_t n);
   // With a backend that defers foreign work, at a point where the clock
   // would move: takes what other threads sent, or else waits for the work
   // the hub is referenced for (ref()).
@@ -493,6 +500,11 @@ class Hub {
   bool perturbs_ = false;
   // The backend's defers_foreign_work(), read once (a virtual clock).
   bool defers_foreign_ = false;
+  // set_replays_foreign_work(); and whether the backend said where foreign
+  // work is taken at the top of this loop iteration (ForeignWorkDue() >= 0:
+  // the clock's own rule takes none).
+  bool replays_foreign_ = false;
+  bool foreign_by_replay_ = false;
   bool delays_timers_ = false;
   int64_t now_ns_ = 0;
   internal::IntrusiveList<Callback> callbacks_;

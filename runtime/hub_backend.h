@@ -103,6 +103,27 @@ class HubBackend {
   bool defers_foreign_work() const { return defers_foreign_work_; }
   virtual void AwaitForeignWork() {}
 
+  // A replay of an epoll trace decides where work from other threads is
+  // taken, as the recorded loop took it (kForeignWork events). Only on a
+  // hub that replays it (SimHub::set_foreign_source): at the top of each
+  // loop iteration the hub asks
+  // ForeignWorkDue(): -1, the backend's own rule (defers_foreign_work());
+  // 0, none here; n > 0, take exactly n callbacks here, waiting (in real
+  // time) for them to arrive. AwaitForeignWorkFor waits up to `ns` for a
+  // Wakeup() and says whether one came. If they cannot all come (nothing
+  // the hub is referenced for is still out, and none came for a while),
+  // the hub calls ForeignWorkMissing, after which the backend's own rule
+  // applies (ForeignWorkDue returns -1).
+  virtual int64_t ForeignWorkDue() { return -1; }
+  virtual bool AwaitForeignWorkFor(int64_t ns) {
+    (void)ns;
+    return false;
+  }
+  virtual void ForeignWorkMissing(size_t due, size_t arrived) {
+    (void)due;
+    (void)arrived;
+  }
+
  protected:
   bool extends_io_batches_ = false;
   bool defers_foreign_work_ = false;

@@ -81,13 +81,21 @@ void Hub::run_callback_threadsafe(std::function<void()> fn) {
   backend_->Wakeup();
 }
 
-void Hub::DrainThreadsafe() {
+void Hub::DrainThreadsafe(size_t max) {
   if (threadsafe_pending_.load(std::memory_order_acquire) == 0) return;
   std::vector<std::function<void()>> batch;
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
-    batch.swap(threadsafe_);
+    if (threadsafe_.size() <= max) {
+      batch.swap(threadsafe_);
+    } else {
+      batch.assign(std::make_move_iterator(threadsafe_.begin()),
+                   std::make_move_iterator(threadsafe_.begin() + static_cast<ptrdiff_t>(max)));
+      threadsafe_.erase(threadsafe_.begin(), threadsafe_.begin() + static_cast<ptrdiff_t>(max));
+    }
   }
+  if (batch.empty()) return;
+  Emit(HubEventKind::kForeignWork, 0, static_cast<int64_t>(batch.size()));
   if (perturbs() && batch.size() > 1) {
     for (size_t i = 0; i + 1 < batch.size(); ++i) {
       size_t pick = i + Decide(Decision::kWakeupOrder, batch.size() - i);
@@ -112,7 +120,7 @@ void Hub::RunCallbacks() {
                                    ToNanos(switch_interval_), &now_ns_)) {
       // A busy loop moves a virtual clock too: work from other threads is
       // taken (or waited for) at that point, or it would never come in.
-      if (ABSL_PREDICT_FALSE(defers_foreign_)) TakeForeignWork();
+      if (ABSL_PREDICT_FALSE(defers_foreign_) && !foreign_by_replay_) TakeForeignWork();
       break;
     }
   }

@@ -39,7 +39,9 @@ enum class HubEventKind : uint8_t {
   kTimerStarted = 16, // a timer was started (greenlet = who, a = its start
                       // sequence number, b = delay in ns); e.time is the
                       // clock reading its deadline counts from
-  kLastKind = kTimerStarted,
+  kForeignWork = 17,  // callbacks other threads sent were taken into the
+                      // FIFO (a = how many), in the order they came
+  kLastKind = kForeignWork,
 };
 
 struct HubEvent {

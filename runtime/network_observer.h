@@ -9,7 +9,8 @@
 // answer to run the program again. What a call's bytes are is passed, not
 // kept: the observer decides what to store (a recorder's payload policy).
 // Sockets opened before the observer was set are not reported; the cost for
-// them stays that of an unobserved socket.
+// them stays that of an unobserved socket. Name resolution is reported too
+// (kResolve), where the greenlet that asked gets its answer.
 #ifndef GEVENTPP_RUNTIME_NETWORK_OBSERVER_H_
 #define GEVENTPP_RUNTIME_NETWORK_OBSERVER_H_
 
@@ -40,7 +41,10 @@ enum class NetOp : uint8_t {
   kLocalAddress = 14,  // address: the answer
   kPeerAddress = 15,   // address: the answer
   kClose = 16,     // the endpoint was released (result 0)
-  kLastOp = kClose,
+  kResolve = 17,   // a name resolved (fd -1; data: the host; arg: the port);
+                   // result: how many addresses (addresses), or -errno
+                   // (message: the error's)
+  kLastOp = kResolve,
 };
 // "open", "recv", "connect-result", ...
 const char* NetOpName(NetOp op);
@@ -58,6 +62,11 @@ struct NetCall {
   size_t size = 0;
   const Address* address = nullptr;  // see NetOp; nullptr: none
   int new_fd = -1;                   // kAccept: the connection's descriptor
+  // kResolve: the addresses the name resolved to (valid during the call
+  // only), or the failure's message.
+  const Address* addresses = nullptr;
+  size_t address_count = 0;
+  const char* message = nullptr;
   // The program marked this connection's bytes private
   // (Socket::set_bytes_private): an observer keeps none of them.
   bool bytes_private = false;

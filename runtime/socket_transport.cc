@@ -39,6 +39,7 @@ const char* NetOpName(NetOp op) {
     case NetOp::kLocalAddress: return "local-address";
     case NetOp::kPeerAddress: return "peer-address";
     case NetOp::kClose: return "close";
+    case NetOp::kResolve: return "resolve";
   }
   return "?";
 }

@@ -108,6 +108,14 @@ void SimBackend::AwaitForeignWork() {
   woken_ = false;
 }
 
+bool SimBackend::AwaitForeignWorkFor(int64_t ns) {
+  std::unique_lock<std::mutex> lock(wake_mu_);
+  const bool woken =
+      wake_cv_.wait_for(lock, std::chrono::nanoseconds(ns), [this] { return woken_; });
+  woken_ = false;
+  return woken;
+}
+
 void SimBackend::Wakeup() {
   {
     std::lock_guard<std::mutex> lock(wake_mu_);

@@ -84,6 +84,19 @@ class SimBackend final : public HubBackend {
   bool MoreIoEvents(std::vector<IoEvent>* ready) override {
     return io_source_ && io_source_(ready);
   }
+  // Where work from other threads is taken (HubBackend::ForeignWorkDue):
+  // `due` answers; `missing` hears that the work due did not come.
+  using ForeignSource = std::function<int64_t()>;
+  using ForeignMissing = std::function<void(size_t due, size_t arrived)>;
+  void set_foreign_source(ForeignSource due, ForeignMissing missing) {
+    foreign_due_ = std::move(due);
+    foreign_missing_ = std::move(missing);
+  }
+  int64_t ForeignWorkDue() override { return foreign_due_ ? foreign_due_() : -1; }
+  bool AwaitForeignWorkFor(int64_t ns) override;
+  void ForeignWorkMissing(size_t due, size_t arrived) override {
+    if (foreign_missing_) foreign_missing_(due, arrived);
+  }
 
  private:
   // Moves the virtual clock for a wait until `deadline` (the replay clock
@@ -98,6 +111,8 @@ class SimBackend final : public HubBackend {
   PassSource pass_source_;
   NetworkBackend* replay_network_ = nullptr;
   IoSource io_source_;
+  ForeignSource foreign_due_;
+  ForeignMissing foreign_missing_;
   const int64_t epoch_ns_;
   int64_t virtual_now_;  // ns (runtime/nanos.h)
   // Cross-thread wake-ups are the one thing a simulation must really wait

@@ -85,6 +85,17 @@ class SimHub final : public Hub {
   void set_replay_network(NetworkBackend* network, IoSource source) {
     clock_->set_replay_network(network, std::move(source));
   }
+  // With a foreign source, work from other threads is taken where `due`
+  // says, at the top of each loop iteration (HubBackend::ForeignWorkDue:
+  // -1 the simulator's own rule, 0 none, n take n, waiting for them in
+  // real time), as an epoll trace recorded; `missing` hears that work due
+  // never came.
+  using ForeignSource = SimBackend::ForeignSource;
+  using ForeignMissing = SimBackend::ForeignMissing;
+  void set_foreign_source(ForeignSource due, ForeignMissing missing) {
+    set_replays_foreign_work(static_cast<bool>(due));
+    clock_->set_foreign_source(std::move(due), std::move(missing));
+  }
 
  private:
   SimOptions options_;

@@ -150,6 +150,7 @@ Event EventFromHub(const HubEvent& e, absl::Time start, bool in_hub) {
       break;
     case HubEventKind::kTimerFired:
     case HubEventKind::kTimeAdvanced:
+    case HubEventKind::kForeignWork:
       out.a = e.a;
       break;
     case HubEventKind::kTimerStarted:
@@ -205,6 +206,7 @@ bool IsHubSide(HubEventKind kind) {
     case HubEventKind::kTimeoutFired:
     case HubEventKind::kKill:
     case HubEventKind::kLinkNotified:
+    case HubEventKind::kForeignWork:
       return true;
     default:
       return false;
@@ -230,6 +232,7 @@ const char* KindName(HubEventKind kind) {
     case HubEventKind::kLinkNotified: return "link-notified";
     case HubEventKind::kNote: return "note";
     case HubEventKind::kTimerStarted: return "timer-started";
+    case HubEventKind::kForeignWork: return "foreign-work";
   }
   return "unknown";
 }
@@ -307,6 +310,20 @@ std::string DescribeNetCall(const Event& e) {
   const char* name = e.a >= 0 && e.a <= static_cast<int64_t>(NetOp::kLastOp)
                          ? NetOpName(op)
                          : "unknown-call";
+  if (op == NetOp::kResolve) {
+    std::string s = absl::StrCat("resolve ", Printable(e.payload), " port ", e.c);
+    if (e.b < 0) {
+      absl::StrAppend(&s, " -> ", ErrnoName(-e.b));
+      if (!e.text.empty()) absl::StrAppend(&s, " (", Printable(e.text), ")");
+      return s;
+    }
+    absl::StrAppend(&s, " -> ", e.b, e.b == 1 ? " address" : " addresses");
+    for (size_t i = 0; i < e.resolved.size() && i < 4; ++i) {
+      absl::StrAppend(&s, i == 0 ? " " : ", ", AddressText(e.resolved[i]));
+    }
+    if (e.resolved.size() > 4) absl::StrAppend(&s, ", ...");
+    return s;
+  }
   std::string s = op == NetOp::kOpen ? std::string("open")
                                      : absl::StrCat("fd ", e.fd, " ", name);
   switch (op) {
@@ -435,6 +452,9 @@ std::string Describe(const Event& e) {
     case HubEventKind::kTimerStarted:
       return absl::StrCat("timer #", e.a, " started by ", g, " (",
                           FormatDuration(e.b), ")");
+    case HubEventKind::kForeignWork:
+      return absl::StrCat("took ", e.a, e.a == 1 ? " callback" : " callbacks",
+                          " from other threads");
   }
   return absl::StrCat("unknown event kind ", static_cast<int>(e.kind));
 }
@@ -455,7 +475,7 @@ bool SameEvent(const Event& x, const Event& y, bool compare_times) {
            x.c == y.c &&
            x.fd == y.fd && x.arg2 == y.arg2 && x.new_fd == y.new_fd &&
            x.address == y.address && x.payload == y.payload && x.has_crc == y.has_crc &&
-           x.crc == y.crc;
+           x.crc == y.crc && x.text == y.text && x.resolved == y.resolved;
   }
   if ((compare_times || x.kind == HubEventKind::kTimeAdvanced) &&
       x.time_ns != y.time_ns) {

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "runtime/hub.h"
@@ -81,6 +82,9 @@ struct Event {
   std::string payload;  // the received bytes the recording kept
   bool has_crc = false;  // sends: crc is the CRC-32C of the bytes taken
   uint32_t crc = 0;
+  // Resolve: the addresses (sockaddr bytes); its error's message is `text`
+  // and the host is `payload`.
+  std::vector<std::string> resolved;
 };
 
 // The socket call `e` describes (kNetCall): "fd 7 recv 4096 -> 64 bytes".

@@ -182,7 +182,8 @@ TEST(Integrity, EverySingleBitFlipOfAnEpollTraceIsCorruptNeverAWrongEvent) {
 // Every length the file can be cut to: "truncated", and exactly the events
 // that a checksum within the cut covers.
 // An epoll trace of socket calls (NetCall records: payloads, checksums of
-// sent bytes, addresses) between the hub's events.
+// sent bytes, addresses, a name resolved) between the hub's events, with
+// work from another thread (the resolver's hand-back).
 const Trace& NetTrace() {
   static const Trace* trace = [] {
     const std::string path = TempPath("small_net.gtrace");
@@ -193,9 +194,15 @@ const Trace& NetTrace() {
 }
 
 TEST(Integrity, EverySingleBitFlipOfASocketTraceIsCorruptNeverAWrongEvent) {
-  int calls = 0;
-  for (const Event& e : NetTrace().events) calls += e.kind == kNetCall;
+  int calls = 0, resolves = 0, foreign = 0;
+  for (const Event& e : NetTrace().events) {
+    calls += e.kind == kNetCall;
+    resolves += e.kind == kNetCall && e.a == static_cast<int64_t>(NetOp::kResolve);
+    foreign += e.kind == HubEventKind::kForeignWork;
+  }
   EXPECT_GT(calls, 30);
+  EXPECT_EQ(resolves, 1);
+  EXPECT_GE(foreign, 1);
   EverySingleBitFlip(NetTrace());
 }
 

@@ -45,7 +45,8 @@ ServiceOutcome RacyHttpService(int connections, size_t body,
 std::vector<std::thread> HttpClients(uint16_t port, int clients);
 void JoinAll(std::vector<std::thread>* threads);
 
-// An echo service: accepts `connections` connections, each handler
+// An echo service: resolves "localhost" (the name of its port) first,
+// then accepts `connections` connections, each handler
 // echoes what it reads (recv of up to `recv_size` bytes, then sendall)
 // until the peer closes. Returns the bytes echoed. `flip`: each echo has
 // its first bit flipped (a program that sends other bytes than the one

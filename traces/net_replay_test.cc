@@ -134,6 +134,123 @@ TEST(NetReplay, EchoReplaysWithTheRecordedBytes) {
   EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
 }
 
+// Names resolve on a thread pool on epoll, while other greenlets run; the
+// trace has each answer (or error), and the replay gives the program the
+// same, at the same point.
+struct ResolveOutcome {
+  std::vector<std::string> addresses;
+  std::string reply;
+  std::string error;
+  int code = 0;
+  int ticks_at_answer = -1;
+  bool operator==(const ResolveOutcome& o) const {
+    return addresses == o.addresses && reply == o.reply && error == o.error &&
+           code == o.code && ticks_at_answer == o.ticks_at_answer;
+  }
+};
+
+ResolveOutcome ResolveAndConnect() {
+  ResolveOutcome out;
+  Socket listener(AF_INET, SocketType::kStream);
+  listener.bind(Address::Parse("127.0.0.1:0"));
+  listener.listen(4);
+  const std::string name = "localhost:" + std::to_string(listener.local_address().port());
+  int ticks = 0;
+  auto ticker = spawn([&ticks] {
+    for (int i = 0; i < 20; ++i) {
+      sleep(absl::Milliseconds(1));
+      ++ticks;
+    }
+  });
+  auto server = spawn([&listener] {
+    Socket c = listener.accept();
+    const std::string m = c.recv(100);
+    c.sendall("re:" + m);
+  });
+  for (const Address& a : resolve(name)) out.addresses.push_back(a.ToString());
+  out.ticks_at_answer = ticks;
+  Socket s = create_connection(name);  // resolves again, then connects
+  s.sendall("hello");
+  while (out.reply.size() < 8) {
+    const std::string part = s.recv(100);
+    if (part.empty()) break;
+    out.reply += part;
+  }
+  try {
+    resolve("no-such-host.invalid:80");
+  } catch (const std::system_error& e) {
+    out.error = e.what();
+    out.code = e.code().value();
+  }
+  server->join();
+  ticker->join();
+  return out;
+}
+
+TEST(NetReplay, NameResolutionReplaysTheRecordedAnswers) {
+  const std::string path = TempPath("resolve.gtrace");
+  ResolveOutcome recorded;
+  {
+    FreshEpollHub fresh;
+    Recording rec(path);
+    recorded = ResolveAndConnect();
+    EXPECT_TRUE(rec.Stop());
+  }
+  ASSERT_FALSE(recorded.addresses.empty());
+  EXPECT_EQ(recorded.reply, "re:hello");
+  EXPECT_NE(recorded.error, "");
+  const std::vector<Event> calls = NetCalls(path);
+  EXPECT_EQ(CountOp(calls, NetOp::kResolve), 3);
+  for (const Event& e : calls) {
+    if (e.a != static_cast<int64_t>(NetOp::kResolve)) continue;
+    if (e.payload == "localhost") {
+      EXPECT_EQ(e.b, static_cast<int64_t>(recorded.addresses.size()));
+      EXPECT_EQ(e.resolved.size(), recorded.addresses.size());
+      EXPECT_NE(DescribeNetCall(e).find("resolve localhost port "), std::string::npos)
+          << DescribeNetCall(e);
+    } else {
+      EXPECT_EQ(e.payload, "no-such-host.invalid");
+      EXPECT_LT(e.b, 0);
+      EXPECT_EQ(e.text, recorded.error.substr(0, e.text.size()));
+    }
+  }
+  ResolveOutcome replayed;
+  Replay replay(path);
+  replayed = ResolveAndConnect();
+  const ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_EQ(replayed.addresses, recorded.addresses);
+  EXPECT_EQ(replayed.reply, recorded.reply);
+  EXPECT_EQ(replayed.error, recorded.error);
+  EXPECT_EQ(replayed.code, recorded.code);
+  EXPECT_EQ(replayed.ticks_at_answer, recorded.ticks_at_answer);
+}
+
+// Another name than the recorded one is a divergence that names both.
+TEST(NetReplay, ResolvingAnotherNameDiverges) {
+  const std::string path = TempPath("resolve_other.gtrace");
+  {
+    FreshEpollHub fresh;
+    Recording rec(path);
+    EXPECT_FALSE(resolve("localhost:80").empty());
+    EXPECT_TRUE(rec.Stop());
+  }
+  std::string thrown;
+  const ReplayResult r = ReplayDiverging(path, [&] {
+    try {
+      resolve("localhost:81");
+    } catch (const std::system_error& e) {
+      thrown = e.what();
+    }
+  });
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_NE(r.report.find("expected: #"), std::string::npos) << r.report;
+  EXPECT_NE(r.report.find("resolve localhost port 80 ->"), std::string::npos) << r.report;
+  EXPECT_NE(r.report.find("(the program calls) resolve localhost port 81"), std::string::npos)
+      << r.report;
+  EXPECT_NE(thrown.find("resolve 'localhost': the replay stopped"), std::string::npos) << thrown;
+}
+
 // A crash mid-run (abort, SIGSEGV) loses no socket record the program
 // had the result of: every receive it got back is in the trace, with its
 // bytes, and the reader says the trace did not finish.
@@ -264,6 +381,12 @@ TEST(NetReplay, LengthsOnlyKeepsNoBytesAndReplaySaysSo) {
   lengths.payload_bytes_per_connection = 0;
   const uint64_t echoed = RecordEcho(path, 2, 10, lengths);
   for (const Event& e : NetCalls(path)) {
+    if (e.a == static_cast<int64_t>(NetOp::kResolve)) {
+      // A resolve's payload is the name asked for, not bytes received:
+      // kept whatever the policy (a replay matches on it).
+      EXPECT_EQ(e.payload, "localhost");
+      continue;
+    }
     EXPECT_TRUE(e.payload.empty()) << DescribeNetCall(e);
     EXPECT_FALSE(e.has_crc) << DescribeNetCall(e);
   }

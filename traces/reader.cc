@@ -567,6 +567,10 @@ bool TraceReader::Decode(const proto::Record& r, Event* e) {
       e->a = static_cast<int64_t>(last_seq_);
       e->b = r.timer_started().after_ns();
       break;
+    case proto::Record::kForeignWork:
+      e->kind = K::kForeignWork;
+      e->a = static_cast<int64_t>(r.foreign_work().callbacks());
+      break;
     case proto::Record::kNetCall: {
       const proto::NetCall& n = r.net_call();
       e->kind = kNetCall;
@@ -580,6 +584,8 @@ bool TraceReader::Decode(const proto::Record& r, Event* e) {
       e->payload = n.payload();
       e->has_crc = n.has_sent_crc32c();
       e->crc = n.sent_crc32c();
+      e->resolved.assign(n.resolved().begin(), n.resolved().end());
+      e->text = n.error();
       break;
     }
     default:

@@ -54,6 +54,7 @@ constexpr uint32_t RecordFieldOf(HubEventKind kind) {
     case HubEventKind::kLinkNotified: return 14;
     case HubEventKind::kNote: return 15;
     case HubEventKind::kTimerStarted: return 16;
+    case HubEventKind::kForeignWork: return 19;
   }
   return kNoField;
 }
@@ -419,6 +420,9 @@ __attribute__((always_inline)) inline uint8_t* Recorder::EncodeRecord(const HubE
       s = PutField(s, 1, static_cast<uint64_t>(e.a));
       s = PutField(s, 2, static_cast<uint32_t>(e.b));
       break;
+    case HubEventKind::kForeignWork:
+      s = PutField(s, 1, static_cast<uint64_t>(e.a));
+      break;
     case HubEventKind::kDecision:
       s = PutField(s, 1, static_cast<uint64_t>(e.c));
       s = PutField(s, 2, static_cast<uint64_t>(e.a));
@@ -587,6 +591,28 @@ bool Recorder::Stop() {
   return CloseFile();
 }
 
+// NetCall's fields 8 (the host), 10 (each address) and 11 (the error) of a
+// resolve (trace.proto).
+std::string Recorder::ResolveFields(const NetCall& c) {
+  std::string out;
+  auto put = [&out](uint32_t field, const void* data, size_t size) {
+    uint8_t head[16];
+    uint8_t* h = PutTag(head, field, kBytes);
+    h = PutVarint(h, size);
+    out.append(reinterpret_cast<const char*>(head), static_cast<size_t>(h - head));
+    out.append(static_cast<const char*>(data), size);
+  };
+  if (c.size > 0) put(8, c.data, std::min(c.size, kMaxPayloadPerRecord));
+  for (size_t i = 0; i < c.address_count && i < 1024; ++i) {
+    const Address& a = c.addresses[i];
+    if (a.length() > 0 && a.length() <= sizeof(sockaddr_storage)) {
+      put(10, a.sockaddr(), a.length());
+    }
+  }
+  if (c.message != nullptr) put(11, c.message, std::min<size_t>(strlen(c.message), 4096));
+  return out;
+}
+
 void Recorder::OnNetCall(const NetCall& c) {
   if (closed_) return;
   fold_end_ = nullptr;  // a sleep record takes only its timer's start
@@ -630,7 +656,12 @@ void Recorder::OnNetCall(const NetCall& c) {
     s = PutFixed32Field(s, 9, internal::Crc32c(0, c.data, c.size));
   }
   const size_t head_size = static_cast<size_t>(s - head);
-  const size_t sub = head_size + (keep > 0 ? 1 + VarintSize(keep) + keep : 0);
+  // A resolve's fields (rare: built apart): the host, as payload (a replay
+  // matches on it, whatever the payload policy), the addresses, the error.
+  std::string resolve;
+  if (c.op == NetOp::kResolve) resolve = ResolveFields(c);
+  const size_t sub =
+      head_size + (keep > 0 ? 1 + VarintSize(keep) + keep : 0) + resolve.size();
   const size_t body = 2 + VarintSize(sub) + sub + (dt != 0 ? 2 + VarintSize(dt) : 0);
   // Room for the record, a checkpoint after it and the lane's records up
   // to the next one (as OnHubEvent).
@@ -641,6 +672,10 @@ void Recorder::OnNetCall(const NetCall& c) {
   memcpy(p, head, head_size);
   p += head_size;
   if (keep > 0) p = PutBytesField(p, 8, static_cast<const char*>(c.data), keep);
+  if (!resolve.empty()) {
+    memcpy(p, resolve.data(), resolve.size());
+    p += resolve.size();
+  }
   if (dt != 0) {
     p = PutTag(p, kFieldDt, kVarint);
     p = PutVarint(p, dt);

@@ -184,6 +184,7 @@ class alignas(64) Recorder final : public HubObserver, public NetworkObserver {
   void WriteSlow(const HubEvent& e, uint64_t dt);
   uint64_t Advance(int64_t ns);
   void Checkpoint();
+  static std::string ResolveFields(const NetCall& c);
   void WriteCheckpoint();
   uint8_t* EncodeCheckpoint(uint8_t* p, uint32_t records);
   static void SealFromSignal(void* self);

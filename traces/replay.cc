@@ -81,6 +81,9 @@ std::unique_ptr<sim::SimHub> Replayer::MakeHub() {
     hub->set_replay_network(network_.get(), [this](std::vector<HubBackend::IoEvent>* r) {
       return MoreIo(r);
     });
+    // Work from other threads is taken where the recorded loop took it.
+    hub->set_foreign_source([this] { return ForeignDue(); },
+                            [this](size_t due, size_t arrived) { ForeignMissing(due, arrived); });
   }
   hub->set_observer(this);
   return hub;
@@ -178,6 +181,24 @@ bool Replayer::MoreIo(std::vector<HubBackend::IoEvent>* ready) {
   io_handed_ = next->index;
   ready->push_back({static_cast<int>(next->a), static_cast<uint32_t>(next->b)});
   return true;
+}
+
+int64_t Replayer::ForeignDue() {
+  if (stopped_) return -1;  // free-running: the simulator's own rule
+  const Event* next = reader_->Peek();
+  if (next == nullptr || next->kind != HubEventKind::kForeignWork) return 0;
+  // At least one (a corrupt count fails the comparison that follows).
+  constexpr int64_t kMaxBatch = int64_t{1} << 20;
+  return next->a < 1 ? 1 : (next->a > kMaxBatch ? kMaxBatch : next->a);
+}
+
+void Replayer::ForeignMissing(size_t due, size_t arrived) {
+  if (stopped_) return;
+  Diverge(reader_->Peek(),
+          absl::StrCat("(", arrived, arrived == 1 ? " callback" : " callbacks",
+                       " from other threads came, of the ", due,
+                       " the trace takes here, and nothing the hub is referenced "
+                       "for is still out)"));
 }
 
 const Event* Replayer::PeekForNetwork() {

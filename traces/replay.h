@@ -159,6 +159,8 @@ class Replayer final : public HubObserver {
   absl::Time Clock(absl::Time deadline);
   absl::Duration Lateness();
   bool PassOver(uint64_t callbacks_run);
+  int64_t ForeignDue();
+  void ForeignMissing(size_t due, size_t arrived);
   void Diverge(const Event* expected, const std::string& actual_line);
   std::string Headline(uint64_t record) const;
 

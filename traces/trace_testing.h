@@ -236,7 +236,7 @@ inline bool Identical(const Event& x, const Event& y) {
          x.text == y.text && x.text2 == y.text2 && x.name == y.name &&
          x.fd == y.fd && x.arg2 == y.arg2 && x.new_fd == y.new_fd &&
          x.address == y.address && x.payload == y.payload &&
-         x.has_crc == y.has_crc && x.crc == y.crc;
+         x.has_crc == y.has_crc && x.crc == y.crc && x.resolved == y.resolved;
 }
 
 // One record of a trace file as it lies in the file.

@@ -390,26 +390,50 @@ std::unique_ptr<SocketTransport> KernelNetwork::Adopt(int fd, SocketType type) {
 
 std::vector<Address> KernelNetwork::Resolve(const std::string& host, uint16_t port) {
   if (resolver_ == nullptr) resolver_ = std::make_unique<ThreadPool>(10);
-  auto result = resolver_->spawn([host, port]() -> std::vector<Address> {
+  // The answer, or the error (thrown here, on the hub's thread, once an
+  // observer has seen it).
+  struct Answer {
+    std::vector<Address> addresses;
+    int error = 0;
+    std::string message;
+  };
+  Answer answer = resolver_->spawn([host, port]() -> Answer {
+    Answer out;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
     int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (rc != 0) {
-      throw std::system_error(
-          rc == EAI_SYSTEM ? errno : EHOSTUNREACH, std::generic_category(),
-          absl::StrCat("resolve '", host, "': ", gai_strerror(rc)));
+      out.error = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
+      out.message = absl::StrCat("resolve '", host, "': ", gai_strerror(rc));
+      return out;
     }
-    std::vector<Address> out;
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
       if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-      out.push_back(Address::FromSockaddr(ai->ai_addr, ai->ai_addrlen).with_port(port));
+      out.addresses.push_back(
+          Address::FromSockaddr(ai->ai_addr, ai->ai_addrlen).with_port(port));
     }
     freeaddrinfo(res);
     return out;
-  });
-  return result->get();
+  })->get();
+  if (observer_ != nullptr) {
+    NetCall c;
+    c.op = NetOp::kResolve;
+    c.data = host.data();
+    c.size = host.size();
+    c.arg = port;
+    c.result = answer.error != 0 ? -int64_t{answer.error}
+                                 : static_cast<int64_t>(answer.addresses.size());
+    c.addresses = answer.addresses.data();
+    c.address_count = answer.addresses.size();
+    if (answer.error != 0) c.message = answer.message.c_str();
+    observer_->OnNetCall(c);
+  }
+  if (answer.error != 0) {
+    throw std::system_error(answer.error, std::generic_category(), answer.message);
+  }
+  return std::move(answer.addresses);
 }
 
 }  // namespace internal

@@ -207,11 +207,25 @@ std::unique_ptr<SocketTransport> ReplayNetwork::Open(int family, SocketType type
 }
 
 std::vector<Address> ReplayNetwork::Resolve(const std::string& host, uint16_t port) {
-  (void)port;
-  throw std::logic_error(absl::StrCat(
-      "resolve '", host,
-      "': name resolution is not replayed (the recorded run resolved it on a "
-      "thread pool); use literal addresses in a program you record"));
+  // On epoll the answer came back from a thread pool: its hand-back is
+  // work from another thread, which the replay takes where the trace did.
+  if (resolver_ == nullptr) resolver_ = std::make_unique<ThreadPool>(10);
+  resolver_->spawn([] { return 0; })->get();
+  Event e;
+  if (!Take(NetOp::kResolve, -1, port, 0, nullptr, nullptr, &e, &host)) {
+    throw std::system_error(EIO, std::generic_category(),
+                            absl::StrCat("resolve '", host, "': the replay stopped"));
+  }
+  if (e.b < 0) {
+    throw std::system_error(static_cast<int>(-e.b), std::generic_category(),
+                            e.text.empty() ? absl::StrCat("resolve '", host, "'") : e.text);
+  }
+  std::vector<Address> out;
+  for (const std::string& bytes : e.resolved) {
+    Address a;
+    if (AddressFrom(bytes, &a)) out.push_back(a.with_port(port));
+  }
+  return out;
 }
 
 void ReplayNetwork::Stop() {
@@ -225,7 +239,8 @@ void ReplayNetwork::Stop() {
 }
 
 bool ReplayNetwork::Take(NetOp op, int fd, int64_t arg, int64_t arg2,
-                         const Address* address, const void* sent, Event* out) {
+                         const Address* address, const void* sent, Event* out,
+                         const std::string* name) {
   if (stopped()) return false;
   const Event* next = replayer_->PeekForNetwork();
   // The call as the program makes it, for a report.
@@ -236,11 +251,19 @@ bool ReplayNetwork::Take(NetOp op, int fd, int64_t arg, int64_t arg2,
   actual.c = arg;
   actual.arg2 = arg2;
   actual.address = SockaddrBytes(address);
+  if (name != nullptr) actual.payload = *name;
   std::string why;
   bool same = next != nullptr && next->kind == kNetCall && next->a == actual.a;
   if (same) {
     if (op == NetOp::kOpen) {
       same = next->c == arg && next->arg2 == arg2;
+    } else if (op == NetOp::kResolve) {
+      same = next->fd == -1 && next->c == arg && name != nullptr && next->payload == *name &&
+             (next->b < 0 || static_cast<size_t>(next->b) == next->resolved.size());
+      if (!same && next->fd == -1 && next->c == arg && name != nullptr &&
+          next->payload == *name) {
+        why = " (the trace's count of addresses does not fit: a damaged trace)";
+      }
     } else {
       same = next->fd == fd;
       if (op != NetOp::kAccept && op != NetOp::kConnectResult &&

@@ -14,6 +14,7 @@
 
 #include "runtime/network_observer.h"
 #include "runtime/socket_transport.h"
+#include "runtime/threadpool.h"
 #include "traces/event.h"
 
 namespace gevent {
@@ -31,8 +32,8 @@ class ReplayNetwork final : public NetworkBackend {
   ~ReplayNetwork() override;
 
   std::unique_ptr<SocketTransport> Open(int family, SocketType type, int* error) override;
-  // Names are resolved on a thread pool on epoll: a replay does not
-  // reproduce that (std::logic_error naming the host).
+  // The recorded answer (or error), which comes back from a thread pool as
+  // on epoll, at the point the trace took it.
   std::vector<Address> Resolve(const std::string& host, uint16_t port) override;
 
   // The replay stopped (a divergence, or the end of the trace): every
@@ -43,8 +44,9 @@ class ReplayNetwork final : public NetworkBackend {
   // What a call gets from the trace: the next record, if it is this call
   // (op, descriptor, what was asked and, for sends, the bytes), else
   // nullptr after reporting the divergence. `sent`: the bytes a send offers.
+  // `name`: the host a resolve asks for.
   bool Take(NetOp op, int fd, int64_t arg, int64_t arg2, const Address* address,
-            const void* sent, Event* out);
+            const void* sent, Event* out, const std::string* name = nullptr);
   // A recv got `have` of the `need` bytes it returns from the trace (the
   // payload policy kept fewer): said once per descriptor, and counted.
   void MissingBytes(int fd, int64_t need, size_t have);
@@ -63,6 +65,7 @@ class ReplayNetwork final : public NetworkBackend {
   Replayer* replayer_;
   Hub* hub_;
   std::map<int, ReplaySocket*> sockets_;  // by descriptor (ordered: wake order)
+  std::unique_ptr<ThreadPool> resolver_;  // made on first use, as on epoll
   uint64_t calls_missing_bytes_ = 0;
   uint64_t bytes_missing_ = 0;
   std::string first_missing_;
