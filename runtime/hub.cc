@@ -118,10 +118,12 @@ void Hub::RunOnce() {
     DrainThreadsafe();
   } else if (ABSL_PREDICT_FALSE(replays_foreign_)) {
     // Where the recorded loop took work from other threads (the top of an
-    // iteration, as above), and only there.
-    const int64_t due = backend_->ForeignWorkDue();
-    foreign_by_replay_ = due >= 0;
-    if (due > 0) TakeReplayedForeignWork(static_cast<size_t>(due));
+    // iteration, as above), and only there: one callback per record.
+    for (;;) {
+      const int64_t due = backend_->ForeignWorkDue();
+      foreign_by_replay_ = due >= 0;
+      if (due <= 0 || !TakeReplayedForeignWork(static_cast<uint64_t>(due - 1))) break;
+    }
   }
   if (!callbacks_.empty()) RunCallbacks();
   // The callbacks may have ended the last referenced work: never block then.
@@ -191,29 +193,36 @@ void Hub::TakeForeignWork() {
   }
 }
 
-void Hub::TakeReplayedForeignWork(size_t n) {
-  // Real time: the threads do their work again. While work the hub is
-  // referenced for is out, it may still come; otherwise a short while.
-  constexpr int64_t kUnreferencedWaitNs = int64_t{10} * 1000000000;
+bool Hub::TakeReplayedForeignWork(uint64_t tag) {
+  // A tagged callback comes from work that left this thread with the tag
+  // and has not come back: anything else cannot come (no more work leaves
+  // while the loop waits here).
+  if (tag != 0 && outstanding_tags_.count(tag) == 0 && !TakeForeignCallback(tag)) {
+    backend_->ForeignWorkMissing(tag, INT64_MAX);
+    foreign_by_replay_ = false;
+    return false;
+  }
+  // Real time: the threads do their work again. An untagged callback, while
+  // nothing the hub is referenced for is out, is waited for as long as the
+  // backend says.
   int64_t waited_ns = 0;
+  bool fruitless = false;
   for (;;) {
-    const auto arrived =
-        static_cast<size_t>(threadsafe_pending_.load(std::memory_order_acquire));
-    if (arrived >= n) break;
-    if (extra_refs_ == 0 && waited_ns >= kUnreferencedWaitNs) {
-      backend_->ForeignWorkMissing(n, arrived);
+    if (TakeForeignCallback(tag)) return true;
+    if (fruitless && tag == 0 && extra_refs_ == 0 &&
+        backend_->ForeignWorkMissing(tag, waited_ns)) {
       foreign_by_replay_ = false;
-      return;
+      return false;
     }
     if (observe_waits_ && (lane_ == nullptr || lane_->BeforeWaitDue(kNanosFuture))) {
       observer_->BeforeWait(now_ns_, kNanosFuture);
     }
-    constexpr int64_t kSliceNs = 100000000;  // 100 ms
+    constexpr int64_t kSliceNs = 50000000;  // 50 ms
     polling_.store(true, std::memory_order_relaxed);
-    if (!backend_->AwaitForeignWorkFor(kSliceNs)) waited_ns += kSliceNs;
+    fruitless = !backend_->AwaitForeignWorkFor(kSliceNs);
+    if (fruitless) waited_ns += kSliceNs;
     polling_.store(false, std::memory_order_relaxed);
   }
-  DrainThreadsafe(n);
 }
 
 void Hub::run_loop() {

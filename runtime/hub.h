@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "absl/base/optimization.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/time/time.h"
 #include "runtime/internal/context.h"
@@ -143,6 +144,14 @@ class Hub {
   // Safe from any thread: queues `fn` for this hub and wakes it. Keeps the
   // loop alive until it has run.
   void run_callback_threadsafe(std::function<void()> fn);
+  // The same, for work that left the hub's thread with `tag`, a number
+  // next_foreign_tag() gave there (0: none). A trace records each callback
+  // taken with its tag, so that a replay takes the same callback at the
+  // same point even when the threads finish in another order (ThreadPool
+  // tags its tasks' results).
+  void run_callback_threadsafe(std::function<void()> fn, uint64_t tag);
+  // A new tag (1, 2, ... per hub, in the order asked). Hub's thread only.
+  uint64_t next_foreign_tag();
 
   // ---- Timers ----
   // Arms `t` to fire `after` from now (negative means zero). A started timer
@@ -383,9 +392,12 @@ class Hub {
   void RunIdle();
   // Moves up to `max` callbacks other threads sent into the FIFO.
   void DrainThreadsafe(size_t max = SIZE_MAX);
-  // A replay took `n` callbacks from other threads here
-  // (HubBackend::ForeignWorkDue): waits for them, then takes them.
-  void TakeReplayedForeignWork(size_t n);
+  // A replay took the callback from other threads with `tag` here
+  // (HubBackend::ForeignWorkDue): waits for it, then takes it; false when
+  // it cannot come (the backend reported it).
+  bool TakeReplayedForeignWork(uint64_t tag);
+  // Takes the pending callback with `tag`, if one came.
+  bool TakeForeignCallback(uint64_t tag);
   // With a backend that defers foreign work, at a point where the clock
   // would move: takes what other threads sent, or else waits for the work
   // the hub is referenced for (ref()).
@@ -538,7 +550,14 @@ class Hub {
   int64_t local_refs_ = 0;
 
   std::mutex threadsafe_mu_;
-  std::vector<std::function<void()>> threadsafe_;
+  struct ForeignCallback {
+    std::function<void()> fn;
+    uint64_t tag = 0;
+  };
+  std::vector<ForeignCallback> threadsafe_;
+  uint64_t foreign_tags_ = 0;  // the last tag given
+  // Replays only: tags given whose callback has not been taken.
+  absl::flat_hash_set<uint64_t> outstanding_tags_;
   std::atomic<int64_t> threadsafe_pending_{0};
 
   absl::Duration switch_interval_ = absl::Milliseconds(5);

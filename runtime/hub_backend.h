@@ -104,24 +104,29 @@ class HubBackend {
   virtual void AwaitForeignWork() {}
 
   // A replay of an epoll trace decides where work from other threads is
-  // taken, as the recorded loop took it (kForeignWork events). Only on a
-  // hub that replays it (SimHub::set_foreign_source): at the top of each
-  // loop iteration the hub asks
-  // ForeignWorkDue(): -1, the backend's own rule (defers_foreign_work());
-  // 0, none here; n > 0, take exactly n callbacks here, waiting (in real
-  // time) for them to arrive. AwaitForeignWorkFor waits up to `ns` for a
-  // Wakeup() and says whether one came. If they cannot all come (nothing
-  // the hub is referenced for is still out, and none came for a while),
-  // the hub calls ForeignWorkMissing, after which the backend's own rule
-  // applies (ForeignWorkDue returns -1).
+  // taken, as the recorded loop took it (kForeignWork events, one per
+  // callback, with its tag: Hub::run_callback_threadsafe). Only on a hub
+  // that replays it (SimHub::set_foreign_source): at the top of each loop
+  // iteration the hub asks ForeignWorkDue(), again after each callback it
+  // takes: -1, the backend's own rule (defers_foreign_work()); 0, none
+  // (more) here; n > 0, take the callback tagged n - 1 here (n = 1: an
+  // untagged one, the first to come), waiting in real time for it.
+  // AwaitForeignWorkFor waits up to `ns` for a Wakeup() and says whether
+  // one came. A tagged callback whose work is not out cannot come: the hub
+  // calls ForeignWorkMissing(tag, INT64_MAX). An untagged one, while
+  // nothing the hub is referenced for is out, is asked about after each
+  // fruitless wait (`waited_ns` in all so far). True: give up (the backend
+  // reported it), after which its own rule applies (ForeignWorkDue
+  // returns -1).
   virtual int64_t ForeignWorkDue() { return -1; }
   virtual bool AwaitForeignWorkFor(int64_t ns) {
     (void)ns;
     return false;
   }
-  virtual void ForeignWorkMissing(size_t due, size_t arrived) {
-    (void)due;
-    (void)arrived;
+  virtual bool ForeignWorkMissing(uint64_t tag, int64_t waited_ns) {
+    (void)tag;
+    (void)waited_ns;
+    return true;
   }
 
  protected:

@@ -2,6 +2,7 @@
 // thread-safe queue, and the loop's callback phase.
 #include "runtime/hub.h"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -69,6 +70,10 @@ Hub::CallbackHandle Hub::run_callback(std::function<void()> fn) {
 }
 
 void Hub::run_callback_threadsafe(std::function<void()> fn) {
+  run_callback_threadsafe(std::move(fn), 0);
+}
+
+void Hub::run_callback_threadsafe(std::function<void()> fn, uint64_t tag) {
   if (!fn) {
     throw std::invalid_argument(
         "run_callback_threadsafe: the function is empty");
@@ -76,14 +81,20 @@ void Hub::run_callback_threadsafe(std::function<void()> fn) {
   threadsafe_pending_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
-    threadsafe_.push_back(std::move(fn));
+    threadsafe_.push_back({std::move(fn), tag});
   }
   backend_->Wakeup();
 }
 
+uint64_t Hub::next_foreign_tag() {
+  const uint64_t tag = ++foreign_tags_;
+  if (ABSL_PREDICT_FALSE(replays_foreign_)) outstanding_tags_.insert(tag);
+  return tag;
+}
+
 void Hub::DrainThreadsafe(size_t max) {
   if (threadsafe_pending_.load(std::memory_order_acquire) == 0) return;
-  std::vector<std::function<void()>> batch;
+  std::vector<ForeignCallback> batch;
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
     if (threadsafe_.size() <= max) {
@@ -94,17 +105,35 @@ void Hub::DrainThreadsafe(size_t max) {
       threadsafe_.erase(threadsafe_.begin(), threadsafe_.begin() + static_cast<ptrdiff_t>(max));
     }
   }
-  if (batch.empty()) return;
-  Emit(HubEventKind::kForeignWork, 0, static_cast<int64_t>(batch.size()));
   if (perturbs() && batch.size() > 1) {
     for (size_t i = 0; i + 1 < batch.size(); ++i) {
       size_t pick = i + Decide(Decision::kWakeupOrder, batch.size() - i);
       std::swap(batch[i], batch[pick]);
     }
   }
-  for (auto& fn : batch) run_callback(std::move(fn));
+  for (auto& cb : batch) {
+    Emit(HubEventKind::kForeignWork, 0, static_cast<int64_t>(cb.tag));
+    run_callback(std::move(cb.fn));
+  }
   threadsafe_pending_.fetch_sub(static_cast<int64_t>(batch.size()),
                                 std::memory_order_acq_rel);
+}
+
+bool Hub::TakeForeignCallback(uint64_t tag) {
+  ForeignCallback taken;
+  {
+    std::lock_guard<std::mutex> lock(threadsafe_mu_);
+    auto it = std::find_if(threadsafe_.begin(), threadsafe_.end(),
+                           [tag](const ForeignCallback& c) { return c.tag == tag; });
+    if (it == threadsafe_.end()) return false;
+    taken = std::move(*it);
+    threadsafe_.erase(it);
+  }
+  outstanding_tags_.erase(tag);
+  Emit(HubEventKind::kForeignWork, 0, static_cast<int64_t>(tag));
+  run_callback(std::move(taken.fn));
+  threadsafe_pending_.fetch_sub(1, std::memory_order_acq_rel);
+  return true;
 }
 
 void Hub::RunCallbacks() {

@@ -39,8 +39,8 @@ enum class HubEventKind : uint8_t {
   kTimerStarted = 16, // a timer was started (greenlet = who, a = its start
                       // sequence number, b = delay in ns); e.time is the
                       // clock reading its deadline counts from
-  kForeignWork = 17,  // callbacks other threads sent were taken into the
-                      // FIFO (a = how many), in the order they came
+  kForeignWork = 17,  // a callback another thread sent was taken into the
+                      // FIFO (a = its tag, 0 for none: run_callback_threadsafe)
   kLastKind = kForeignWork,
 };
 

@@ -56,7 +56,10 @@ class ThreadPool {
     auto call = std::make_shared<std::tuple<std::decay_t<F>, std::decay_t<Args>...>>(
         std::forward<F>(f), std::forward<Args>(args)...);
     Hub* hub = hub_;
-    Submit([result, call, hub] {
+    // The result comes back tagged: a replay takes it where the recorded
+    // run did, whatever order the threads finish in.
+    const uint64_t tag = hub->next_foreign_tag();
+    Submit([result, call, hub, tag] {
       // On the pool thread: run, then hand the outcome to the hub.
       std::exception_ptr error;
       if constexpr (std::is_void_v<R>) {
@@ -65,14 +68,16 @@ class ThreadPool {
         } catch (...) {
           error = std::current_exception();
         }
-        hub->run_callback_threadsafe([result, error, hub] {
-          hub->unref();
-          if (error) {
-            result->set_exception(error);
-          } else {
-            result->set();
-          }
-        });
+        hub->run_callback_threadsafe(
+            [result, error, hub] {
+              hub->unref();
+              if (error) {
+                result->set_exception(error);
+              } else {
+                result->set();
+              }
+            },
+            tag);
       } else {
         auto value = std::make_shared<std::optional<R>>();
         try {
@@ -82,14 +87,16 @@ class ThreadPool {
         } catch (...) {
           error = std::current_exception();
         }
-        hub->run_callback_threadsafe([result, error, value, hub] {
-          hub->unref();
-          if (error) {
-            result->set_exception(error);
-          } else {
-            result->set(std::move(**value));
-          }
-        });
+        hub->run_callback_threadsafe(
+            [result, error, value, hub] {
+              hub->unref();
+              if (error) {
+                result->set_exception(error);
+              } else {
+                result->set(std::move(**value));
+              }
+            },
+            tag);
       }
     });
     return result;

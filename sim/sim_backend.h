@@ -87,15 +87,15 @@ class SimBackend final : public HubBackend {
   // Where work from other threads is taken (HubBackend::ForeignWorkDue):
   // `due` answers; `missing` hears that the work due did not come.
   using ForeignSource = std::function<int64_t()>;
-  using ForeignMissing = std::function<void(size_t due, size_t arrived)>;
+  using ForeignMissing = std::function<bool(uint64_t tag, int64_t waited_ns)>;
   void set_foreign_source(ForeignSource due, ForeignMissing missing) {
     foreign_due_ = std::move(due);
     foreign_missing_ = std::move(missing);
   }
   int64_t ForeignWorkDue() override { return foreign_due_ ? foreign_due_() : -1; }
   bool AwaitForeignWorkFor(int64_t ns) override;
-  void ForeignWorkMissing(size_t due, size_t arrived) override {
-    if (foreign_missing_) foreign_missing_(due, arrived);
+  bool ForeignWorkMissing(uint64_t tag, int64_t waited_ns) override {
+    return !foreign_missing_ || foreign_missing_(tag, waited_ns);
   }
 
  private:

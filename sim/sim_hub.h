@@ -87,9 +87,10 @@ class SimHub final : public Hub {
   }
   // With a foreign source, work from other threads is taken where `due`
   // says, at the top of each loop iteration (HubBackend::ForeignWorkDue:
-  // -1 the simulator's own rule, 0 none, n take n, waiting for them in
-  // real time), as an epoll trace recorded; `missing` hears that work due
-  // never came.
+  // -1 the simulator's own rule, 0 none, n the callback tagged n - 1,
+  // waiting for it in real time), as an epoll trace recorded; `missing`
+  // hears that it has not come (HubBackend::ForeignWorkMissing: true gives
+  // up).
   using ForeignSource = SimBackend::ForeignSource;
   using ForeignMissing = SimBackend::ForeignMissing;
   void set_foreign_source(ForeignSource due, ForeignMissing missing) {

@@ -453,8 +453,8 @@ std::string Describe(const Event& e) {
       return absl::StrCat("timer #", e.a, " started by ", g, " (",
                           FormatDuration(e.b), ")");
     case HubEventKind::kForeignWork:
-      return absl::StrCat("took ", e.a, e.a == 1 ? " callback" : " callbacks",
-                          " from other threads");
+      return e.a == 0 ? std::string("took a callback from another thread")
+                      : absl::StrCat("took the callback of thread work #", e.a);
   }
   return absl::StrCat("unknown event kind ", static_cast<int>(e.kind));
 }

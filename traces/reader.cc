@@ -569,7 +569,7 @@ bool TraceReader::Decode(const proto::Record& r, Event* e) {
       break;
     case proto::Record::kForeignWork:
       e->kind = K::kForeignWork;
-      e->a = static_cast<int64_t>(r.foreign_work().callbacks());
+      e->a = static_cast<int64_t>(r.foreign_work().tag());
       break;
     case proto::Record::kNetCall: {
       const proto::NetCall& n = r.net_call();

@@ -83,7 +83,9 @@ std::unique_ptr<sim::SimHub> Replayer::MakeHub() {
     });
     // Work from other threads is taken where the recorded loop took it.
     hub->set_foreign_source([this] { return ForeignDue(); },
-                            [this](size_t due, size_t arrived) { ForeignMissing(due, arrived); });
+                            [this](uint64_t tag, int64_t waited_ns) {
+                              return ForeignMissing(tag, waited_ns);
+                            });
   }
   hub->set_observer(this);
   return hub;
@@ -125,6 +127,12 @@ absl::Time Replayer::Clock(absl::Time deadline) {
   // Readiness the recorded loop found without its clock moving: the I/O
   // phase takes it next (MoreIo).
   if (next != nullptr && next->kind == HubEventKind::kIo) return absl::InfinitePast();
+  // Work from other threads comes next: the top of the next iteration
+  // waits for it (Hub::TakeReplayedForeignWork, which gives up when it
+  // cannot come), not a wait with no end here.
+  if (next != nullptr && next->kind == HubEventKind::kForeignWork) {
+    return absl::InfinitePast();
+  }
   if (deadline == absl::InfiniteFuture()) {
     if (network_used_ && (next == nullptr || next->kind == kNetCall)) {
       // The loop would wait with no end, for I/O the trace does not have
@@ -187,18 +195,26 @@ int64_t Replayer::ForeignDue() {
   if (stopped_) return -1;  // free-running: the simulator's own rule
   const Event* next = reader_->Peek();
   if (next == nullptr || next->kind != HubEventKind::kForeignWork) return 0;
-  // At least one (a corrupt count fails the comparison that follows).
-  constexpr int64_t kMaxBatch = int64_t{1} << 20;
-  return next->a < 1 ? 1 : (next->a > kMaxBatch ? kMaxBatch : next->a);
+  // The callback's tag + 1 (a corrupt tag is one no work has: it cannot
+  // come, which the hub reports at once).
+  constexpr int64_t kMaxTag = int64_t{1} << 62;
+  return (next->a < 0 || next->a > kMaxTag ? kMaxTag : next->a) + 1;
 }
 
-void Replayer::ForeignMissing(size_t due, size_t arrived) {
-  if (stopped_) return;
+bool Replayer::ForeignMissing(uint64_t tag, int64_t waited_ns) {
+  if (stopped_) return true;
+  if (waited_ns == INT64_MAX) {
+    Diverge(reader_->Peek(),
+            absl::StrCat("(no work that can call back with tag ", tag,
+                         " is out on other threads: its callback cannot come)"));
+    return true;
+  }
+  if (absl::Nanoseconds(waited_ns) < options_.foreign_wait) return false;
   Diverge(reader_->Peek(),
-          absl::StrCat("(", arrived, arrived == 1 ? " callback" : " callbacks",
-                       " from other threads came, of the ", due,
-                       " the trace takes here, and nothing the hub is referenced "
-                       "for is still out)"));
+          absl::StrCat("(no callback from other threads came in ",
+                       absl::FormatDuration(absl::Nanoseconds(waited_ns)),
+                       ", and nothing the hub is referenced for is still out)"));
+  return true;
 }
 
 const Event* Replayer::PeekForNetwork() {

@@ -112,6 +112,11 @@ struct ReplayOptions {
   // GEVENT_REPLAY_ANY_BUILD=1 in the environment does the same for every
   // replay (Replay, GEVENT_HUB=replay, a test explorer's GEVENT_REPLAY).
   bool any_build = false;
+  // Where an epoll trace took callbacks from other threads, how long (real
+  // time) the replay waits for them while nothing the hub is referenced for
+  // (Hub::ref(): a ThreadPool task) is still out; then it is a divergence.
+  // While such work is out, it waits for it as long as it takes.
+  absl::Duration foreign_wait = absl::Seconds(10);
 };
 
 // "" if the trace's header says this program (ProgramName(), BuildId())
@@ -160,7 +165,7 @@ class Replayer final : public HubObserver {
   absl::Duration Lateness();
   bool PassOver(uint64_t callbacks_run);
   int64_t ForeignDue();
-  void ForeignMissing(size_t due, size_t arrived);
+  bool ForeignMissing(uint64_t tag, int64_t waited_ns);
   void Diverge(const Event* expected, const std::string& actual_line);
   std::string Headline(uint64_t record) const;
 

@@ -248,16 +248,95 @@ TEST(EpollToSim, WorkOnOtherThreadsReplaysIdentically) {
   RecordOnEpoll(path, [&] { recorded = PoolAndThreads(); });
   TraceReader reader;
   ASSERT_TRUE(reader.Open(path)) << reader.error();
-  int foreign = 0;
+  // One record per callback: the 12 tasks' results, tagged 1 to 12 in the
+  // order they were spawned, and the Event's hand-over, untagged.
+  std::vector<int64_t> tags;
   Event e;
-  while (reader.Next(&e)) foreign += e.kind == HubEventKind::kForeignWork;
-  EXPECT_GE(foreign, 4);  // three batches of tasks and the Event, at least
-  for (int run = 0; run < 3; ++run) {
+  while (reader.Next(&e)) {
+    if (e.kind == HubEventKind::kForeignWork) tags.push_back(e.a);
+  }
+  std::sort(tags.begin(), tags.end());
+  EXPECT_EQ(tags, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+  for (int run = 0; run < 5; ++run) {
     std::vector<int> replayed;
     ReplayResult r = ReplayRun(path, [&] { replayed = PoolAndThreads(); });
     EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
     EXPECT_EQ(replayed, recorded);
   }
+}
+
+// Each task's result is tagged, so the replay takes the same result where
+// the trace did even when the threads finish in the other order: here the
+// first task is the slow one when recorded and the fast one when replayed.
+int TwoTasks(bool first_is_slow) {
+  ThreadPool pool(2);
+  int ticks = 0;
+  auto ticker = spawn([&ticks] {
+    for (int i = 0; i < 12; ++i) {
+      sleep(absl::Milliseconds(1));
+      ++ticks;
+    }
+  });
+  auto first = pool.spawn([first_is_slow] {
+    usleep(first_is_slow ? 8000 : 200);
+    return 1;
+  });
+  auto second = pool.spawn([first_is_slow] {
+    usleep(first_is_slow ? 200 : 8000);
+    return 2;
+  });
+  const int a = first->get();
+  const int at = ticks;
+  const int b = second->get();
+  ticker->join();
+  return a * 1000 + b * 100 + at;
+}
+
+TEST(EpollToSim, ThreadsFinishingInAnotherOrderReplayIdentically) {
+  const std::string path = TempPath("two_tasks.gtrace");
+  int recorded = 0;
+  RecordOnEpoll(path, [&] { recorded = TwoTasks(true); });
+  int replayed = 0;
+  ReplayResult r = ReplayRun(path, [&] { replayed = TwoTasks(false); });
+  EXPECT_EQ(r.status, ReplayStatus::kIdentical) << r.report;
+  EXPECT_EQ(replayed, recorded);
+}
+
+// A replayed program whose threads do not send what the trace took (here
+// the Event is never set by another thread) is a divergence that says so,
+// after ReplayOptions::foreign_wait, never a hang.
+TEST(Divergence, WorkFromOtherThreadsThatNeverComes) {
+  const std::string path = TempPath("foreign_missing.gtrace");
+  // A sleeper keeps the loop alive while main waits for the thread.
+  RecordOnEpoll(path, [] {
+    auto sleeper = spawn([] { sleep(absl::Milliseconds(100)); });
+    gevent::Event ready;
+    std::thread setter([&ready] {
+      usleep(2000);
+      ready.set();
+    });
+    ready.wait();
+    setter.join();
+    sleeper->join();
+  });
+  ReplayOptions options;
+  options.foreign_wait = absl::Milliseconds(200);
+  Replay replay(path, options);
+  bool thrown = false;
+  try {
+    auto sleeper = spawn([] { sleep(absl::Milliseconds(100)); });
+    gevent::Event never;  // no thread will set it
+    never.wait();
+  } catch (const Divergence&) {
+    thrown = true;
+  }
+  EXPECT_TRUE(thrown);
+  const ReplayResult r = replay.Finish();
+  EXPECT_EQ(r.status, ReplayStatus::kDiverged);
+  EXPECT_NE(r.report.find("took a callback from another thread"), std::string::npos)
+      << r.report;
+  EXPECT_NE(r.report.find("no callback from other threads came in"), std::string::npos)
+      << r.report;
 }
 
 TEST(SimToSim, SeededRunsReplayIdentically) {
