@@ -171,9 +171,26 @@ void Hub::RunOnce() {
   // (A replay's backend hands out its events in the I/O phase itself.)
   bool io = (!io_ready_.empty() || ABSL_PREDICT_FALSE(backend_->extends_io_batches())) &&
             DispatchIo();
-  if (!fired && !io && callbacks_.empty() &&
-      threadsafe_pending_.load(std::memory_order_acquire) == 0) {
-    RunIdle();
+  if (!fired && !io && callbacks_.empty()) {
+    // Idle watchers run when nothing else came, work from other threads
+    // included.
+    bool foreign;
+    if (ABSL_PREDICT_FALSE(foreign_by_replay_)) {
+      // A replay: when the trace takes none next (the threads' real
+      // timing may differ from the recorded run's).
+      foreign = backend_->ForeignWorkDue() > 0;
+    } else if (ABSL_PREDICT_FALSE(defer_foreign) && !idle_.empty() &&
+               (extra_refs_ > 0 || threadsafe_pending_.load(std::memory_order_acquire) > 0)) {
+      // A virtual clock: the loop is idle at this time, so it takes the
+      // work here, as where it would move the clock (waiting for the work
+      // it is referenced for); idle watchers run once it is in. Else an
+      // idle() loop would keep the loop busy and starve it for ever.
+      TakeForeignWork();
+      foreign = true;
+    } else {
+      foreign = threadsafe_pending_.load(std::memory_order_acquire) != 0;
+    }
+    if (!foreign) RunIdle();
   }
 }
 

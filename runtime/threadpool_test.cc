@@ -215,6 +215,35 @@ TEST_P(ThreadPoolTest, TicksDuringBlockingSleep) {
   }
 }
 
+// A greenlet that calls idle() in a loop until a task's result is in: the
+// result comes (the idle watchers do not starve it), on both hubs. On the
+// simulator the loop, idle at this virtual time, takes the work before it
+// runs idle watchers, waiting for the thread, so the count is the same in
+// every run.
+TEST_P(ThreadPoolTest, IdleLoopDoesNotStarveAResult) {
+  ThreadPool pool(1);
+  int rounds = 0;
+  bool done = false;
+  auto idler = spawn([&] {
+    while (!done) {
+      idle();
+      ++rounds;
+    }
+  });
+  auto r = pool.spawn([] {
+    std::this_thread::sleep_for(milliseconds(20));
+    return 7;
+  });
+  EXPECT_EQ(r->get(Seconds(10)), 7);
+  done = true;
+  idler->join();
+  if (simulated()) {
+    EXPECT_EQ(rounds, 1);  // the one after the result came
+  } else {
+    EXPECT_GE(rounds, 1);
+  }
+}
+
 // A wait with a timeout does not time out on the simulator while the hub is
 // referenced for work on another thread: the clock does not jump past it.
 // A pool task, a thread that sets an Event, a thread that calls

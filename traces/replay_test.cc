@@ -302,6 +302,42 @@ TEST(EpollToSim, ThreadsFinishingInAnotherOrderReplayIdentically) {
   EXPECT_EQ(replayed, recorded);
 }
 
+// A greenlet calling idle() in a loop while a task runs: on epoll the idle
+// watchers run until the result comes (how many times depends on the
+// thread's real time). The replay runs them exactly as often, however long
+// the task takes this time.
+int IdleWhileAThreadWorks(useconds_t task_us) {
+  ThreadPool pool(1);
+  int rounds = 0;
+  bool done = false;
+  auto idler = spawn([&] {
+    while (!done) {
+      idle();
+      ++rounds;
+    }
+  });
+  const int v = pool.spawn([task_us] {
+    usleep(task_us);
+    return 7;
+  })->get();
+  done = true;
+  idler->join();
+  return rounds * 10 + v;
+}
+
+TEST(EpollToSim, IdleWatchersReplayAsRecordedWhileAThreadWorks) {
+  const std::string path = TempPath("idle_thread.gtrace");
+  int recorded = 0;
+  RecordOnEpoll(path, [&] { recorded = IdleWhileAThreadWorks(3000); });
+  EXPECT_GT(recorded, 10 * 2 + 7);  // the idler ran while the task did
+  for (useconds_t replay_us : {100u, 3000u, 9000u}) {
+    int replayed = 0;
+    ReplayResult r = ReplayRun(path, [&] { replayed = IdleWhileAThreadWorks(replay_us); });
+    EXPECT_EQ(r.status, ReplayStatus::kIdentical) << replay_us << " us: " << r.report;
+    EXPECT_EQ(replayed, recorded) << replay_us << " us";
+  }
+}
+
 // A replayed program whose threads do not send what the trace took (here
 // the Event is never set by another thread) is a divergence that says so,
 // after ReplayOptions::foreign_wait, never a hang.
