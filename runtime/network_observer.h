@@ -62,11 +62,14 @@ struct NetCall {
   size_t size = 0;
   const Address* address = nullptr;  // see NetOp; nullptr: none
   int new_fd = -1;                   // kAccept: the connection's descriptor
-  // kResolve: the addresses the name resolved to (valid during the call
-  // only), or the failure's message.
-  const Address* addresses = nullptr;
-  size_t address_count = 0;
-  const char* message = nullptr;
+  // kResolve: the addresses the name resolved to, or the failure's message
+  // (valid during the call only).
+  struct Resolved {
+    const Address* addresses = nullptr;
+    size_t count = 0;
+    const char* message = nullptr;  // when result < 0
+  };
+  const Resolved* resolved = nullptr;
   // The program marked this connection's bytes private
   // (Socket::set_bytes_private): an observer keeps none of them.
   bool bytes_private = false;

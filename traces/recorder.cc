@@ -603,13 +603,16 @@ std::string Recorder::ResolveFields(const NetCall& c) {
     out.append(static_cast<const char*>(data), size);
   };
   if (c.size > 0) put(8, c.data, std::min(c.size, kMaxPayloadPerRecord));
-  for (size_t i = 0; i < c.address_count && i < 1024; ++i) {
-    const Address& a = c.addresses[i];
+  if (c.resolved == nullptr) return out;
+  for (size_t i = 0; i < c.resolved->count && i < 1024; ++i) {
+    const Address& a = c.resolved->addresses[i];
     if (a.length() > 0 && a.length() <= sizeof(sockaddr_storage)) {
       put(10, a.sockaddr(), a.length());
     }
   }
-  if (c.message != nullptr) put(11, c.message, std::min<size_t>(strlen(c.message), 4096));
+  if (c.resolved->message != nullptr) {
+    put(11, c.resolved->message, std::min<size_t>(strlen(c.resolved->message), 4096));
+  }
   return out;
 }
 
@@ -658,10 +661,13 @@ void Recorder::OnNetCall(const NetCall& c) {
   const size_t head_size = static_cast<size_t>(s - head);
   // A resolve's fields (rare: built apart): the host, as payload (a replay
   // matches on it, whatever the payload policy), the addresses, the error.
-  std::string resolve;
-  if (c.op == NetOp::kResolve) resolve = ResolveFields(c);
+  size_t resolve_size = 0;
+  if (ABSL_PREDICT_FALSE(c.op == NetOp::kResolve)) {
+    resolve_fields_ = ResolveFields(c);
+    resolve_size = resolve_fields_.size();
+  }
   const size_t sub =
-      head_size + (keep > 0 ? 1 + VarintSize(keep) + keep : 0) + resolve.size();
+      head_size + (keep > 0 ? 1 + VarintSize(keep) + keep : 0) + resolve_size;
   const size_t body = 2 + VarintSize(sub) + sub + (dt != 0 ? 2 + VarintSize(dt) : 0);
   // Room for the record, a checkpoint after it and the lane's records up
   // to the next one (as OnHubEvent).
@@ -672,9 +678,9 @@ void Recorder::OnNetCall(const NetCall& c) {
   memcpy(p, head, head_size);
   p += head_size;
   if (keep > 0) p = PutBytesField(p, 8, static_cast<const char*>(c.data), keep);
-  if (!resolve.empty()) {
-    memcpy(p, resolve.data(), resolve.size());
-    p += resolve.size();
+  if (ABSL_PREDICT_FALSE(resolve_size > 0)) {
+    memcpy(p, resolve_fields_.data(), resolve_size);
+    p += resolve_size;
   }
   if (dt != 0) {
     p = PutTag(p, kFieldDt, kVarint);

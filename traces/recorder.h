@@ -185,6 +185,7 @@ class alignas(64) Recorder final : public HubObserver, public NetworkObserver {
   uint64_t Advance(int64_t ns);
   void Checkpoint();
   static std::string ResolveFields(const NetCall& c);
+  std::string resolve_fields_;  // the last resolve's (OnNetCall)
   void WriteCheckpoint();
   uint8_t* EncodeCheckpoint(uint8_t* p, uint32_t records);
   static void SealFromSignal(void* self);

@@ -425,9 +425,11 @@ std::vector<Address> KernelNetwork::Resolve(const std::string& host, uint16_t po
     c.arg = port;
     c.result = answer.error != 0 ? -int64_t{answer.error}
                                  : static_cast<int64_t>(answer.addresses.size());
-    c.addresses = answer.addresses.data();
-    c.address_count = answer.addresses.size();
-    if (answer.error != 0) c.message = answer.message.c_str();
+    NetCall::Resolved resolved;
+    resolved.addresses = answer.addresses.data();
+    resolved.count = answer.addresses.size();
+    if (answer.error != 0) resolved.message = answer.message.c_str();
+    c.resolved = &resolved;
     observer_->OnNetCall(c);
   }
   if (answer.error != 0) {
