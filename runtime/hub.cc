@@ -214,7 +214,7 @@ bool Hub::TakeReplayedForeignWork(uint64_t tag) {
   // A tagged callback comes from work that left this thread with the tag
   // and has not come back: anything else cannot come (no more work leaves
   // while the loop waits here).
-  if (tag != 0 && outstanding_tags_.count(tag) == 0 && !TakeForeignCallback(tag)) {
+  if (tag != 0 && outstanding_tags_.count(tag) == 0) {
     backend_->ForeignWorkMissing(tag, INT64_MAX);
     foreign_by_replay_ = false;
     return false;

@@ -150,7 +150,8 @@ class Hub {
   // same point even when the threads finish in another order (ThreadPool
   // tags its tasks' results).
   void run_callback_threadsafe(std::function<void()> fn, uint64_t tag);
-  // A new tag (1, 2, ... per hub, in the order asked). Hub's thread only.
+  // A new tag (1, 2, ... per hub, in the order asked). Hub's thread only
+  // (elsewhere InvalidThreadUseError).
   uint64_t next_foreign_tag();
 
   // ---- Timers ----
@@ -390,8 +391,8 @@ class Hub {
   void DispatchReady(const std::vector<HubBackend::IoEvent>& ready);
   void ShuffleIfPerturbed(std::vector<HubBackend::IoEvent>* ready);
   void RunIdle();
-  // Moves up to `max` callbacks other threads sent into the FIFO.
-  void DrainThreadsafe(size_t max = SIZE_MAX);
+  // Moves the callbacks other threads sent into the FIFO.
+  void DrainThreadsafe();
   // A replay took the callback from other threads with `tag` here
   // (HubBackend::ForeignWorkDue): waits for it, then takes it; false when
   // it cannot come (the backend reported it).

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/internal/hub_check.h"
 #include "runtime/internal/hub_inline.h"
 
 namespace gevent {
@@ -87,23 +88,18 @@ void Hub::run_callback_threadsafe(std::function<void()> fn, uint64_t tag) {
 }
 
 uint64_t Hub::next_foreign_tag() {
+  internal::CheckOwnHub(this, "Hub", "next_foreign_tag");
   const uint64_t tag = ++foreign_tags_;
   if (ABSL_PREDICT_FALSE(replays_foreign_)) outstanding_tags_.insert(tag);
   return tag;
 }
 
-void Hub::DrainThreadsafe(size_t max) {
+void Hub::DrainThreadsafe() {
   if (threadsafe_pending_.load(std::memory_order_acquire) == 0) return;
   std::vector<ForeignCallback> batch;
   {
     std::lock_guard<std::mutex> lock(threadsafe_mu_);
-    if (threadsafe_.size() <= max) {
-      batch.swap(threadsafe_);
-    } else {
-      batch.assign(std::make_move_iterator(threadsafe_.begin()),
-                   std::make_move_iterator(threadsafe_.begin() + static_cast<ptrdiff_t>(max)));
-      threadsafe_.erase(threadsafe_.begin(), threadsafe_.begin() + static_cast<ptrdiff_t>(max));
-    }
+    batch.swap(threadsafe_);
   }
   if (perturbs() && batch.size() > 1) {
     for (size_t i = 0; i + 1 < batch.size(); ++i) {

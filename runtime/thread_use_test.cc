@@ -165,6 +165,28 @@ TEST_P(ThreadUseTest, ThreadPoolSpawnFromAnotherThreadIsRefused) {
   EXPECT_EQ(pool.apply([] { return 2; }), 2);
 }
 
+// Tags for thread work are handed out on the hub's thread only; a
+// callback with a tag may come from any thread.
+TEST_P(ThreadUseTest, ForeignTagFromAnotherThreadIsRefused) {
+  Hub* h = hub();
+  EXPECT_THAT(RefusalOnThread([h] { h->next_foreign_tag(); }),
+              HasSubstr(Belongs("Hub.next_foreign_tag")));
+  const uint64_t tag = h->next_foreign_tag();
+  EXPECT_EQ(h->next_foreign_tag(), tag + 1);  // the refused call took none
+  AsyncResult<uint64_t> back;
+  h->ref();
+  std::thread t([h, &back, tag] {
+    h->run_callback_threadsafe(
+        [h, &back, tag] {
+          back.set(tag);
+          h->unref();
+        },
+        tag);
+  });
+  EXPECT_EQ(back.get(), tag);
+  t.join();
+}
+
 TEST_P(ThreadUseTest, QueuePutFromAnotherThreadIsRefused) {
   Queue<int> q;
   JoinableQueue<int> jq;
